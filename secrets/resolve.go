@@ -1,0 +1,244 @@
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Resolve resolves every field of req against src and returns their values.
+//
+// The rules, as the product documents them ("for each field, enter either the name of a secret or
+// the actual value"):
+//   - A store with secret paths (aws, azure, gcp, custom): a field reads req.Secret, or its own
+//     Field.Secret. When that secret's value is a JSON object, a field value that is one of its
+//     keys is replaced by that key's value (strings as they are, other JSON as its text); any
+//     other value is a literal. When the secret is a single string, a field whose value is the
+//     secret's name (its path, or the last segment of the path) takes the whole value, and so
+//     does a field with its own Field.Secret and an empty value.
+//   - A PerFieldStore (env): a field value that the store Names is the name of a secret (a
+//     variable) and is replaced by its value; a missing one is SecretNotFound, never "".
+//   - A sensitive field must come from a secret. A literal there is InvalidInput (or, for a
+//     key the secret lacks, SecretKeyNotFound) unless req.AllowSensitiveLiterals.
+//   - Each distinct secret is fetched once, however many fields use it; with a BatchStore,
+//     several secrets go in one call.
+//
+// Every problem is reported at once. Errors name fields, secrets and keys, never values. The
+// caller must Zero the Resolution.
+func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resolution, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	perField, _ := src.Store.(PerFieldStore)
+
+	// Decide, for each field, which secret (if any) it reads.
+	refs := make([]*Ref, len(req.Fields))
+	var problems []error
+	var distinct []Ref
+	for i, f := range req.Fields {
+		var ref *Ref
+		switch {
+		case perField != nil:
+			if f.Sensitive || perField.Names(f.Value) {
+				ref = &Ref{Path: f.Value}
+			}
+		case f.Secret != nil:
+			ref = f.Secret
+		default:
+			ref = req.Secret
+		}
+		if perField != nil && f.Sensitive && f.Value == "" {
+			problems = append(problems, &Error{Kind: InvalidInput, Store: src.Name, Field: f.Name,
+				Msg: "a sensitive field must name the environment variable that holds it"})
+			continue
+		}
+		if ref == nil && f.Sensitive && !req.AllowSensitiveLiterals {
+			problems = append(problems, sensitiveLiteral(src.Name, f.Name))
+			continue
+		}
+		refs[i] = ref
+		if ref != nil && !slices.Contains(distinct, *ref) {
+			distinct = append(distinct, *ref)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, joinErrors(problems)
+	}
+
+	got, fetchErrs := r.fetchAll(ctx, src, distinct)
+	defer func() {
+		for _, s := range got {
+			s.Zero()
+		}
+	}()
+
+	res := &Resolution{}
+	for _, ref := range distinct {
+		if s, ok := got[ref]; ok {
+			res.Versions = append(res.Versions, SecretVersion{Ref: ref, Version: s.Version})
+		} else {
+			problems = append(problems, fetchErrs[ref])
+		}
+	}
+	decoded := make(map[Ref]*decodedSecret, len(got))
+	defer func() {
+		for _, d := range decoded {
+			d.zero()
+		}
+	}()
+	for i, f := range req.Fields {
+		ref := refs[i]
+		if ref == nil {
+			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: Value(f.Value)})
+			continue
+		}
+		s, ok := got[*ref]
+		if !ok {
+			continue // the fetch error is already reported once for the secret
+		}
+		if perField != nil {
+			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: append(Value(nil), s.Value...), FromSecret: true, Ref: *ref})
+			continue
+		}
+		d := decoded[*ref]
+		if d == nil {
+			d = decodeSecret(s.Value)
+			decoded[*ref] = d
+		}
+		v, err := pickField(src.Name, f, *ref, d, req.AllowSensitiveLiterals)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		res.Fields = append(res.Fields, v)
+	}
+	if len(problems) > 0 {
+		res.Zero()
+		return nil, joinErrors(problems)
+	}
+	return res, nil
+}
+
+func sensitiveLiteral(store, field string) error {
+	return &Error{Kind: InvalidInput, Store: store, Field: field,
+		Msg: "is sensitive and must come from a secret, not a literal: input typed into the Web UI or the CLI is kept in workflow history in the clear; put the value in the secret store and enter its key or name here"}
+}
+
+// decodedSecret is a secret's value seen as a JSON object (keys to raw JSON values) or, when it
+// is not one, as a single string.
+type decodedSecret struct {
+	object map[string]json.RawMessage // nil for a single-string secret
+	whole  Value
+}
+
+func decodeSecret(v Value) *decodedSecret {
+	trimmed := bytes.TrimSpace(v)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(trimmed, &obj) == nil {
+			return &decodedSecret{object: obj}
+		}
+	}
+	return &decodedSecret{whole: append(Value(nil), v...)}
+}
+
+func (d *decodedSecret) zero() {
+	for _, raw := range d.object {
+		clear(raw)
+	}
+	d.whole.Zero()
+}
+
+// keys returns the object's keys, sorted, for messages. Keys are names, not secret material.
+func (d *decodedSecret) keys() []string {
+	keys := make([]string, 0, len(d.object))
+	for k := range d.object {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// pickField applies the key-or-literal rule to one field reading the secret ref.
+func pickField(store string, f Field, ref Ref, d *decodedSecret, allowLiterals bool) (Resolved, error) {
+	literal := Resolved{Field: f.Name, Value: Value(f.Value)}
+	fromSecret := func(v Value, key string) Resolved {
+		return Resolved{Field: f.Name, Value: v, FromSecret: true, Ref: ref, Key: key}
+	}
+	if d.object != nil {
+		if raw, ok := d.object[f.Value]; ok {
+			v, err := jsonFieldValue(raw)
+			if err != nil {
+				return Resolved{}, &Error{Kind: InvalidInput, Store: store, Ref: ref.String(), Field: f.Name,
+					Msg: fmt.Sprintf("key %q does not hold a valid JSON value", f.Value)}
+			}
+			return fromSecret(v, f.Value), nil
+		}
+		switch {
+		case f.Value == "" && f.Secret != nil:
+			return Resolved{}, &Error{Kind: InvalidInput, Store: store, Ref: ref.String(), Field: f.Name,
+				Msg: fmt.Sprintf("the secret is a JSON object: set the field to one of its keys (%s)", keyList(d.keys()))}
+		case f.Sensitive && !allowLiterals:
+			return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
+				Msg: fmt.Sprintf("the secret has no key %q; the keys it holds are %s: set the field to one of them or add the key to the secret", f.Value, keyList(d.keys()))}
+		}
+		return literal, nil
+	}
+	if (f.Value == "" && f.Secret != nil) || namesSecret(f.Value, ref.Path) {
+		return fromSecret(append(Value(nil), d.whole...), ""), nil
+	}
+	if f.Sensitive && !allowLiterals {
+		return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
+			Msg: fmt.Sprintf("the secret holds a single value, not a JSON object with keys: set the field to the secret's name %q to use the whole value, or store a JSON object", lastSegment(ref.Path))}
+	}
+	return literal, nil
+}
+
+// namesSecret reports whether a field value names the secret at path: the whole path or its last
+// segment ("prod/db/password" is named by "password", an ARN by its secret name).
+func namesSecret(value, path string) bool {
+	return value != "" && (value == path || value == lastSegment(path))
+}
+
+func lastSegment(path string) string {
+	path = strings.TrimRight(path, "/")
+	if i := strings.LastIndexAny(path, "/:"); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+func keyList(keys []string) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	const max = 20
+	quoted := make([]string, 0, min(len(keys), max))
+	for _, k := range keys[:min(len(keys), max)] {
+		quoted = append(quoted, fmt.Sprintf("%q", k))
+	}
+	s := strings.Join(quoted, ", ")
+	if len(keys) > max {
+		s += fmt.Sprintf(" and %d more", len(keys)-max)
+	}
+	return s
+}
+
+// jsonFieldValue turns one JSON value of a secret object into a field value: a string as its
+// characters, anything else (number, bool, object, array) as its compact JSON text.
+func jsonFieldValue(raw json.RawMessage) (Value, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		return unquoteJSON(raw)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	v := append(Value(nil), b.Bytes()...)
+	clear(b.Bytes())
+	return v, nil
+}
