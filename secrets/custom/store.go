@@ -1,0 +1,645 @@
+// Package custom reads secrets from a customer's own HTTP secret store, and authenticates with
+// request headers whose values come from the agent's environment (named, never given, by the
+// workflow input), over TLS verified against the system roots plus an optional CA bundle.
+//
+// # Protocol
+//
+// For a secret_name and an optional version the agent sends exactly one request:
+//
+//	GET <store_url>/<secret_name, each "/"-separated segment path-escaped>[?<version_param>=<version>]
+//	Accept: application/json
+//	User-Agent: secure-agent
+//	<each configured header>: <value of its agent environment variable>
+//	Authorization: Bearer <value of bearer_token_env>   (when configured)
+//
+// Redirects are never followed. A 200 answer carries the secret:
+//   - with value_path set, the body must be JSON and the value at that dot path is the secret: a
+//     JSON object is returned as its JSON bytes (its keys are what connection fields name), a JSON
+//     string is a single-string secret, null means the secret has no value (SecretNotFound), and
+//     any other JSON value is returned as its JSON text;
+//   - without value_path, a JSON body (Content-Type application/json or */*+json) is the secret,
+//     with the same rules, and any other body is a single-string secret, byte for byte.
+//
+// The version read is the X-Secret-Version response header, else the value at version_path (a
+// string, or a number as its JSON text), else empty.
+//
+// Any other status is an error: 404 and 410 SecretNotFound, 401 AuthFailed, 403 AccessDenied, 429
+// Throttled, 408 and 5xx StoreUnavailable (both with the Retry-After delay when sent), 3xx and any
+// other status InvalidInput. A 200 whose body does not fit the configuration (not JSON, nothing at
+// value_path, empty, larger than the limit) is InvalidInput: retrying cannot help, the
+// configuration or the store must change.
+package custom
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// Name is the store's name in errors (secrets.Error.Store).
+const Name = "custom"
+
+// Limits and defaults of the configuration.
+const (
+	DefaultTimeout          = 10 * time.Second
+	MaxTimeout              = 2 * time.Minute
+	DefaultVersionParam     = "version"
+	DefaultMaxResponseBytes = 1 << 20
+	MaxNameLen              = 512 // characters of a secret_name
+	// VersionHeader is the response header that names the version read.
+	VersionHeader = "X-Secret-Version"
+
+	maxConfigBytes  = 64 << 10
+	maxURLLen       = 2048
+	maxVersionLen   = 256
+	maxHeaders      = 32
+	maxEnvNameLen   = 128
+	maxJSONPathLen  = 256
+	maxCAFileBytes  = 1 << 20
+	maxDrainBytes   = 64 << 10
+	maxRespHeaderKB = 64
+)
+
+var _ secrets.Store = (*Store)(nil)
+
+// Options are agent-side settings. They never come from workflow input.
+type Options struct {
+	// LookupEnv reads the agent's environment (default os.LookupEnv).
+	LookupEnv func(name string) (string, bool)
+	// AllowEnv is the agent's policy for the environment variables named by headers and
+	// bearer_token_env. It must return a *secrets.Error of Kind PolicyDenied to refuse a name (any
+	// other error is treated as a refusal). Nil refuses every name.
+	AllowEnv func(name string) error
+	// AllowStoreURL is the agent's policy for store_url. Nil allows any store_url that passes the
+	// syntax rules, but only for configurations that send no credentials: a configuration with
+	// headers or bearer_token_env is refused with PolicyDenied unless AllowStoreURL accepts its
+	// URL, so workflow input cannot send the agent's credentials to a host of its choosing.
+	AllowStoreURL func(storeURL *url.URL) error
+	// MaxResponseBytes bounds the response body (default DefaultMaxResponseBytes).
+	MaxResponseBytes int64
+	// HTTPClient supplies the base transport (tests: RootCAs, dialers). Only its Transport is
+	// used; an *http.Transport is cloned, never modified. Nil means http.DefaultTransport.
+	HTTPClient *http.Client
+}
+
+// Store reads secrets from one custom HTTP store. It is safe for concurrent use.
+type Store struct {
+	base         *url.URL
+	versionParam string
+	headers      []envHeader
+	valuePath    []string
+	versionPath  []string
+	timeout      time.Duration
+	maxBytes     int64
+	lookupEnv    func(string) (string, bool)
+	client       *http.Client
+}
+
+// envHeader is one request header whose value is read from the agent's environment at Fetch time.
+type envHeader struct {
+	header string // canonical header name
+	env    string // environment variable name
+	bearer bool   // value is sent as "Bearer <value>"
+}
+
+// New validates cfg, checks the agent's policy for its environment variables and URL, loads
+// ca_file and builds the HTTP client once. It does not contact the store. Errors are
+// *secrets.Error: InvalidInput for the configuration, PolicyDenied for the policy.
+func New(ctx context.Context, cfg Config, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, secrets.ContextError(Name, secrets.Ref{}, err)
+	}
+	base, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		base:         base,
+		versionParam: orDefault(cfg.VersionParam, DefaultVersionParam),
+		headers:      cfg.envHeaders(),
+		valuePath:    splitPath(cfg.ValuePath),
+		versionPath:  splitPath(cfg.VersionPath),
+		timeout:      cfg.Timeout,
+		maxBytes:     opts.MaxResponseBytes,
+		lookupEnv:    opts.LookupEnv,
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultMaxResponseBytes
+	}
+	if s.lookupEnv == nil {
+		s.lookupEnv = os.LookupEnv
+	}
+	if err := checkPolicy(base, s.headers, opts); err != nil {
+		return nil, err
+	}
+	if s.client, err = newClient(cfg.CAFile, opts.HTTPClient); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases idle connections. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func splitPath(p string) []string {
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, ".")
+}
+
+// envHeaders lists the configured headers in a stable order, bearer token last.
+func (c Config) envHeaders() []envHeader {
+	var hs []envHeader
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
+		hs = append(hs, envHeader{header: http.CanonicalHeaderKey(name), env: c.Headers[name]})
+	}
+	if c.BearerTokenEnv != "" {
+		hs = append(hs, envHeader{header: "Authorization", env: c.BearerTokenEnv, bearer: true})
+	}
+	return hs
+}
+
+// checkPolicy asks the agent's policy about every environment variable and the store URL, and
+// reports every refusal at once.
+func checkPolicy(base *url.URL, headers []envHeader, opts Options) error {
+	var errs []error
+	if opts.AllowEnv == nil && len(headers) > 0 {
+		names := make([]string, len(headers))
+		for i, h := range headers {
+			names[i] = h.env
+		}
+		errs = append(errs, &secrets.Error{Kind: secrets.PolicyDenied, Store: Name, Msg: fmt.Sprintf(
+			"the agent's policy does not allow sending environment variable(s) %s as custom store headers; "+
+				"the agent operator must allow them explicitly", quoteList(names))})
+	} else {
+		for _, h := range headers {
+			if err := opts.AllowEnv(h.env); err != nil {
+				errs = append(errs, policyError(err, fmt.Sprintf(
+					"the agent's policy does not allow sending environment variable %q as a custom store header", h.env)))
+			}
+		}
+	}
+	switch {
+	case opts.AllowStoreURL != nil:
+		if err := opts.AllowStoreURL(base); err != nil {
+			errs = append(errs, policyError(err, fmt.Sprintf("the agent's policy does not allow custom store host %q", base.Host)))
+		}
+	case len(headers) > 0:
+		errs = append(errs, &secrets.Error{Kind: secrets.PolicyDenied, Store: Name, Msg: fmt.Sprintf(
+			"the agent sends credentials from its environment only to store URLs its policy allows, and none is configured; "+
+				"the agent operator must allow host %q for the custom store", base.Host)})
+	}
+	return join(errs)
+}
+
+// policyError keeps a policy's own PolicyDenied error, and classifies any other refusal as one.
+func policyError(err error, msg string) error {
+	var se *secrets.Error
+	if errors.As(err, &se) && se.Kind == secrets.PolicyDenied {
+		return err
+	}
+	return &secrets.Error{Kind: secrets.PolicyDenied, Store: Name, Msg: msg, Cause: err}
+}
+
+// join returns nil, the only error, or all of them joined.
+func join(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// newClient builds the one HTTP client of a Store: no redirects, no transparent decompression,
+// TLS 1.2 or newer, the system roots plus ca_file.
+func newClient(caFile string, base *http.Client) (*http.Client, error) {
+	var rt http.RoundTripper = http.DefaultTransport
+	if base != nil && base.Transport != nil {
+		rt = base.Transport
+	}
+	t, ok := rt.(*http.Transport)
+	if ok {
+		t = t.Clone()
+		t.DisableCompression = true
+		t.MaxResponseHeaderBytes = maxRespHeaderKB << 10
+		tc := t.TLSClientConfig
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		tc = tc.Clone()
+		tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+		if caFile != "" {
+			pool, err := loadCAs(caFile, tc.RootCAs)
+			if err != nil {
+				return nil, err
+			}
+			tc.RootCAs = pool
+		}
+		t.TLSClientConfig = tc
+		rt = t
+	} else if caFile != "" {
+		return nil, configError([]string{"ca_file cannot be used with the agent's custom HTTP transport"})
+	}
+	return &http.Client{
+		Transport: rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}, nil
+}
+
+// loadCAs returns roots (or the system pool) plus the certificates of the PEM file at path.
+func loadCAs(path string, roots *x509.CertPool) (*x509.CertPool, error) {
+	fail := func(why string) error {
+		return configError([]string{fmt.Sprintf("ca_file %q %s; it must be a readable file on the agent holding PEM CA certificates", path, why)})
+	}
+	// Stat before opening: opening a FIFO or a device could block or never end.
+	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fail("does not exist")
+	} else if err != nil || !fi.Mode().IsRegular() {
+		return nil, fail("is not a regular file")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fail("cannot be opened")
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fail("is not a regular file")
+	}
+	pem, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes+1))
+	if err != nil {
+		return nil, fail("cannot be read")
+	}
+	if len(pem) > maxCAFileBytes {
+		return nil, fail("is larger than 1 MiB")
+	}
+	pool := roots
+	if pool != nil {
+		pool = pool.Clone()
+	} else if pool, err = x509.SystemCertPool(); err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fail("holds no PEM certificate")
+	}
+	return pool, nil
+}
+
+// Fetch reads the secret named by ref.Path (the secret_name), at ref.Version when set, with
+// exactly one HTTP request. See the package documentation for the protocol and error kinds.
+func (s *Store) Fetch(ctx context.Context, ref secrets.Ref) (*secrets.Secret, error) {
+	req, err := s.newRequest(ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, secrets.ContextError(Name, ref, err)
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.client.Do(req.WithContext(reqCtx))
+	if err != nil {
+		return nil, s.transportError(ctx, reqCtx, ref, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
+		return nil, statusError(ref, resp)
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, s.fail(ref, secrets.InvalidInput, "the store sent a compressed body the agent did not ask for; serve the secret uncompressed", "Content-Encoding")
+	}
+	body, err := readBody(resp.Body, s.maxBytes, resp.ContentLength)
+	if err == nil && reqCtx.Err() != nil {
+		// net/http may report a clean end of a chunked body that the server closed because the
+		// cancelled client went away: the body may be cut short, so it is never a secret.
+		clear(body)
+		err = reqCtx.Err()
+	}
+	if errors.Is(err, errTooLarge) {
+		return nil, s.fail(ref, secrets.InvalidInput, fmt.Sprintf("the response exceeds %d bytes; check store_url and value_path, or raise the agent's limit", s.maxBytes), "HTTP 200")
+	}
+	if err != nil {
+		return nil, s.transportError(ctx, reqCtx, ref, err)
+	}
+	defer clear(body)
+	return s.extract(ref, body, resp.Header)
+}
+
+// newRequest validates ref and builds the request, reading header values from the environment.
+func (s *Store) newRequest(ref secrets.Ref) (*http.Request, error) {
+	segs, err := ParsePath(ref.Path)
+	if err != nil {
+		return nil, withRef(err, ref)
+	}
+	if msg := versionProblem(ref.Version); msg != "" {
+		return nil, s.fail(ref, secrets.InvalidInput, msg, "")
+	}
+	if ref.Stage != "" {
+		return nil, s.fail(ref, secrets.InvalidInput, "the custom store has no staging labels; use version instead", "")
+	}
+	u := *s.base
+	basePath, baseRaw := strings.TrimSuffix(u.Path, "/"), strings.TrimSuffix(u.EscapedPath(), "/")
+	escaped := make([]string, len(segs))
+	for i, seg := range segs {
+		escaped[i] = url.PathEscape(seg)
+	}
+	u.Path = basePath + "/" + strings.Join(segs, "/")
+	u.RawPath = baseRaw + "/" + strings.Join(escaped, "/")
+	if ref.Version != "" {
+		u.RawQuery = url.Values{s.versionParam: {ref.Version}}.Encode()
+	}
+	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, s.fail(ref, secrets.InvalidInput, "store_url and secret_name do not form a valid URL", "")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "secure-agent")
+	var missing, invalid []string
+	for _, h := range s.headers {
+		v, ok := s.lookupEnv(h.env)
+		switch {
+		case !ok || v == "":
+			missing = append(missing, h.env)
+		case !validHeaderValue(v):
+			invalid = append(invalid, h.env)
+		case h.bearer:
+			req.Header.Set(h.header, "Bearer "+v)
+		default:
+			req.Header.Set(h.header, v)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, s.fail(ref, secrets.AuthFailed, fmt.Sprintf("the agent environment variable(s) %s that the configuration sends as headers are not set or empty; set them in the agent's environment", quoteList(missing)), "")
+	}
+	if len(invalid) > 0 {
+		return nil, s.fail(ref, secrets.AuthFailed, fmt.Sprintf("the agent environment variable(s) %s hold characters not allowed in an HTTP header (such as a newline); fix their values in the agent's environment", quoteList(invalid)), "")
+	}
+	return req, nil
+}
+
+func (s *Store) fail(ref secrets.Ref, kind secrets.Kind, msg, detail string) *secrets.Error {
+	return &secrets.Error{Kind: kind, Store: Name, Ref: refString(ref), Msg: msg, Detail: detail}
+}
+
+// withRef sets the reference on a ParsePath error.
+func withRef(err error, ref secrets.Ref) error {
+	var se *secrets.Error
+	if errors.As(err, &se) {
+		c := *se
+		c.Ref = refString(ref)
+		return &c
+	}
+	return err
+}
+
+// refString is ref as errors show it, cut short if a broken reference is very long.
+func refString(ref secrets.Ref) string {
+	s := ref.String()
+	if len(s) > 600 {
+		s = strings.ToValidUTF8(s[:600], "") + "..."
+	}
+	return s
+}
+
+// transportError classifies a failure to get (or to finish reading) a response.
+func (s *Store) transportError(ctx, reqCtx context.Context, ref secrets.Ref, err error) error {
+	if ctx.Err() != nil {
+		return secrets.ContextError(Name, ref, ctx.Err())
+	}
+	if reqCtx.Err() != nil {
+		return &secrets.Error{Kind: secrets.StoreUnavailable, Store: Name, Ref: refString(ref), Cause: reqCtx.Err(),
+			Msg: fmt.Sprintf("the store did not answer within the configured timeout of %s; check that it is reachable from the agent, or raise timeout", s.timeout)}
+	}
+	host := s.base.Host
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		record    tls.RecordHeaderError
+		dns       *net.DNSError
+	)
+	e := &secrets.Error{Kind: secrets.InvalidInput, Store: Name, Ref: refString(ref), Cause: err}
+	switch {
+	case errors.As(err, &hostname):
+		e.Msg, e.Detail = fmt.Sprintf("the store's TLS certificate is not valid for %q; point store_url at a name the certificate covers", s.base.Hostname()), "TLS hostname mismatch"
+	case errors.As(err, &unknownCA):
+		e.Msg, e.Detail = "the store's TLS certificate is signed by an authority the agent does not trust; set ca_file to a PEM bundle with the store's CA", "TLS unknown authority"
+	case errors.As(err, &invalid):
+		e.Msg, e.Detail = "the store's TLS certificate is not valid (expired, not yet valid or not for serving); renew it on the store or check the agent's clock", "TLS certificate invalid"
+	case errors.As(err, &verify):
+		e.Msg, e.Detail = "the agent could not verify the store's TLS certificate; check the store's certificate and ca_file", "TLS verification"
+	case errors.As(err, &record), errors.Is(err, http.ErrSchemeMismatch):
+		e.Msg, e.Detail = "the store did not answer with TLS; check the scheme and port of store_url", "TLS handshake"
+	case errors.As(err, &dns):
+		e.Kind, e.Detail = secrets.StoreUnavailable, "DNS"
+		e.Msg = fmt.Sprintf("the agent could not resolve the store host %q; check store_url and the agent's DNS", s.base.Hostname())
+	case errors.Is(err, syscall.ECONNREFUSED):
+		e.Kind, e.Detail = secrets.StoreUnavailable, "connection refused"
+		e.Msg = fmt.Sprintf("the store at %q refused the connection; check that it is running and that store_url's port is right", host)
+	default:
+		e.Kind, e.Detail = secrets.StoreUnavailable, "network"
+		e.Msg = fmt.Sprintf("the agent could not get an answer from the store at %q; check that it is reachable from the agent", host)
+	}
+	return e
+}
+
+// statusError classifies any answer but 200. It never reads or quotes the body or the Location.
+func statusError(ref secrets.Ref, resp *http.Response) error {
+	code := resp.StatusCode
+	e := &secrets.Error{Kind: secrets.KindForHTTPStatus(code), Store: Name, Ref: refString(ref),
+		Detail: fmt.Sprintf("HTTP %d", code)}
+	switch e.Kind {
+	case "":
+		e.Kind = secrets.InvalidInput
+		e.Msg = "the protocol expects 200 with the secret; check store_url"
+		if code >= 300 && code < 400 {
+			e.Msg = "the store redirected; point store_url at the final address (redirects are never followed)"
+		}
+	case secrets.AuthFailed:
+		e.Msg = "the store refused the agent's credentials; check the values of the environment variables named by headers and bearer_token_env on the agent"
+	case secrets.AccessDenied:
+		e.Msg = "the agent's credentials may not read this secret; grant read access in the store"
+	case secrets.SecretNotFound:
+		e.Msg = "the store has no such secret (or version); check secret_name, version and store_url"
+	case secrets.Throttled:
+		e.Msg = "the store asked the agent to slow down"
+	case secrets.StoreUnavailable:
+		e.Msg = "the store failed or timed out on its side"
+	default:
+		e.Msg = "the store refused the request; check store_url, secret_name, version and version_param"
+	}
+	if e.Kind.Retryable() {
+		e.RetryAfter = secrets.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return e
+}
+
+var errTooLarge = errors.New("response too large")
+
+// readBody reads at most limit bytes into a buffer it grows itself, zeroing every buffer it
+// discards, so no copy of the secret is left behind in memory it allocated.
+func readBody(r io.Reader, limit, contentLength int64) ([]byte, error) {
+	if contentLength > limit {
+		return nil, errTooLarge
+	}
+	size := int64(4096)
+	if contentLength >= 0 {
+		size = contentLength + 1
+	}
+	buf := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(cap(buf)) > limit {
+				clear(buf)
+				return nil, errTooLarge
+			}
+			grown := make([]byte, len(buf), min(int64(cap(buf))*2, limit+1))
+			copy(grown, buf)
+			clear(buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			clear(buf)
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			clear(buf)
+			return nil, err
+		}
+	}
+}
+
+// extract applies the protocol to a 200 body: the secret and its version.
+func (s *Store) extract(ref secrets.Ref, body []byte, h http.Header) (*secrets.Secret, error) {
+	version := h.Get(VersionHeader)
+	if version != "" && versionProblem(version) != "" {
+		return nil, s.fail(ref, secrets.InvalidInput, "the store sent an invalid "+VersionHeader+" header", "HTTP 200")
+	}
+	isJSON := isJSONType(h.Get("Content-Type"))
+	needJSON := isJSON || s.valuePath != nil || (version == "" && s.versionPath != nil)
+	if needJSON && !json.Valid(body) {
+		return nil, s.fail(ref, secrets.InvalidInput, "the response is not valid JSON; check that store_url points at the secret API, and value_path/version_path", "HTTP 200")
+	}
+	if version == "" && s.versionPath != nil {
+		raw, ok := lookup(body, s.versionPath)
+		if !ok {
+			return nil, s.fail(ref, secrets.InvalidInput, "the response has nothing at version_path; check version_path against the store's response", "HTTP 200")
+		}
+		v, ok := renderVersion(raw)
+		if !ok || versionProblem(v) != "" {
+			return nil, s.fail(ref, secrets.InvalidInput, "the value at version_path is not a string or number of at most 256 characters; check version_path", "HTTP 200")
+		}
+		version = v
+	}
+	raw := body
+	if s.valuePath != nil {
+		var ok bool
+		if raw, ok = lookup(body, s.valuePath); !ok {
+			return nil, s.fail(ref, secrets.InvalidInput, "the response has nothing at value_path; check value_path against the store's response", "HTTP 200")
+		}
+	}
+	var value []byte
+	if isJSON || s.valuePath != nil {
+		raw = bytes.TrimSpace(raw)
+		if string(raw) == "null" {
+			return nil, s.fail(ref, secrets.SecretNotFound, "the store returned null for the secret; it (or this version) has no value, for example it was deleted", "HTTP 200")
+		}
+		value = renderValue(raw)
+	} else {
+		value = bytes.Clone(body)
+	}
+	if len(value) == 0 {
+		return nil, s.fail(ref, secrets.InvalidInput, "the store returned an empty secret value; check secret_name and value_path", "HTTP 200")
+	}
+	return &secrets.Secret{Value: secrets.Value(value), Version: version}, nil
+}
+
+// isJSONType reports whether a Content-Type is application/json or */*+json.
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// renderValue turns a JSON value into secret bytes: a string is unquoted, anything else is kept
+// as its JSON text. The result is a new slice.
+func renderValue(raw []byte) []byte {
+	if len(raw) > 0 && raw[0] == '"' {
+		if v, ok := unquote(raw); ok {
+			return v
+		}
+	}
+	return bytes.Clone(raw)
+}
+
+// renderVersion turns a JSON string or number into a version id.
+func renderVersion(raw []byte) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		v, ok := unquote(raw)
+		return string(v), ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		return string(raw), true
+	}
+	return "", false
+}
+
+// validHeaderValue reports whether v can be sent as a header value: no control characters but tab.
+func validHeaderValue(v string) bool {
+	for _, c := range []byte(v) {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}
