@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,6 +124,10 @@ func (e *Error) Error() string {
 	}
 	return b.String()
 }
+
+// Format implements fmt.Formatter so every verb, %#v included, prints Error() and never the
+// fields of Cause.
+func (e *Error) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, e.Error()) }
 
 // Is reports whether target is e's Kind.
 func (e *Error) Is(target error) bool {

@@ -25,7 +25,6 @@ type memStore struct {
 	calls   atomic.Int64
 	batches atomic.Int64
 	gate    chan struct{} // if non-nil, Fetch waits for it to close
-	batch   bool
 }
 
 func newMem(values map[string]string) *memStore {
@@ -461,7 +460,7 @@ func TestErrorMessagesAndKinds(t *testing.T) {
 	if got != want {
 		t.Fatalf("Error() = %q\nwant     %q", got, want)
 	}
-	if strings.Contains(fmt.Sprintf("%v %+v %s", err, err, err), "canary-body") {
+	if strings.Contains(fmt.Sprintf("%v %+v %s %#v %q", err, err, err, err, err), "canary-body") {
 		t.Fatal("cause text printed")
 	}
 	wrapped := fmt.Errorf("resolving: %w", err)
@@ -523,4 +522,66 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestResolutionNeverLeaksValues plants canary values, drives every resolution outcome with a
+// debug logger attached, and searches every error and log line for them.
+func TestResolutionNeverLeaksValues(t *testing.T) {
+	const canary = "canary-5ec7e7"
+	store := newMem(map[string]string{
+		"obj":    `{"user":"` + canary + `-user","password":"` + canary + `-pw","nested":{"k":"` + canary + `-n"}}`,
+		"single": canary + "-single",
+		"badkey": `{"k": ` + canary + `}`,
+	})
+	store.fail["down"] = &secrets.Error{Kind: secrets.StoreUnavailable, Store: "mem", Ref: "down", Msg: "store down"}
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := secrets.NewResolver(secrets.ResolverOptions{Logger: logger, CacheTTL: time.Minute})
+	ctx := context.Background()
+	var texts []string
+	for _, req := range []secrets.Request{
+		{Secret: &secrets.Ref{Path: "obj"}, Fields: []secrets.Field{{Name: "user", Value: "user"}, {Name: "password", Value: "password", Sensitive: true}, {Name: "n", Value: "nested"}}},
+		{Secret: &secrets.Ref{Path: "obj"}, Fields: []secrets.Field{{Name: "password", Value: "no-such-key", Sensitive: true}}},
+		{Secret: &secrets.Ref{Path: "obj"}, Fields: []secrets.Field{{Name: "password", Secret: &secrets.Ref{Path: "obj"}, Sensitive: true}}},
+		{Secret: &secrets.Ref{Path: "single"}, Fields: []secrets.Field{{Name: "password", Value: "wrong", Sensitive: true}}},
+		{Secret: &secrets.Ref{Path: "badkey"}, Fields: []secrets.Field{{Name: "password", Value: "k", Sensitive: true}}},
+		{Secret: &secrets.Ref{Path: "missing"}, Fields: []secrets.Field{{Name: "password", Value: "k", Sensitive: true}}},
+		{Secret: &secrets.Ref{Path: "down"}, Fields: []secrets.Field{{Name: "password", Value: "k", Sensitive: true}}},
+	} {
+		res, err := r.Resolve(ctx, src(store), req)
+		if err != nil {
+			texts = append(texts, err.Error(), fmt.Sprintf("%+v %#v", err, err))
+			continue
+		}
+		texts = append(texts, fmt.Sprintf("%v %+v", res, res.Fields))
+		js, _ := json.Marshal(res)
+		texts = append(texts, string(js))
+		res.Zero()
+	}
+	if len(texts) < 7 {
+		t.Fatalf("only %d outcomes recorded", len(texts))
+	}
+	mu.Lock()
+	texts = append(texts, logs.String())
+	mu.Unlock()
+	if !strings.Contains(logs.String(), "secret access") {
+		t.Fatal("no access log lines were written; the test would prove nothing")
+	}
+	for _, text := range texts {
+		if strings.Contains(text, canary) {
+			t.Errorf("canary leaked: %s", text)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -72,7 +72,7 @@ func New(opts Options) (*Store, error) {
 // Names reports whether value is a variable name this store may read: a valid name that the
 // allowlist admits and the denylist does not refuse.
 func (s *Store) Names(value string) bool {
-	return validName.MatchString(value) && deniedBy(value) == "" && s.allowedBy(value) != ""
+	return validName.MatchString(value) && DeniedBy(value) == "" && s.allowedBy(value) != ""
 }
 
 // Fetch returns the value of the variable named by ref.Path. A name the policy refuses is
@@ -91,7 +91,7 @@ func (s *Store) Fetch(ctx context.Context, ref secrets.Ref) (*secrets.Secret, er
 	case !validName.MatchString(name):
 		return nil, fail(secrets.InvalidInput, "is not a valid environment variable name: use letters, digits and _, not starting with a digit")
 	}
-	if p := deniedBy(name); p != "" {
+	if p := DeniedBy(name); p != "" {
 		return nil, fail(secrets.PolicyDenied, fmt.Sprintf("variables matching %q hold the agent's own credentials or settings and can never be read through the env store", p))
 	}
 	if s.allowedBy(name) == "" {
@@ -107,9 +107,9 @@ func (s *Store) Fetch(ctx context.Context, ref secrets.Ref) (*secrets.Secret, er
 	return &secrets.Secret{Value: secrets.Value(v)}, nil
 }
 
-// deniedBy returns the denylist pattern that matches name, or "". The match ignores case, so
+// DeniedBy returns the denylist pattern that matches name, or "". The match ignores case, so
 // aws_secret_access_key is as protected as AWS_SECRET_ACCESS_KEY.
-func deniedBy(name string) string {
+func DeniedBy(name string) string {
 	upper := strings.ToUpper(name)
 	for _, p := range Denied {
 		if ok, _ := path.Match(p, upper); ok {

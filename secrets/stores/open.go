@@ -1,0 +1,213 @@
+package stores
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"google.golang.org/api/option"
+
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/aws"
+	"github.com/secure-agent/secure-agent/secrets/azure"
+	"github.com/secure-agent/secure-agent/secrets/custom"
+	"github.com/secure-agent/secure-agent/secrets/env"
+	"github.com/secure-agent/secure-agent/secrets/gcp"
+)
+
+// Options are the agent-side settings of the stores. Workflow input never reaches them.
+type Options struct {
+	// EnvAllow are the env store's allowlist patterns.
+	EnvAllow []string
+	// CustomStoreEnvAllow are glob patterns of agent variables a custom store may send as
+	// headers or bearer tokens; the env store's denylist applies as well.
+	CustomStoreEnvAllow []string
+	// CustomStoreHosts are glob patterns (path.Match syntax) of the hosts, as "host" or
+	// "host:port", that a custom store's store_url may name. Empty: no custom store is allowed.
+	CustomStoreHosts []string
+	// AWSSessionName names assume-role sessions.
+	AWSSessionName string
+	// LookupEnv reads agent variables (default os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+
+	// Overrides for private endpoints and tests.
+	AWSEndpoint, AWSSTSEndpoint string
+	AWSHTTPClient               aws.HTTPClient
+	AzureCredential             azcore.TokenCredential
+	AzureHTTPClient             *http.Client
+	GCPClientOptions            []option.ClientOption
+}
+
+// Opener builds stores from input specs, once per distinct configuration, and reuses them.
+// It is safe for concurrent use.
+type Opener struct {
+	opts Options
+	env  *env.Store
+
+	mu     sync.Mutex
+	stores map[string]secrets.Store
+}
+
+// NewOpener returns an Opener. Malformed allowlist patterns are reported here, at start-up.
+func NewOpener(opts Options) (*Opener, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	var errs []error
+	envStore, err := env.New(env.Options{Allow: opts.EnvAllow, LookupEnv: opts.LookupEnv})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SECURE_AGENT_ENV_ALLOW: %w", err))
+	}
+	for setting, patterns := range map[string][]string{
+		"SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW": opts.CustomStoreEnvAllow,
+		"SECURE_AGENT_CUSTOM_STORE_HOSTS":     opts.CustomStoreHosts,
+	} {
+		for _, p := range patterns {
+			if _, err := path.Match(p, ""); err != nil || strings.TrimSpace(p) == "" {
+				errs = append(errs, fmt.Errorf("%s: pattern %q is not a valid glob", setting, p))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &Opener{opts: opts, env: envStore, stores: make(map[string]secrets.Store)}, nil
+}
+
+// Open validates spec and returns the store it names, with the reference of its secretPath (nil
+// when the store has none). A nil spec is a run without a secret store: every field is a literal.
+func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets.Ref, error) {
+	if spec == nil {
+		return secrets.Source{Name: "none", Key: "none", Store: noStore{}}, nil, nil
+	}
+	if problems := Validate(*spec); len(problems) > 0 {
+		return secrets.Source{}, nil, &secrets.Error{Kind: secrets.InvalidInput, Store: spec.Type, Msg: strings.Join(problems, "; ")}
+	}
+	switch spec.Type {
+	case TypeEnv:
+		return secrets.Source{Name: env.Name, Key: env.Name, Store: o.env}, nil, nil
+	case TypeAWS:
+		cfg := o.awsConfig(*spec)
+		key := strings.Join([]string{aws.Name, cfg.Region, authOrDefault(cfg.AuthMethod, "iam"), cfg.RoleARN, cfg.ExternalID}, "\x00")
+		store, err := o.get(key, func() (secrets.Store, error) { return aws.New(ctx, cfg) })
+		return secrets.Source{Name: aws.Name, Key: key, Store: store}, awsRef(*spec), err
+	case TypeAzure:
+		cfg := o.azureConfig(*spec)
+		key := strings.Join([]string{azure.Name, strings.ToLower(cfg.VaultName), authOrDefault(cfg.AuthMethod, azure.AuthManagedIdentity), strings.ToLower(cfg.ClientID)}, "\x00")
+		store, err := o.get(key, func() (secrets.Store, error) { return azure.New(ctx, cfg) })
+		return secrets.Source{Name: azure.Name, Key: key, Store: store}, &secrets.Ref{Path: spec.SecretPath}, err
+	case TypeGCP:
+		key := gcp.Name
+		store, err := o.get(key, func() (secrets.Store, error) { return gcp.New(ctx, gcp.Config{ClientOptions: o.opts.GCPClientOptions}) })
+		return secrets.Source{Name: gcp.Name, Key: key, Store: store}, &secrets.Ref{Path: spec.SecretPath}, err
+	case TypeCustom:
+		raw, _ := spec.customConfig() // Validate checked it
+		cfg, ref, _ := custom.ParseConfig(raw)
+		key := custom.Name + "\x00" + cfg.Key()
+		store, err := o.get(key, func() (secrets.Store, error) {
+			return custom.New(ctx, cfg, custom.Options{LookupEnv: o.opts.LookupEnv, AllowEnv: o.allowCustomEnv, AllowStoreURL: o.allowCustomURL})
+		})
+		return secrets.Source{Name: custom.Name, Key: key, Store: store}, &ref, err
+	}
+	return secrets.Source{}, nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("unknown store type %q", spec.Type)}
+}
+
+// Close closes every store that holds resources.
+func (o *Opener) Close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for key, s := range o.stores {
+		if c, ok := s.(io.Closer); ok {
+			_ = c.Close()
+		}
+		delete(o.stores, key)
+	}
+}
+
+// get returns the store cached under key, building it on first use. A failed build is not
+// cached, so fixing the agent's environment takes effect on the next attempt.
+func (o *Opener) get(key string, build func() (secrets.Store, error)) (secrets.Store, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if s, ok := o.stores[key]; ok {
+		return s, nil
+	}
+	s, err := build()
+	if err != nil {
+		return nil, err
+	}
+	o.stores[key] = s
+	return s, nil
+}
+
+func (o *Opener) awsConfig(spec Spec) aws.Config {
+	return aws.Config{
+		Region: spec.Region, AuthMethod: spec.AuthMethod, RoleARN: spec.RoleARN, ExternalID: spec.ExternalID,
+		SessionName: o.opts.AWSSessionName, Endpoint: o.opts.AWSEndpoint, STSEndpoint: o.opts.AWSSTSEndpoint,
+		HTTPClient: o.opts.AWSHTTPClient,
+	}
+}
+
+func (o *Opener) azureConfig(spec Spec) azure.Config {
+	return azure.Config{
+		VaultName: spec.VaultName, AuthMethod: spec.AuthMethod, ClientID: spec.ClientID,
+		Credential: o.opts.AzureCredential, HTTPClient: o.opts.AzureHTTPClient,
+	}
+}
+
+func awsRef(spec Spec) *secrets.Ref {
+	return &secrets.Ref{Path: spec.SecretPath, Version: spec.VersionID, Stage: spec.VersionStage}
+}
+
+// allowCustomEnv is the policy for variables a custom store sends: on the custom-store
+// allowlist and never one the env store's denylist protects.
+func (o *Opener) allowCustomEnv(name string) error {
+	if p := env.DeniedBy(name); p != "" {
+		return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+			Msg: fmt.Sprintf("variable %q matches %q, which holds the agent's own credentials or settings and is never sent to a custom store", name, p)}
+	}
+	for _, p := range o.opts.CustomStoreEnvAllow {
+		if ok, _ := path.Match(p, name); ok {
+			return nil
+		}
+	}
+	return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+		Msg: fmt.Sprintf("variable %q is not on the agent's custom-store allowlist: add a matching pattern to SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW on the agent", name)}
+}
+
+// allowCustomURL is the policy for custom store hosts: only those the operator listed.
+func (o *Opener) allowCustomURL(u *url.URL) error {
+	for _, p := range o.opts.CustomStoreHosts {
+		if ok, _ := path.Match(p, u.Host); ok {
+			return nil
+		}
+		if ok, _ := path.Match(p, u.Hostname()); ok {
+			return nil
+		}
+	}
+	return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+		Msg: fmt.Sprintf("store_url host %q is not on the agent's custom-store host list: add it to SECURE_AGENT_CUSTOM_STORE_HOSTS on the agent", u.Host)}
+}
+
+func authOrDefault(method, def string) string {
+	if method == "" {
+		return def
+	}
+	return method
+}
+
+// noStore is the store of a run without a secretStore block.
+type noStore struct{}
+
+func (noStore) Fetch(_ context.Context, ref secrets.Ref) (*secrets.Secret, error) {
+	return nil, &secrets.Error{Kind: secrets.InvalidInput, Ref: ref.String(),
+		Msg: "the input has no secretStore block: add one that says where this secret is"}
+}

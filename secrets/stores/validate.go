@@ -1,0 +1,102 @@
+package stores
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/aws"
+	"github.com/secure-agent/secure-agent/secrets/azure"
+	"github.com/secure-agent/secure-agent/secrets/custom"
+	"github.com/secure-agent/secure-agent/secrets/gcp"
+)
+
+// Validate reports every problem of a store block at once, without network access. It is pure
+// and deterministic, so workflow code may call it. Each problem says what to fix.
+func Validate(spec Spec) []string {
+	var problems []string
+	add := func(err error) {
+		for _, e := range flatten(err) {
+			problems = append(problems, message(e))
+		}
+	}
+	allowed, known := fieldsByType[spec.Type]
+	if !known {
+		if spec.Type == "" {
+			return []string{fmt.Sprintf("type is missing: set it to one of %s", strings.Join(Types, ", "))}
+		}
+		return []string{fmt.Sprintf("type %q is not supported: use one of %s", spec.Type, strings.Join(Types, ", "))}
+	}
+	set := spec.setFields()
+	slices.Sort(set)
+	for _, f := range set {
+		if !slices.Contains(allowed, f) {
+			problems = append(problems, fmt.Sprintf("%s is not used by the %s store; remove it", f, spec.Type))
+		}
+	}
+	needPath := func() bool {
+		if strings.TrimSpace(spec.SecretPath) == "" {
+			problems = append(problems, fmt.Sprintf("secretPath is missing: name the %s secret that holds the connection's sensitive fields", spec.Type))
+			return false
+		}
+		return true
+	}
+	switch spec.Type {
+	case TypeAWS:
+		cfg := aws.Config{Region: spec.Region, AuthMethod: spec.AuthMethod, RoleARN: spec.RoleARN, ExternalID: spec.ExternalID}
+		add(cfg.Validate())
+		if needPath() {
+			add(aws.ValidateRef(*awsRef(spec), spec.Region))
+		}
+	case TypeAzure:
+		cfg := azure.Config{VaultName: spec.VaultName, AuthMethod: spec.AuthMethod, ClientID: spec.ClientID}
+		add(cfg.Validate())
+		if needPath() {
+			_, err := azure.ParseRef(secrets.Ref{Path: spec.SecretPath}, spec.VaultName)
+			add(err)
+		}
+	case TypeGCP:
+		if needPath() {
+			_, err := gcp.ParseRef(secrets.Ref{Path: spec.SecretPath})
+			add(err)
+		}
+	case TypeCustom:
+		raw, err := spec.customConfig()
+		if err != nil {
+			problems = append(problems, "config: "+err.Error())
+			break
+		}
+		cfg, _, err := custom.ParseConfig(raw)
+		add(err)
+		if err == nil {
+			add(cfg.Validate())
+		}
+	}
+	return problems
+}
+
+// flatten lists the leaves of a joined error.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// message is a problem's text without the kind prefix: inside an InvalidInput list it is noise.
+func message(err error) string {
+	var se *secrets.Error
+	if errors.As(err, &se) {
+		return strings.TrimPrefix(se.Error(), string(se.Kind)+": ")
+	}
+	return err.Error()
+}
