@@ -1,0 +1,65 @@
+package connectors
+
+import (
+	"path"
+	"strings"
+	"testing"
+)
+
+func TestGlob(t *testing.T) {
+	for _, c := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "", true}, {"*", "public.orders", true}, {"public.*", "public.orders", true},
+		{"public.*", "sales.orders", false}, {"*.orders", "a/b.orders", true}, {"p?blic", "public", true},
+		{"p?blic", "pblic", false}, {"tmp_*_old", "tmp_x_y_old", true}, {"tmp_*_old", "tmp_old", false},
+		{"Ünï*", "Ünïcode", true}, {"a*b*c", "aXbYc", true}, {"a*b*c", "aXbY", false}, {"exact", "exact", true},
+		{"exact", "exactly", false}, {"**", "x", true}, {"", "", true}, {"", "x", false},
+	} {
+		if got := Glob(c.pattern, c.name); got != c.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	f := Filters{IncludeSchemas: []string{"sales*", "hr"}, ExcludeSchemas: []string{"sales_tmp"},
+		IncludeTables: []string{"sales.*"}, ExcludeTables: []string{"*.tmp_*"}}
+	for schema, want := range map[string]bool{"sales": true, "sales_eu": true, "hr": true, "sales_tmp": false, "ops": false} {
+		if f.SchemaIncluded(schema) != want {
+			t.Errorf("schema %q included = %v", schema, !want)
+		}
+	}
+	for table, want := range map[string]bool{"sales.orders": true, "sales.tmp_x": false, "hr.people": false} {
+		s, tb, _ := strings.Cut(table, ".")
+		if f.TableIncluded(s, tb) != want {
+			t.Errorf("table %q included = %v", table, !want)
+		}
+	}
+	if (Filters{}).TableIncluded("any", "thing") != true {
+		t.Error("empty filters must include everything")
+	}
+	problems := Filters{IncludeTables: []string{""}, ExcludeSchemas: []string{string([]byte{0xff})}}.Validate()
+	if len(problems) != 2 {
+		t.Errorf("problems = %v", problems)
+	}
+}
+
+// FuzzGlob checks Glob against path.Match on names without '/' and the special characters that
+// path.Match treats differently ([, \), where the two must agree.
+func FuzzGlob(f *testing.F) {
+	for _, s := range [][2]string{{"*", "abc"}, {"a?c", "abc"}, {"*b*", "abc"}, {"a*", ""}, {"**a", "xa"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		got := Glob(pattern, name) // must never panic or hang
+		if strings.ContainsAny(pattern+name, "/[]\\") {
+			return
+		}
+		want, err := path.Match(pattern, name)
+		if err == nil && got != want {
+			t.Fatalf("Glob(%q, %q) = %v, path.Match says %v", pattern, name, got, want)
+		}
+	})
+}

@@ -1,0 +1,331 @@
+// Package output is the local-directory sink: the metadata of each run goes to its own directory,
+//
+//	<root>/[<prefix>/]<connector>/<workflowID>/<runID>/
+//	    parts/<kind>.<partID>.jsonl.gz   committed parts, while the run is in progress
+//	    parts/.<kind>.<partID>.*.tmp     parts being written (never read)
+//	    <kind>.jsonl.gz                  after Finalize: one gzip JSON Lines file per entity kind
+//	    manifest.json                    written last: files, counts, sha256, timings, source identity
+//
+// Extraction activities write parts through a PartWriter. A part is committed atomically (temp
+// file, fsync, rename), so an activity that is retried and writes the same part id replaces its own
+// earlier part instead of adding rows twice. Finalize concatenates the parts of each kind in
+// part-id order (gzip members concatenate into one valid gzip file), writes manifest.json last and
+// then removes parts/. A run directory with a manifest.json is complete.
+//
+// The sink writes only the entities it is given, one JSON object per line; it never sees
+// credentials.
+package output
+
+import (
+	"bufio"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/secure-agent/secure-agent/connectors"
+)
+
+const (
+	// PartsDir is the sub-directory of a run directory that holds committed parts.
+	PartsDir = "parts"
+	// ManifestName is the manifest's file name in a run directory.
+	ManifestName = "manifest.json"
+	// FileSuffix ends the name of every data file and part.
+	FileSuffix = ".jsonl.gz"
+
+	dirPerm  = 0o750
+	filePerm = 0o640
+	// maxComponent bounds an escaped path component, below the usual 255-byte name limit.
+	maxComponent = 200
+)
+
+// RunDir returns the directory of one run: root, then the optional prefix, then the connector,
+// the workflow id and the run id, each made safe by SafeComponent. The prefix may have several
+// "/"-separated components; empty and "." components are dropped and each other one is escaped,
+// so ".." cannot climb out of root. RunDir only computes the name; NewPartWriter and Finalize
+// create what they need.
+func RunDir(root, prefix, connector, workflowID, runID string) string {
+	parts := []string{root}
+	if prefix != "" {
+		for _, c := range strings.Split(prefix, "/") {
+			if c == "" || c == "." {
+				continue
+			}
+			parts = append(parts, SafeComponent(c))
+		}
+	}
+	parts = append(parts, SafeComponent(connector), SafeComponent(workflowID), SafeComponent(runID))
+	return filepath.Join(parts...)
+}
+
+// ManifestPath is the manifest's path in a run directory.
+func ManifestPath(runDir string) string { return filepath.Join(runDir, ManifestName) }
+
+// SafeComponent turns an id into one path component that stays where it is put, and keeps
+// distinct ids distinct (the mapping is injective):
+//   - url.PathEscape escapes "/", "\", "%", control bytes, spaces, non-ASCII and more as %XX, so
+//     the result is one component of printable ASCII;
+//   - "." and ".." become "%2E" and "%2E%2E" (PathEscape leaves dots alone, and would return
+//     those two names unchanged);
+//   - the empty id becomes "%" (which PathEscape never produces, as it escapes "%" itself);
+//   - an escaped id longer than 200 bytes is cut at an escape boundary and ends with "%~" and
+//     32 hex digits of the SHA-256 of the id ("%~" is never produced by PathEscape either).
+//
+// Escaping is not undone anywhere: the manifest records the ids themselves.
+func SafeComponent(id string) string {
+	switch id {
+	case "":
+		return "%"
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	s := url.PathEscape(id)
+	if len(s) <= maxComponent {
+		return s
+	}
+	cut := maxComponent - 34
+	// Do not split a %XX escape.
+	if i := strings.LastIndexByte(s[:cut], '%'); i >= 0 && i > cut-3 {
+		cut = i
+	}
+	sum := sha256.Sum256([]byte(id))
+	return s[:cut] + "%~" + fmt.Sprintf("%x", sum[:16])
+}
+
+// validName reports whether s can be an entity kind or a part id: 1 to 100 bytes of ASCII
+// letters, digits, "_" and "-". No dots, so "<kind>.<partID>.jsonl.gz" splits unambiguously.
+func validName(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// partName is a committed part's file name.
+func partName(kind, partID string) string { return kind + "." + partID + FileSuffix }
+
+// parsePartName splits a committed part's file name; ok is false for anything else (temp files
+// start with "." and end in ".tmp").
+func parsePartName(name string) (kind, partID string, ok bool) {
+	base, found := strings.CutSuffix(name, FileSuffix)
+	if !found {
+		return "", "", false
+	}
+	kind, partID, found = strings.Cut(base, ".")
+	if !found || !validName(kind) || !validName(partID) {
+		return "", "", false
+	}
+	return kind, partID, true
+}
+
+// PartWriter writes one part of a run: for each entity kind, a gzip JSON Lines stream into a
+// temp file in <run>/parts/, made visible as <kind>.<partID>.jsonl.gz only by Commit. Memory stays
+// bounded: entities are encoded and compressed as they come. A PartWriter is for one goroutine;
+// different part ids may be written concurrently into the same run directory.
+type PartWriter struct {
+	dir    string // <run>/parts
+	partID string
+	kinds  map[string]*partFile
+	order  []string // kinds in first-write order
+	done   bool
+}
+
+var _ connectors.EntityWriter = (*PartWriter)(nil)
+
+type partFile struct {
+	f   *os.File
+	buf *bufio.Writer
+	gz  *gzip.Writer
+	enc *json.Encoder
+}
+
+// NewPartWriter starts part partID of the run in runDir, creating <run>/parts/ if needed. Part ids
+// order the parts in the final files as strings ("batch-0003" before "batch-0010": pad numbers),
+// and are 1 to 100 ASCII letters, digits, "_" or "-".
+func NewPartWriter(runDir, partID string) (*PartWriter, error) {
+	if !validName(partID) {
+		return nil, fmt.Errorf("output: part id %q must be 1 to 100 ASCII letters, digits, '_' or '-'", partID)
+	}
+	dir := filepath.Join(runDir, PartsDir)
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("output: creating the parts directory: %w", err)
+	}
+	return &PartWriter{dir: dir, partID: partID, kinds: map[string]*partFile{}}, nil
+}
+
+// Write appends e as one JSON line to the stream of its kind. It implements
+// connectors.EntityWriter.
+func (w *PartWriter) Write(e connectors.Entity) error {
+	if w.done {
+		return errors.New("output: write to a part that was committed or aborted")
+	}
+	kind := e.Kind()
+	pf, ok := w.kinds[kind]
+	if !ok {
+		if !validName(kind) {
+			return fmt.Errorf("output: entity kind %q must be 1 to 100 ASCII letters, digits, '_' or '-'", kind)
+		}
+		f, err := os.CreateTemp(w.dir, "."+kind+"."+w.partID+".*.tmp")
+		if err != nil {
+			return fmt.Errorf("output: creating a part file: %w", err)
+		}
+		buf := bufio.NewWriterSize(f, 64<<10)
+		gz := gzip.NewWriter(buf)
+		enc := json.NewEncoder(gz)
+		enc.SetEscapeHTML(false)
+		pf = &partFile{f: f, buf: buf, gz: gz, enc: enc}
+		w.kinds[kind] = pf
+		w.order = append(w.order, kind)
+	}
+	if err := pf.enc.Encode(e); err != nil {
+		return fmt.Errorf("output: writing a %s entity: %w", kind, err)
+	}
+	return nil
+}
+
+// Commit makes the part visible: for each kind it flushes, fsyncs and renames the temp file to
+// parts/<kind>.<partID>.jsonl.gz, replacing a part of the same id from an earlier attempt. Parts
+// of this id for kinds this attempt did not write are removed, so the part as a whole is the
+// latest attempt's. On error the uncommitted temp files are removed.
+func (w *PartWriter) Commit() error {
+	if w.done {
+		return errors.New("output: commit of a part that was committed or aborted")
+	}
+	for _, kind := range w.order {
+		pf := w.kinds[kind]
+		if err := pf.close(true); err != nil {
+			_ = w.Abort()
+			return fmt.Errorf("output: committing the %s part: %w", kind, err)
+		}
+		if err := os.Rename(pf.f.Name(), filepath.Join(w.dir, partName(kind, w.partID))); err != nil {
+			_ = w.Abort()
+			return fmt.Errorf("output: committing the %s part: %w", kind, err)
+		}
+		delete(w.kinds, kind)
+	}
+	w.done = true
+	// Stale parts of this id from an earlier attempt that wrote other kinds.
+	entries, err := os.ReadDir(w.dir)
+	if err != nil {
+		return fmt.Errorf("output: listing parts: %w", err)
+	}
+	written := map[string]bool{}
+	for _, k := range w.order {
+		written[k] = true
+	}
+	for _, de := range entries {
+		if kind, id, ok := parsePartName(de.Name()); ok && id == w.partID && !written[kind] {
+			if err := os.Remove(filepath.Join(w.dir, de.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("output: removing a stale part: %w", err)
+			}
+		}
+	}
+	return syncDir(w.dir)
+}
+
+// Abort discards whatever was written and not committed. It is safe to call more than once and
+// after Commit.
+func (w *PartWriter) Abort() error {
+	w.done = true
+	var errs []error
+	for kind, pf := range w.kinds {
+		_ = pf.close(false)
+		if err := os.Remove(pf.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		delete(w.kinds, kind)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("output: aborting a part: %w", err)
+	}
+	return nil
+}
+
+// close finishes the stream; with sync it makes it durable first.
+func (pf *partFile) close(sync bool) error {
+	err := pf.gz.Close()
+	if err == nil {
+		err = pf.buf.Flush()
+	}
+	if err == nil {
+		err = pf.f.Chmod(filePerm)
+	}
+	if err == nil && sync {
+		err = pf.f.Sync()
+	}
+	if cerr := pf.f.Close(); err == nil && cerr != nil && !errors.Is(cerr, os.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// writeAtomically writes name in dir through a temp file, fsync and rename, then fsyncs dir.
+// fill writes the content.
+func writeAtomically(dir, name string, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	buf := bufio.NewWriterSize(f, 64<<10)
+	if err := fill(buf); err != nil {
+		return err
+	}
+	if err := buf.Flush(); err != nil {
+		return err
+	}
+	if err := f.Chmod(filePerm); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// cleanName reports whether name is a plain file name (used when reading a manifest back).
+func cleanName(name string) bool {
+	return name != "" && name == path.Base(name) && name != "." && name != ".." && !strings.ContainsAny(name, `/\`)
+}
