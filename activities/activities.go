@@ -1,0 +1,175 @@
+// Package activities holds the agent's Temporal activities: ResolveSecrets on the shared task
+// queue, and Preflight, ListSchemas, ExtractSchemas, Finalize and ReleaseCredentials on the
+// worker-specific queue named in the credential Lease, plus the in-memory lease store.
+//
+// Activities never return, heartbeat or log a secret value: results carry names, counts and
+// versions; failures are classified ApplicationErrors whose messages come from secrets.Error.
+package activities
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/output"
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+)
+
+// SourceOpener opens a connection to a data source with resolved credentials.
+type SourceOpener func(ctx context.Context, connector string, creds connectors.Credentials) (connectors.Source, error)
+
+// Activities holds the dependencies of every activity. Register one value with both the shared
+// worker (ResolveSecrets) and the worker-specific one (the rest); see worker.Register.
+type Activities struct {
+	Stores   *stores.Opener
+	Resolver *secrets.Resolver
+	Leases   *LeaseStore
+	// LeaseQueue is this worker's own task queue, where leased activities must run.
+	LeaseQueue string
+	// OpenSource connects to a source.
+	OpenSource SourceOpener
+	// OutputRoot is the local output directory.
+	OutputRoot string
+	// AllowSensitiveLiterals is the development-only policy (see secrets.Request).
+	AllowSensitiveLiterals bool
+	Logger                 *slog.Logger
+}
+
+// ResolveInput is the input of ResolveSecrets: the connection fields as typed and the store.
+type ResolveInput struct {
+	Connector   string            `json:"connector"`
+	Connection  map[string]string `json:"connection"`
+	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
+}
+
+// ResolveSecrets reads every secret the connection names, applies the field rules, keeps the
+// plaintext in this worker's lease store and returns the Lease. It runs on the shared queue; the
+// activities that use the lease run on Lease.TaskQueue.
+func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Lease, error) {
+	info := activity.GetInfo(ctx)
+	spec, ok := connectors.Lookup(in.Connector)
+	if !ok {
+		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
+	}
+	src, ref, err := a.Stores.Open(ctx, in.SecretStore)
+	if err != nil {
+		return nil, appError(err, false)
+	}
+	req := secrets.Request{Secret: ref, AllowSensitiveLiterals: a.AllowSensitiveLiterals}
+	names := make([]string, 0, len(in.Connection))
+	for name := range in.Connection {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fs, known := spec.Field(name)
+		if !known {
+			return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Field: name,
+				Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}, true)
+		}
+		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: in.Connection[name], Sensitive: fs.Sensitive})
+	}
+	res, err := a.Resolver.Resolve(ctx, src, req)
+	if err != nil {
+		a.logger().Warn("secret resolution failed", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
+			"store", src.Name, "kind", string(secrets.KindOf(err)))
+		return nil, appError(err, false)
+	}
+	creds := make(connectors.Credentials, len(res.Fields))
+	for _, f := range res.Fields {
+		creds[f.Field] = f.Value // ownership moves to the lease store
+	}
+	id, expires := a.Leases.Put(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, creds)
+	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
+		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
+	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
+}
+
+// LeaseInput names a lease and the connector it is for.
+type LeaseInput struct {
+	Lease     Lease  `json:"lease"`
+	Connector string `json:"connector"`
+}
+
+// PreflightResult is what Preflight found. No credentials.
+type PreflightResult struct {
+	connectors.PreflightReport
+}
+
+// Preflight connects once with the leased credentials and checks authentication and catalog
+// access. An authentication failure is final: retrying could lock the account.
+func (a *Activities) Preflight(ctx context.Context, in LeaseInput) (*PreflightResult, error) {
+	var report *connectors.PreflightReport
+	err := a.withSource(ctx, in, func(src connectors.Source) error {
+		var err error
+		report, err = src.Preflight(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PreflightResult{PreflightReport: *report}, nil
+}
+
+// ListSchemasInput is the input of ListSchemas.
+type ListSchemasInput struct {
+	LeaseInput
+	Filters connectors.Filters `json:"filters,omitzero"`
+}
+
+// ListSchemas returns the schemas that pass the filters, sorted.
+func (a *Activities) ListSchemas(ctx context.Context, in ListSchemasInput) ([]string, error) {
+	var schemas []string
+	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
+		var err error
+		schemas, err = src.Schemas(ctx, in.Filters)
+		return err
+	})
+	return schemas, err
+}
+
+// ReleaseCredentials zeroes and drops the lease. The workflow calls it after success, failure
+// and cancellation; leases also expire on their own.
+func (a *Activities) ReleaseCredentials(ctx context.Context, in LeaseInput) error {
+	info := activity.GetInfo(ctx)
+	if err := a.Leases.Release(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID); err != nil {
+		return appError(err, true)
+	}
+	a.logger().Info("credentials released", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)
+	return nil
+}
+
+// withSource fetches the leased credentials for the calling run, opens the source, runs fn and
+// closes it, zeroing the credentials.
+func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(connectors.Source) error) error {
+	info := activity.GetInfo(ctx)
+	creds, err := a.Leases.Get(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Lease.Fields)
+	if err != nil {
+		return appError(err, true)
+	}
+	defer zeroCreds(creds)
+	src, err := a.OpenSource(ctx, in.Connector, creds)
+	if err != nil {
+		return appError(err, false)
+	}
+	defer func() { _ = src.Close() }()
+	return appError(fn(src), false)
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}
+
+// runDir is where this run's output goes.
+func (a *Activities) runDir(ctx context.Context, connector, prefix string) string {
+	info := activity.GetInfo(ctx)
+	return output.RunDir(a.OutputRoot, prefix, connector, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+}

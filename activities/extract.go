@@ -1,0 +1,173 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/output"
+)
+
+// ErrTypeWorkerStopping is the retryable failure an extraction returns when its worker shuts
+// down: the attempt resumes from its heartbeat cursor elsewhere.
+const ErrTypeWorkerStopping = "WorkerStopping"
+
+// Schema is one schema of a run, with its stable position in the run's sorted schema list. The
+// position names the schema's output part, so a retried batch replaces its own parts.
+type Schema struct {
+	Index int    `json:"index"`
+	Name  string `json:"name"`
+}
+
+// ExtractInput is one batch of schemas to extract.
+type ExtractInput struct {
+	LeaseInput
+	Schemas []Schema           `json:"schemas"`
+	Filters connectors.Filters `json:"filters,omitzero"`
+	Prefix  string             `json:"prefix,omitempty"`
+}
+
+// ExtractResult counts what one batch wrote, per entity kind.
+type ExtractResult struct {
+	Counts map[string]int64 `json:"counts"`
+}
+
+// Cursor is the heartbeat of ExtractSchemas: how far the batch got. It holds positions and
+// counts, never data or credentials.
+type Cursor struct {
+	// Next is the position in ExtractInput.Schemas of the first schema not yet committed.
+	Next int `json:"next"`
+	// Counts are the entities of the committed schemas.
+	Counts map[string]int64 `json:"counts"`
+}
+
+// ExtractSchemas extracts a batch of schemas, one committed output part per schema. It
+// heartbeats a Cursor, and a retried attempt resumes after the last committed schema; a schema
+// that was in progress is written again and its part replaced, so nothing is duplicated or lost.
+// It stops when cancelled or when the worker shuts down.
+func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*ExtractResult, error) {
+	cur := Cursor{Counts: map[string]int64{}}
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &cur); err != nil || cur.Next < 0 || cur.Next > len(in.Schemas) {
+			cur = Cursor{Counts: map[string]int64{}}
+		}
+	}
+	dir := a.runDir(ctx, in.Connector, in.Prefix)
+
+	// Stop promptly when the worker shuts down: cancel our own context.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopping := errors.New("worker stopping")
+	go func() {
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+			cancel(stopping)
+		case <-ctx.Done():
+		}
+	}()
+
+	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
+		for cur.Next < len(in.Schemas) {
+			s := in.Schemas[cur.Next]
+			counts, err := a.extractSchema(ctx, src, dir, s, in.Filters, cur)
+			if err != nil {
+				return err
+			}
+			for k, n := range counts {
+				cur.Counts[k] += n
+			}
+			cur.Next++
+			activity.RecordHeartbeat(ctx, cur)
+		}
+		return nil
+	})
+	if errors.Is(context.Cause(ctx), stopping) {
+		return nil, temporal.NewApplicationError("the worker is shutting down; the extraction resumes from its last committed schema", ErrTypeWorkerStopping)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ExtractResult{Counts: cur.Counts}, nil
+}
+
+// extractSchema writes one schema to its part and commits it.
+func (a *Activities) extractSchema(ctx context.Context, src connectors.Source, dir string, s Schema, filters connectors.Filters, cur Cursor) (map[string]int64, error) {
+	part, err := output.NewPartWriter(dir, fmt.Sprintf("s%06d", s.Index))
+	if err != nil {
+		return nil, appError(err, true) // output errors name the agent's own directory: safe
+	}
+	w := &heartbeatWriter{ctx: ctx, inner: part, cursor: cur}
+	if err := src.Extract(ctx, []string{s.Name}, filters, w); err != nil {
+		part.Abort()
+		return nil, err
+	}
+	if err := part.Commit(); err != nil {
+		part.Abort()
+		return nil, appError(err, true)
+	}
+	return w.counts, nil
+}
+
+// heartbeatWriter counts entities and heartbeats the cursor while a schema streams, so a large
+// schema keeps the activity alive. The SDK throttles the heartbeats it sends.
+type heartbeatWriter struct {
+	ctx    context.Context
+	inner  connectors.EntityWriter
+	cursor Cursor
+	counts map[string]int64
+	last   time.Time
+}
+
+func (w *heartbeatWriter) Write(e connectors.Entity) error {
+	if err := w.inner.Write(e); err != nil {
+		return appError(err, true) // an output error names the agent's own directory: safe to show
+	}
+	if w.counts == nil {
+		w.counts = map[string]int64{}
+	}
+	w.counts[e.Kind()]++
+	if now := time.Now(); now.Sub(w.last) > time.Second {
+		w.last = now
+		activity.RecordHeartbeat(w.ctx, w.cursor)
+	}
+	return nil
+}
+
+// FinalizeInput is the input of Finalize.
+type FinalizeInput struct {
+	Connector string    `json:"connector"`
+	Prefix    string    `json:"prefix,omitempty"`
+	Identity  string    `json:"identity,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// FinalizeResult says where the output is.
+type FinalizeResult struct {
+	Dir      string           `json:"dir"`
+	Manifest string           `json:"manifest"`
+	Counts   map[string]int64 `json:"counts"`
+	Files    int              `json:"files"`
+}
+
+// Finalize joins the committed parts into one file per entity kind and writes manifest.json
+// last. It runs on the lease's queue, where the parts are.
+func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeResult, error) {
+	info := activity.GetInfo(ctx)
+	dir := a.runDir(ctx, in.Connector, in.Prefix)
+	m, err := output.Finalize(dir, output.ManifestMeta{
+		Connector:  in.Connector,
+		WorkflowID: info.WorkflowExecution.ID,
+		RunID:      info.WorkflowExecution.RunID,
+		Identity:   in.Identity,
+		StartedAt:  in.StartedAt,
+	})
+	if err != nil {
+		return nil, appError(err, true)
+	}
+	return &FinalizeResult{Dir: dir, Manifest: output.ManifestPath(dir), Counts: m.Counts, Files: len(m.Files)}, nil
+}

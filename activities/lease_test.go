@@ -1,0 +1,102 @@
+package activities
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+func TestLeaseIsScopedToOneRunAndItsFields(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := NewLeaseStore(time.Hour, func() time.Time { return now })
+	pw := secrets.Value("lease-canary-pw")
+	id, exp := s.Put("wf", "run-1", connectors.Credentials{"password": pw, "host": secrets.Value("h")})
+	if !exp.Equal(now.Add(time.Hour)) || len(id) != 32 {
+		t.Fatalf("id %q expires %v", id, exp)
+	}
+	got, err := s.Get(id, "wf", "run-1", []string{"password"})
+	if err != nil || got["password"].Reveal() != "lease-canary-pw" || len(got) != 1 {
+		t.Fatalf("get = %v, %v", got, err)
+	}
+	got["password"].Zero() // the caller's copy; the lease keeps its own
+	if again, _ := s.Get(id, "wf", "run-1", []string{"password"}); again["password"].Reveal() != "lease-canary-pw" {
+		t.Fatal("zeroing a copy damaged the lease")
+	}
+	for _, c := range []struct {
+		wf, run string
+		fields  []string
+		kind    secrets.Kind
+	}{
+		{"wf", "run-2", []string{"password"}, secrets.LeaseScopeMismatch},
+		{"other", "run-1", []string{"password"}, secrets.LeaseScopeMismatch},
+		{"wf", "run-1", []string{"token"}, secrets.LeaseScopeMismatch},
+	} {
+		if _, err := s.Get(id, c.wf, c.run, c.fields); !errors.Is(err, c.kind) {
+			t.Errorf("%+v: err = %v, want %s", c, err, c.kind)
+		}
+	}
+	if _, err := s.Get("nope", "wf", "run-1", nil); !errors.Is(err, secrets.LeaseNotFound) {
+		t.Errorf("unknown lease: %v", err)
+	}
+	if err := s.Release(id, "wf", "run-2"); !errors.Is(err, secrets.LeaseScopeMismatch) {
+		t.Errorf("release by another run: %v", err)
+	}
+	if err := s.Release(id, "wf", "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	if !zeroed(pw) {
+		t.Errorf("release left the plaintext in memory: %q", []byte(pw))
+	}
+	if s.Active() != 0 {
+		t.Errorf("active = %d", s.Active())
+	}
+	if err := s.Release(id, "wf", "run-1"); err != nil {
+		t.Errorf("releasing twice: %v", err)
+	}
+}
+
+func TestLeaseExpiresAndUseExtendsIt(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := NewLeaseStore(10*time.Minute, func() time.Time { return now })
+	pw := secrets.Value("lease-canary-exp")
+	id, _ := s.Put("wf", "run", connectors.Credentials{"password": pw})
+	now = now.Add(9 * time.Minute)
+	if _, err := s.Get(id, "wf", "run", []string{"password"}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(9 * time.Minute) // 18 minutes after Put, 9 after the last use
+	if _, err := s.Get(id, "wf", "run", []string{"password"}); err != nil {
+		t.Fatalf("a lease in use expired: %v", err)
+	}
+	now = now.Add(11 * time.Minute)
+	s.Sweep()
+	if s.Active() != 0 || !zeroed(pw) {
+		t.Fatalf("expired lease still held (active %d)", s.Active())
+	}
+	if _, err := s.Get(id, "wf", "run", []string{"password"}); !errors.Is(err, secrets.LeaseNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCloseZeroesEveryLease(t *testing.T) {
+	s := NewLeaseStore(time.Hour, nil)
+	a, b := secrets.Value("one"), secrets.Value("two")
+	s.Put("wf", "r1", connectors.Credentials{"x": a})
+	s.Put("wf", "r2", connectors.Credentials{"x": b})
+	s.Close()
+	if s.Active() != 0 || !zeroed(a) || !zeroed(b) {
+		t.Fatal("close left plaintext behind")
+	}
+}
+
+func zeroed(v secrets.Value) bool {
+	for _, c := range v {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,212 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/connectors/sqlite"
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+// Dial connects to Temporal as Temporal's own tools do: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE profile), with
+// the SDK's logs going to logger.
+func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("reading the Temporal connection settings (TEMPORAL_*): %w", err)
+	}
+	return DialWith(ctx, opts, logger)
+}
+
+// DialWith connects with explicit client options, adding the agent's logger and identity.
+func DialWith(ctx context.Context, opts client.Options, logger *slog.Logger) (client.Client, error) {
+	if opts.HostPort == "" {
+		opts.HostPort = client.DefaultHostPort
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	opts.Logger = log.NewStructuredLogger(logger)
+	if opts.Identity == "" {
+		opts.Identity = identity()
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w; set TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE", opts.HostPort, opts.Namespace, err)
+	}
+	return c, nil
+}
+
+// Agent is the running agent: a worker on the shared task queue (workflows and ResolveSecrets)
+// and one on this process's own lease queue (the activities that use credentials).
+type Agent struct {
+	settings Settings
+	logger   *slog.Logger
+	shared   sdkworker.Worker
+	leased   sdkworker.Worker
+	leases   *activities.LeaseStore
+	resolver *secrets.Resolver
+	stores   *stores.Opener
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// New builds the agent on c. Nothing runs until Start.
+func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	opener, err := stores.NewOpener(stores.Options{
+		EnvAllow:            s.EnvAllow,
+		CustomStoreEnvAllow: s.CustomStoreEnvAllow,
+		CustomStoreHosts:    s.CustomStoreHosts,
+		AWSSessionName:      s.AWSSessionName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		settings: s,
+		logger:   logger,
+		leases:   activities.NewLeaseStore(s.LeaseTTL, nil),
+		resolver: secrets.NewResolver(secrets.ResolverOptions{CacheTTL: s.SecretCacheTTL, CacheSize: s.SecretCacheSize, Logger: logger}),
+		stores:   opener,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	leaseQueue := LeaseQueue(s.TaskQueue)
+	acts := &activities.Activities{
+		Stores:                 a.stores,
+		Resolver:               a.resolver,
+		Leases:                 a.leases,
+		LeaseQueue:             leaseQueue,
+		OpenSource:             OpenSource,
+		OutputRoot:             s.OutputDir,
+		AllowSensitiveLiterals: s.AllowSensitiveLiterals,
+		Logger:                 logger,
+	}
+	opts := sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:     s.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: s.MaxConcurrentWorkflowTasks,
+		WorkerStopTimeout:                      s.StopTimeout,
+	}
+	a.shared = sdkworker.New(c, s.TaskQueue, opts)
+	Register(a.shared, nil, acts)
+	a.leased = sdkworker.New(c, leaseQueue, opts)
+	Register(nil, a.leased, acts)
+	return a, nil
+}
+
+// Register registers the workflows and ResolveSecrets on shared, and the leased activities on
+// leased; either may be nil. Tests use it with their own workers.
+func Register(shared, leased sdkworker.Registry, acts *activities.Activities) {
+	if shared != nil {
+		shared.RegisterWorkflowWithOptions(workflows.ExtractionWorkflow, workflow.RegisterOptions{Name: workflows.ExtractionWorkflowName})
+		shared.RegisterWorkflowWithOptions(workflows.TestConnectionWorkflow, workflow.RegisterOptions{Name: workflows.TestConnectionWorkflowName})
+		shared.RegisterActivityWithOptions(acts.ResolveSecrets, activity.RegisterOptions{Name: "ResolveSecrets"})
+	}
+	if leased != nil {
+		leased.RegisterActivityWithOptions(acts.Preflight, activity.RegisterOptions{Name: "Preflight"})
+		leased.RegisterActivityWithOptions(acts.ListSchemas, activity.RegisterOptions{Name: "ListSchemas"})
+		leased.RegisterActivityWithOptions(acts.ExtractSchemas, activity.RegisterOptions{Name: "ExtractSchemas"})
+		leased.RegisterActivityWithOptions(acts.Finalize, activity.RegisterOptions{Name: "Finalize"})
+		leased.RegisterActivityWithOptions(acts.ReleaseCredentials, activity.RegisterOptions{Name: "ReleaseCredentials"})
+	}
+}
+
+// OpenSource opens the named connector's source with resolved credentials.
+func OpenSource(ctx context.Context, connector string, creds connectors.Credentials) (connectors.Source, error) {
+	switch connector {
+	case "sqlite":
+		return sqlite.Open(ctx, creds)
+	}
+	return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported by this agent", connector)}
+}
+
+// LeaseQueue returns a task queue name unique to this process, derived from the shared queue.
+func LeaseQueue(shared string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/lease/%s-%s", shared, hostLabel(), hex.EncodeToString(b[:]))
+}
+
+// Start starts both workers and the lease janitor.
+func (a *Agent) Start() error {
+	if err := a.leased.Start(); err != nil {
+		return fmt.Errorf("starting the lease worker: %w", err)
+	}
+	if err := a.shared.Start(); err != nil {
+		a.leased.Stop()
+		return fmt.Errorf("starting the worker on task queue %s: %w", a.settings.TaskQueue, err)
+	}
+	go a.janitor()
+	a.logger.Info("agent started", "taskQueue", a.settings.TaskQueue, "outputDir", a.settings.OutputDir)
+	return nil
+}
+
+// Stop stops polling, lets running activities finish within the stop timeout, and zeroes every
+// lease and cached secret.
+func (a *Agent) Stop() {
+	select {
+	case <-a.stop:
+		return
+	default:
+	}
+	close(a.stop)
+	a.shared.Stop()
+	a.leased.Stop()
+	<-a.done
+	a.leases.Close()
+	a.resolver.Purge(false)
+	a.stores.Close()
+	a.logger.Info("agent stopped")
+}
+
+// ActiveLeases returns the number of live credential leases.
+func (a *Agent) ActiveLeases() int { return a.leases.Active() }
+
+// janitor sweeps expired leases and cache entries until Stop.
+func (a *Agent) janitor() {
+	defer close(a.done)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			a.leases.Sweep()
+			a.resolver.Purge(true)
+		}
+	}
+}
+
+func identity() string {
+	return fmt.Sprintf("secure-agent@%s/%d", hostLabel(), os.Getpid())
+}
+
+func hostLabel() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "host"
+	}
+	return strings.ReplaceAll(h, "/", "-")
+}

@@ -1,0 +1,129 @@
+// Package worker builds the agent: its settings (environment variables with the SECURE_AGENT_
+// prefix), its Temporal client (Temporal's own TEMPORAL_* variables), and its two workers — one
+// on the shared task queue, one on this process's own lease queue.
+//
+// This package is on the production path: it must never import the Temporal server.
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// EnvPrefix is the prefix of every agent setting.
+const EnvPrefix = "SECURE_AGENT"
+
+// Settings are the agent's own settings, read from SECURE_AGENT_* environment variables. They are
+// the customer's, set where the agent is deployed; workflow input can change none of them.
+type Settings struct {
+	// TaskQueue is the shared queue control planes start workflows on.
+	TaskQueue string `envconfig:"TASK_QUEUE" default:"secure-agent"`
+	// OutputDir is the root of local output.
+	OutputDir string `envconfig:"OUTPUT_DIR" default:"./secure-agent-output"`
+	// EnvAllow lists glob patterns of variables the env store may read (comma-separated).
+	// Empty: the env store can read nothing.
+	EnvAllow []string `envconfig:"ENV_ALLOW"`
+	// CustomStoreEnvAllow lists glob patterns of variables the custom store may send as
+	// headers or bearer tokens. Empty: none.
+	CustomStoreEnvAllow []string `envconfig:"CUSTOM_STORE_ENV_ALLOW"`
+	// CustomStoreHosts lists glob patterns of hosts ("host" or "host:port") a custom store's
+	// store_url may name. Empty: custom stores are refused.
+	CustomStoreHosts []string `envconfig:"CUSTOM_STORE_HOSTS"`
+	// AllowSensitiveLiterals lets sensitive fields hold literals. Local development only.
+	AllowSensitiveLiterals bool `envconfig:"ALLOW_SENSITIVE_LITERALS" default:"false"`
+	// LeaseTTL is how long resolved credentials stay in memory after their last use.
+	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"2h"`
+	// SecretCacheTTL enables the secret cache when positive. Off by default.
+	SecretCacheTTL time.Duration `envconfig:"SECRET_CACHE_TTL" default:"0s"`
+	// SecretCacheSize bounds the cache.
+	SecretCacheSize int `envconfig:"SECRET_CACHE_SIZE" default:"256"`
+	// AWSSessionName names the agent's assume-role sessions in CloudTrail.
+	AWSSessionName string `envconfig:"AWS_SESSION_NAME" default:"secure-agent"`
+	// MaxConcurrentActivities bounds activities running at once on each of the two workers.
+	MaxConcurrentActivities int `envconfig:"MAX_CONCURRENT_ACTIVITIES" default:"8"`
+	// MaxConcurrentWorkflowTasks bounds workflow tasks running at once.
+	MaxConcurrentWorkflowTasks int `envconfig:"MAX_CONCURRENT_WORKFLOW_TASKS" default:"8"`
+	// StopTimeout is how long running activities get to finish on shutdown.
+	StopTimeout time.Duration `envconfig:"STOP_TIMEOUT" default:"30s"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
+	// LogFormat is json or text.
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+}
+
+// LoadSettings reads the settings from the environment and validates them, reporting every
+// problem at once.
+func LoadSettings() (Settings, error) {
+	var s Settings
+	if err := envconfig.Process(EnvPrefix, &s); err != nil {
+		return s, fmt.Errorf("reading %s_* settings: %w", EnvPrefix, err)
+	}
+	if abs, err := filepath.Abs(s.OutputDir); err == nil && s.OutputDir != "" {
+		s.OutputDir = abs // results and logs then say exactly where output went
+	}
+	return s, s.Validate()
+}
+
+// Validate reports every invalid setting at once.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s_%s: %s", EnvPrefix, name, fmt.Sprintf(format, args...)))
+	}
+	if strings.TrimSpace(s.TaskQueue) == "" {
+		bad("TASK_QUEUE", "must not be empty")
+	}
+	if strings.TrimSpace(s.OutputDir) == "" {
+		bad("OUTPUT_DIR", "must not be empty")
+	}
+	if s.LeaseTTL < time.Minute {
+		bad("LEASE_TTL", "must be at least 1m, got %s", s.LeaseTTL)
+	}
+	if s.SecretCacheTTL < 0 {
+		bad("SECRET_CACHE_TTL", "must not be negative")
+	}
+	if s.SecretCacheSize < 1 {
+		bad("SECRET_CACHE_SIZE", "must be at least 1")
+	}
+	if s.MaxConcurrentActivities < 1 {
+		bad("MAX_CONCURRENT_ACTIVITIES", "must be at least 1")
+	}
+	if s.MaxConcurrentWorkflowTasks < 2 {
+		bad("MAX_CONCURRENT_WORKFLOW_TASKS", "must be at least 2 (the Temporal SDK needs two pollers)")
+	}
+	if s.StopTimeout < 0 {
+		bad("STOP_TIMEOUT", "must not be negative")
+	}
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		bad("LOG_LEVEL", "%v", err)
+	}
+	if s.LogFormat != "json" && s.LogFormat != "text" {
+		bad("LOG_FORMAT", "must be json or text, got %q", s.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger returns the agent's structured logger, writing to stderr.
+func (s Settings) NewLogger() *slog.Logger {
+	level, _ := parseLevel(s.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if s.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}

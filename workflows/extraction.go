@@ -1,0 +1,215 @@
+// Package workflows holds the agent's deterministic workflow code and the input and result types
+// that are its public contract: ExtractionWorkflow and TestConnectionWorkflow.
+//
+// The flow reads top to bottom: validate the input, resolve secrets into a lease, preflight the
+// source with it, extract schema batches with bounded concurrency, finalize the output, and
+// release the lease (also after failure or cancellation).
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// Workflow type names and the default task queue: the contract users see.
+const (
+	ExtractionWorkflowName     = "ExtractionWorkflow"
+	TestConnectionWorkflowName = "TestConnectionWorkflow"
+	DefaultTaskQueue           = "secure-agent"
+	// QueryProgress is the query that returns Progress.
+	QueryProgress = "progress"
+)
+
+// Phases of a run, as the progress query reports them.
+const (
+	PhaseValidating = "validating"
+	PhaseResolving  = "resolving"
+	PhasePreflight  = "preflight"
+	PhaseListing    = "listing"
+	PhaseExtracting = "extracting"
+	PhaseFinalizing = "finalizing"
+	PhaseReleasing  = "releasing"
+	PhaseDone       = "done"
+	PhaseFailed     = "failed"
+)
+
+// Progress is the answer to the progress query.
+type Progress struct {
+	Phase        string           `json:"phase"`
+	SchemasDone  int              `json:"schemasDone"`
+	SchemasTotal int              `json:"schemasTotal"`
+	Counts       map[string]int64 `json:"counts"`
+	// LeaseRenewals counts how often the secrets were resolved again after a worker was lost.
+	LeaseRenewals int `json:"leaseRenewals"`
+}
+
+// Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
+// version ids, never a secret.
+type Summary struct {
+	Connector     string                  `json:"connector"`
+	OutputDir     string                  `json:"outputDir"`
+	Manifest      string                  `json:"manifest"`
+	Counts        map[string]int64        `json:"counts"`
+	Schemas       int                     `json:"schemas"`
+	ServerVersion string                  `json:"serverVersion,omitempty"`
+	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
+	LeaseRenewals int                     `json:"leaseRenewals"`
+	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
+	Durations map[string]string `json:"durations"`
+}
+
+// ExtractionWorkflow extracts metadata from one source into the agent's output.
+func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
+	start := workflow.Now(ctx)
+	progress := &Progress{Phase: PhaseValidating, Counts: map[string]int64{}}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
+		return nil, err
+	}
+	if problems := in.Validate(); len(problems) > 0 {
+		progress.Phase = PhaseFailed
+		return nil, invalidInput(problems)
+	}
+	opts := in.Options.withDefaults()
+	durations := map[string]string{}
+	timed := func(name string, since time.Time) {
+		durations[name] = workflow.Now(ctx).Sub(since).Round(time.Millisecond).String()
+	}
+
+	lease := newLeaseHolder(ctx, in, progress)
+	defer lease.release()
+	fail := func(err error) (*Summary, error) {
+		progress.Phase = PhaseFailed
+		return nil, err
+	}
+
+	// Resolve the secrets into a lease held by one worker.
+	progress.Phase = PhaseResolving
+	t := workflow.Now(ctx)
+	if err := lease.resolve(ctx); err != nil {
+		return fail(err)
+	}
+	timed("resolve", t)
+
+	// Preflight: one connection, authentication and catalog probe.
+	progress.Phase = PhasePreflight
+	t = workflow.Now(ctx)
+	var report activities.PreflightResult
+	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, li).Get(ctx, &report)
+	}); err != nil {
+		return fail(err)
+	}
+	timed("preflight", t)
+
+	// List the schemas and extract them in batches, a bounded number at a time.
+	progress.Phase = PhaseListing
+	t = workflow.Now(ctx)
+	var names []string
+	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+		return workflow.ExecuteActivity(withOptions(ctx, listOptions, li.Lease), acts.ListSchemas,
+			activities.ListSchemasInput{LeaseInput: li, Filters: in.Filters}).Get(ctx, &names)
+	}); err != nil {
+		return fail(err)
+	}
+	sort.Strings(names)
+	progress.Phase = PhaseExtracting
+	progress.SchemasTotal = len(names)
+	if err := extractBatches(ctx, lease, in, opts, names, progress); err != nil {
+		return fail(err)
+	}
+	timed("extract", t)
+
+	// Finalize: one file per entity kind, manifest last.
+	progress.Phase = PhaseFinalizing
+	t = workflow.Now(ctx)
+	var fin activities.FinalizeResult
+	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+		return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, activities.FinalizeInput{
+			Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start,
+		}).Get(ctx, &fin)
+	}); err != nil {
+		return fail(err)
+	}
+	timed("finalize", t)
+
+	progress.Phase = PhaseReleasing
+	lease.release()
+	progress.Phase = PhaseDone
+	timed("total", start)
+	return &Summary{
+		Connector:     in.Connector,
+		OutputDir:     fin.Dir,
+		Manifest:      fin.Manifest,
+		Counts:        fin.Counts,
+		Schemas:       len(names),
+		ServerVersion: report.ServerVersion,
+		Versions:      lease.versions(),
+		LeaseRenewals: progress.LeaseRenewals,
+		Durations:     durations,
+	}, nil
+}
+
+// extractBatches runs one ExtractSchemas activity per batch of schemas, at most
+// opts.MaxConcurrentBatches at once, and stops at the first failure.
+func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts RunOptions, names []string, progress *Progress) error {
+	var batches [][]activities.Schema
+	for i := 0; i < len(names); i += opts.SchemasPerBatch {
+		var b []activities.Schema
+		for j := i; j < min(i+opts.SchemasPerBatch, len(names)); j++ {
+			b = append(b, activities.Schema{Index: j, Name: names[j]})
+		}
+		batches = append(batches, b)
+	}
+	batchCtx, cancelBatches := workflow.WithCancel(ctx)
+	defer cancelBatches()
+	running := 0
+	var firstErr error
+	for _, b := range batches {
+		if err := workflow.Await(ctx, func() bool { return running < opts.MaxConcurrentBatches || firstErr != nil }); err != nil {
+			return err
+		}
+		if firstErr != nil {
+			break
+		}
+		running++
+		workflow.Go(batchCtx, func(ctx workflow.Context) {
+			defer func() { running-- }()
+			var res activities.ExtractResult
+			err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+				return workflow.ExecuteActivity(withOptions(ctx, extractOptions, li.Lease), acts.ExtractSchemas, activities.ExtractInput{
+					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix,
+				}).Get(ctx, &res)
+			})
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancelBatches()
+				}
+				return
+			}
+			progress.SchemasDone += len(b)
+			for k, n := range res.Counts {
+				progress.Counts[k] += n
+			}
+		})
+	}
+	// Wait for every started batch, even after a failure, so none outlives the workflow's view.
+	if err := workflow.Await(ctx, func() bool { return running == 0 }); err != nil {
+		return err
+	}
+	return firstErr
+}
+
+// invalidInput is the single, final error that lists every problem of an input.
+func invalidInput(problems []string) error {
+	msg := fmt.Sprintf("the workflow input has %d problem(s): %s", len(problems), strings.Join(problems, "; "))
+	return temporal.NewNonRetryableApplicationError(msg, string(secrets.InvalidInput), nil, problems)
+}

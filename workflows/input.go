@@ -1,0 +1,164 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+)
+
+// Input is what a person types into the Web UI's "Start Workflow" box, or passes with
+// `temporal workflow start --input` or `secure-agent run --input`. It is stored in workflow
+// history, so it holds names of secrets and non-secret settings, never a secret value.
+type Input struct {
+	// Connector is the kind of source: see connectors.Names.
+	Connector string `json:"connector"`
+	// Connection gives each connection field either the key (or name) of a secret in the secret
+	// store, or a literal value. Sensitive fields must name a secret.
+	Connection map[string]FieldValue `json:"connection"`
+	// SecretStore says where the secrets are. Optional when no field reads a secret.
+	SecretStore *stores.Spec `json:"secretStore,omitempty"`
+	// Filters select schemas and tables.
+	Filters connectors.Filters `json:"filters,omitzero"`
+	// Output says where metadata goes.
+	Output OutputSpec `json:"output,omitzero"`
+	// Options tune the run; zero values take the defaults.
+	Options RunOptions `json:"options,omitzero"`
+}
+
+// FieldValue is a connection field's value as typed: a JSON string, or a number or boolean,
+// which is taken as its JSON text (so "port": 5432 and "port": "5432" mean the same).
+type FieldValue string
+
+// UnmarshalJSON accepts a string, number or boolean.
+func (v *FieldValue) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*v = FieldValue(s)
+		return nil
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	switch x.(type) {
+	case float64, bool:
+		*v = FieldValue(b)
+		return nil
+	}
+	return fmt.Errorf("a connection field must be a string, number or boolean, not %s", b)
+}
+
+// OutputSpec says where the metadata of a run is written.
+type OutputSpec struct {
+	// Type is "local" (the default): the agent's output directory, set on the agent with
+	// SECURE_AGENT_OUTPUT_DIR.
+	Type string `json:"type,omitempty"`
+	// Prefix is an optional relative sub-directory of the output directory (for example a team
+	// name). It cannot climb out of the output directory.
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// RunOptions tune one run.
+type RunOptions struct {
+	// SchemasPerBatch is how many schemas one extraction activity handles (default 10).
+	SchemasPerBatch int `json:"schemasPerBatch,omitempty"`
+	// MaxConcurrentBatches bounds how many extraction activities run at once (default 4).
+	MaxConcurrentBatches int `json:"maxConcurrentBatches,omitempty"`
+}
+
+// Limits on RunOptions.
+const (
+	DefaultSchemasPerBatch      = 10
+	MaxSchemasPerBatch          = 1000
+	DefaultMaxConcurrentBatches = 4
+	MaxMaxConcurrentBatches     = 64
+)
+
+func (o RunOptions) withDefaults() RunOptions {
+	if o.SchemasPerBatch == 0 {
+		o.SchemasPerBatch = DefaultSchemasPerBatch
+	}
+	if o.MaxConcurrentBatches == 0 {
+		o.MaxConcurrentBatches = DefaultMaxConcurrentBatches
+	}
+	return o
+}
+
+// Validate reports every problem of the input at once. It is pure and deterministic, so the
+// workflow calls it first, and so do the CLI and tests. It returns nil or the list of problems,
+// each saying what to fix.
+func (in Input) Validate() []string {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	spec, ok := connectors.Lookup(in.Connector)
+	switch {
+	case in.Connector == "":
+		add("connector is missing: set it to one of %s", strings.Join(connectors.Names(), ", "))
+	case !ok:
+		add("connector %q is not supported: use one of %s", in.Connector, strings.Join(connectors.Names(), ", "))
+	}
+	if ok {
+		for _, name := range sortedKeys(in.Connection) {
+			if _, known := spec.Field(name); !known {
+				add("connection.%s is not a field of the %s connector: its fields are %s", name, spec.Name, strings.Join(spec.FieldNames(), ", "))
+			}
+		}
+		for _, f := range spec.Fields {
+			if v, set := in.Connection[f.Name]; f.Required && (!set || strings.TrimSpace(string(v)) == "") {
+				add("connection.%s is required: %s", f.Name, f.Doc)
+			}
+		}
+	}
+	for _, name := range sortedKeys(in.Connection) {
+		if len(in.Connection[name]) > 4096 {
+			add("connection.%s is longer than 4096 characters", name)
+		}
+	}
+	if in.SecretStore != nil {
+		for _, p := range stores.Validate(*in.SecretStore) {
+			add("secretStore: %s", p)
+		}
+	}
+	for _, p := range in.Filters.Validate() {
+		add("%s", p)
+	}
+	switch in.Output.Type {
+	case "", "local":
+	default:
+		add("output.type %q is not supported: use \"local\"", in.Output.Type)
+	}
+	if p := in.Output.Prefix; p != "" {
+		clean := path.Clean(p)
+		if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsAny(p, "\\\x00") {
+			add("output.prefix %q must be a relative path inside the agent's output directory, without ..", p)
+		}
+	}
+	o := in.Options
+	if o.SchemasPerBatch < 0 || o.SchemasPerBatch > MaxSchemasPerBatch {
+		add("options.schemasPerBatch must be between 1 and %d", MaxSchemasPerBatch)
+	}
+	if o.MaxConcurrentBatches < 0 || o.MaxConcurrentBatches > MaxMaxConcurrentBatches {
+		add("options.maxConcurrentBatches must be between 1 and %d", MaxMaxConcurrentBatches)
+	}
+	return problems
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

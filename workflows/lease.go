@@ -1,0 +1,181 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// acts names the activities for ExecuteActivity; only the method names are used.
+var acts *activities.Activities
+
+// MaxLeaseRenewals bounds how often one run resolves its secrets again after losing the worker
+// that held them.
+const MaxLeaseRenewals = 3
+
+// Timeouts and retries per activity. The README's table is written from these.
+var (
+	finalKinds = func() []string {
+		var out []string
+		for _, k := range secrets.Kinds {
+			if !k.Retryable() {
+				out = append(out, string(k))
+			}
+		}
+		return out
+	}()
+
+	// ResolveSecrets: transient store errors are retried for up to 10 minutes.
+	resolveOptions = workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			NonRetryableErrorTypes: finalKinds,
+		},
+	}
+	// Activities on the lease's queue start within ScheduleToStart or the lease is presumed lost.
+	leaseScheduleToStart = 30 * time.Second
+	preflightOptions     = workflow.ActivityOptions{
+		ScheduleToStartTimeout: leaseScheduleToStart,
+		StartToCloseTimeout:    2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 5, NonRetryableErrorTypes: finalKinds,
+		},
+	}
+	listOptions    = preflightOptions
+	extractOptions = workflow.ActivityOptions{
+		ScheduleToStartTimeout: leaseScheduleToStart,
+		StartToCloseTimeout:    2 * time.Hour,
+		HeartbeatTimeout:       time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 10, NonRetryableErrorTypes: finalKinds,
+		},
+	}
+	finalizeOptions = workflow.ActivityOptions{
+		ScheduleToStartTimeout: leaseScheduleToStart,
+		StartToCloseTimeout:    10 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			MaximumAttempts: 5, NonRetryableErrorTypes: finalKinds,
+		},
+	}
+	releaseOptions = workflow.ActivityOptions{
+		ScheduleToStartTimeout: 10 * time.Second,
+		StartToCloseTimeout:    10 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: finalKinds},
+	}
+)
+
+// withOptions applies opts, pinned to the lease's task queue.
+func withOptions(ctx workflow.Context, opts workflow.ActivityOptions, lease activities.Lease) workflow.Context {
+	opts.TaskQueue = lease.TaskQueue
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
+// leaseHolder owns a run's credential lease: it resolves it, runs leased activities with it,
+// resolves again (at most MaxLeaseRenewals times) when the worker holding it is gone, and
+// releases it.
+type leaseHolder struct {
+	rootCtx  workflow.Context
+	input    Input
+	progress *Progress
+	lease    *activities.Lease
+	renewing bool
+	released bool
+}
+
+func newLeaseHolder(ctx workflow.Context, in Input, progress *Progress) *leaseHolder {
+	return &leaseHolder{rootCtx: ctx, input: in, progress: progress}
+}
+
+// resolve runs ResolveSecrets on the shared queue and keeps the lease.
+func (h *leaseHolder) resolve(ctx workflow.Context) error {
+	conn := make(map[string]string, len(h.input.Connection))
+	for k, v := range h.input.Connection {
+		conn[k] = string(v)
+	}
+	var lease activities.Lease
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, resolveOptions), acts.ResolveSecrets, activities.ResolveInput{
+		Connector: h.input.Connector, Connection: conn, SecretStore: h.input.SecretStore,
+	}).Get(ctx, &lease)
+	if err != nil {
+		return err
+	}
+	h.lease = &lease
+	return nil
+}
+
+// run calls fn with the current lease. If fn fails because the lease is lost, it resolves a new
+// lease (once for all concurrent callers) and calls fn again.
+func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activities.LeaseInput) error) error {
+	for {
+		if err := workflow.Await(ctx, func() bool { return !h.renewing }); err != nil {
+			return err
+		}
+		used := h.lease
+		err := fn(ctx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector})
+		if err == nil || !leaseLost(err) {
+			return err
+		}
+		if h.lease != used || h.renewing {
+			continue // another caller already renewed, or is renewing: use its lease
+		}
+		if h.progress.LeaseRenewals >= MaxLeaseRenewals {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("the worker holding the credentials was lost %d times; check that the agent's workers stay up", MaxLeaseRenewals+1),
+				string(secrets.LeaseNotFound), err)
+		}
+		h.progress.LeaseRenewals++
+		h.renewing = true
+		rerr := h.resolve(ctx)
+		h.renewing = false
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// leaseLost reports whether err means the worker holding the lease is gone: the activity could
+// not start on its queue in time, or the worker no longer knows the lease.
+func leaseLost(err error) bool {
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+		return true
+	}
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == string(secrets.LeaseNotFound)
+}
+
+// release asks the holding worker to zero the lease. It runs in a disconnected context so it
+// also happens when the workflow is cancelled, and it never fails the workflow: the lease
+// expires on its own if the worker cannot be reached.
+func (h *leaseHolder) release() {
+	if h.lease == nil || h.released {
+		return
+	}
+	h.released = true
+	ctx, _ := workflow.NewDisconnectedContext(h.rootCtx)
+	err := workflow.ExecuteActivity(withOptions(ctx, releaseOptions, *h.lease), acts.ReleaseCredentials,
+		activities.LeaseInput{Lease: *h.lease, Connector: h.input.Connector}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not release the credential lease; it expires on its own", "error", err)
+	}
+}
+
+// versions returns the secret versions read by the current lease.
+func (h *leaseHolder) versions() []secrets.SecretVersion {
+	if h.lease == nil {
+		return nil
+	}
+	return h.lease.Versions
+}
