@@ -1,0 +1,76 @@
+//go:build !noserver
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/secure-agent/secure-agent/secrets/stores"
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+//go:embed demo_sample.sql
+var demoSampleSQL string
+
+// demoPathVar is the environment variable that plays the role of the secret in the demo: the
+// input names it, the env store resolves it, and its value never enters workflow history.
+const demoPathVar = "DEMO_SQLITE_PATH"
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "temporal-dev.yaml", "embedded server configuration (defaults apply when the file is missing)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	settings, err := devSettings("warn")
+	if err != nil {
+		return err
+	}
+	settings.EnvAllow = append(settings.EnvAllow, demoPathVar)
+
+	dir, err := os.MkdirTemp("", "secure-agent-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dbPath := filepath.Join(dir, "shop.db")
+	if err := writeSampleDB(ctx, dbPath); err != nil {
+		return fmt.Errorf("creating the sample database: %w", err)
+	}
+	if err := os.Setenv(demoPathVar, dbPath); err != nil {
+		return err
+	}
+
+	d, err := startDev(ctx, *configPath, settings, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	in := workflows.Input{
+		Connector:   "sqlite",
+		Connection:  map[string]workflows.FieldValue{"path": demoPathVar},
+		SecretStore: &stores.Spec{Type: stores.TypeEnv},
+	}
+	return startAndFollow(ctx, d.client, settings.TaskQueue, "", in, stdout, stderr)
+}
+
+// writeSampleDB creates the demo's SQLite database.
+func writeSampleDB(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, demoSampleSQL)
+	return err
+}

@@ -1,0 +1,109 @@
+//go:build !noserver
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/secure-agent/secure-agent/internal/devserver"
+	"github.com/secure-agent/secure-agent/worker"
+)
+
+// devEnv is an embedded Temporal server with the agent attached.
+type devEnv struct {
+	server *devserver.Server
+	client client.Client
+	agent  *worker.Agent
+	logger *slog.Logger
+}
+
+// startDev starts the embedded server from the config file, then the agent on it.
+func startDev(ctx context.Context, configPath string, settings worker.Settings, stderr io.Writer) (*devEnv, error) {
+	cfg, err := devserver.LoadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	logger := settings.NewLogger()
+	srv, err := devserver.Start(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	d := &devEnv{server: srv, logger: logger}
+	d.client, err = worker.DialWith(ctx, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()}, logger)
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.agent, err = worker.New(d.client, settings, logger)
+	if err == nil {
+		err = d.agent.Start()
+	}
+	if err != nil {
+		d.agent = nil
+		d.stop()
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "Temporal server  %s (namespace %s)\n", srv.FrontendAddress(), srv.Namespace())
+	if ui := srv.UIAddress(); ui != "" {
+		fmt.Fprintf(stderr, "Web UI           http://%s\n", ui)
+	}
+	fmt.Fprintf(stderr, "agent            task queue %s, output %s\n", settings.TaskQueue, settings.OutputDir)
+	return d, nil
+}
+
+func (d *devEnv) stop() {
+	if d.agent != nil {
+		d.agent.Stop()
+	}
+	if d.client != nil {
+		d.client.Close()
+	}
+	if err := d.server.Stop(); err != nil {
+		d.logger.Warn("stopping the embedded Temporal server", "error", err)
+	}
+}
+
+// devSettings reads the agent settings for dev and demo, where a person watches the terminal:
+// readable text logs at warn level unless SECURE_AGENT_LOG_FORMAT / _LEVEL say otherwise.
+func devSettings(level string) (worker.Settings, error) {
+	settings, err := worker.LoadSettings()
+	if err != nil {
+		return settings, err
+	}
+	if _, set := os.LookupEnv(worker.EnvPrefix + "_LOG_FORMAT"); !set {
+		settings.LogFormat = "text"
+	}
+	if _, set := os.LookupEnv(worker.EnvPrefix + "_LOG_LEVEL"); !set {
+		settings.LogLevel = level
+	}
+	return settings, nil
+}
+
+func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "temporal-dev.yaml", "embedded server configuration (defaults apply when the file is missing)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	settings, err := devSettings("info")
+	if err != nil {
+		return err
+	}
+	d, err := startDev(ctx, *configPath, settings, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "ready: start workflows from the Web UI or the temporal CLI; Ctrl-C stops everything")
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "stopping...")
+	d.stop()
+	return nil
+}

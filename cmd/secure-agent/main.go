@@ -1,0 +1,93 @@
+// Command secure-agent is the customer-side Temporal worker that resolves data-source credentials
+// from the customer's secret store and extracts metadata without any secret leaving the customer.
+//
+//	secure-agent worker                 run the agent against any Temporal service
+//	secure-agent dev                    an embedded Temporal server and Web UI, plus the agent
+//	secure-agent demo                   dev, plus a sample database and one extraction
+//	secure-agent run --input FILE       start an extraction and follow it
+//	secure-agent version                print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"worker", "run the agent against the Temporal service named by TEMPORAL_ADDRESS", runWorker},
+		{"dev", "start an embedded Temporal server (SQLite) and Web UI, plus the agent", runDev},
+		{"demo", "dev, plus a bundled sample database: runs one extraction and exits", runDemo},
+		{"run", "start an ExtractionWorkflow from an input file and follow it to the end", runRun},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// exitError carries a process exit code without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(mainWith(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func mainWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], stdout, stderr)
+		var ee exitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.code
+		default:
+			fmt.Fprintf(stderr, "secure-agent %s: %v\n", c.name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "secure-agent: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: secure-agent <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'secure-agent <command> -h' for a command's flags. Settings: SECURE_AGENT_* and TEMPORAL_* variables (see README).")
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "secure-agent %s\n", version)
+	return nil
+}

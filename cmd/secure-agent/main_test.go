@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secure-agent/secure-agent/worker"
+)
+
+// portZeroConfig writes a temporal-dev.yaml that picks free ports, so tests never collide with a
+// dev server on 7233.
+func portZeroConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "temporal-dev.yaml")
+	if err := os.WriteFile(path, []byte("frontendAddress: 127.0.0.1:0\nuiAddress: \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestDemo runs the README's first command, in process, and checks its promise: a real
+// extraction on the embedded server, a summary with the output path, exit code 0.
+func TestDemo(t *testing.T) {
+	out := t.TempDir()
+	t.Setenv("SECURE_AGENT_OUTPUT_DIR", out)
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if code := mainWith(ctx, []string{"demo", "--config", portZeroConfig(t)}, &stdout, &stderr); code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "extraction complete") || !strings.Contains(stdout.String(), "tables=7") {
+		t.Fatalf("summary missing:\n%s", &stdout)
+	}
+	manifests, _ := filepath.Glob(filepath.Join(out, "sqlite", "*", "*", "manifest.json"))
+	if len(manifests) != 1 || !strings.Contains(stdout.String(), manifests[0]) {
+		t.Fatalf("manifests %v not named in the summary:\n%s", manifests, &stdout)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "shop.db") {
+		t.Errorf("the demo's secret (the database path) was printed")
+	}
+}
+
+func TestRunFollowsAWorkflowAndSetsTheExitCode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	settings, err := worker.LoadSettings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings.OutputDir = t.TempDir()
+	settings.EnvAllow = []string{"RUN_TEST_*"}
+	settings.TaskQueue = "run-test"
+	var devLog bytes.Buffer
+	d, err := startDev(ctx, portZeroConfig(t), settings, &devLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop()
+	t.Setenv("TEMPORAL_ADDRESS", d.server.FrontendAddress())
+	t.Setenv("TEMPORAL_NAMESPACE", d.server.Namespace())
+
+	db := filepath.Join(t.TempDir(), "shop.db")
+	if err := writeSampleDB(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RUN_TEST_DB", db)
+	write := func(v any) string {
+		p := filepath.Join(t.TempDir(), "input.json")
+		b, _ := json.Marshal(v)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write(map[string]any{"connector": "sqlite", "connection": map[string]any{"path": "RUN_TEST_DB"}, "secretStore": map[string]any{"type": "env"}})
+	missing := write(map[string]any{"connector": "sqlite", "connection": map[string]any{"path": "RUN_TEST_NOT_SET"}, "secretStore": map[string]any{"type": "env"}})
+	invalid := write(map[string]any{"connector": "sqlite", "connection": map[string]any{}})
+
+	var stdout, stderr bytes.Buffer
+	if code := mainWith(ctx, []string{"run", "--input", good, "--task-queue", "run-test"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("run exited %d: %s", code, &stderr)
+	}
+	if !strings.Contains(stdout.String(), "extraction complete") {
+		t.Fatalf("no summary: %s", &stdout)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := mainWith(ctx, []string{"run", "--input", missing, "--task-queue", "run-test"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("a failed run exited %d: %s", code, &stderr)
+	}
+	if !strings.Contains(stderr.String(), "SecretNotFound") || !strings.Contains(stderr.String(), "RUN_TEST_NOT_SET") {
+		t.Fatalf("failure not explained: %s", &stderr)
+	}
+	stderr.Reset()
+	if code := mainWith(ctx, []string{"run", "--input", invalid}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "connection.path is required") {
+		t.Fatalf("invalid input: exit %d, %s", code, &stderr)
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := mainWith(context.Background(), []string{"version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "secure-agent ") {
+		t.Fatalf("version: %d %q", code, &stdout)
+	}
+	if code := mainWith(context.Background(), []string{"frobnicate"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "unknown command") {
+		t.Fatalf("unknown command: %d %q", code, &stderr)
+	}
+	if code := mainWith(context.Background(), nil, &stdout, &stderr); code != 2 {
+		t.Fatalf("no command: %d", code)
+	}
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/secure-agent/secure-agent/worker"
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	inputPath := fs.String("input", "", "path of the workflow input JSON file (- for standard input)")
+	workflowID := fs.String("workflow-id", "", "workflow id (default: extraction-<connector>-<time>)")
+	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "task queue the agent polls")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if *inputPath == "" {
+		fmt.Fprintln(stderr, "secure-agent run: --input is required")
+		return exitError{2}
+	}
+	in, err := readInput(*inputPath)
+	if err != nil {
+		return err
+	}
+	if problems := in.Validate(); len(problems) > 0 {
+		fmt.Fprintf(stderr, "the input has %d problem(s):\n", len(problems))
+		for _, p := range problems {
+			fmt.Fprintf(stderr, "  - %s\n", p)
+		}
+		return exitError{2}
+	}
+	settings, err := worker.LoadSettings()
+	if err != nil {
+		return err
+	}
+	c, err := worker.Dial(ctx, settings.NewLogger())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return startAndFollow(ctx, c, *taskQueue, *workflowID, in, stdout, stderr)
+}
+
+// readInput decodes a workflow input strictly: an unknown key is an error naming it.
+func readInput(path string) (workflows.Input, error) {
+	var in workflows.Input
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return in, err
+		}
+		defer f.Close()
+		r = f
+	}
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return in, nil
+}
+
+// startAndFollow starts an ExtractionWorkflow, prints its progress to stderr while it runs and
+// its summary to stdout at the end. A failed run returns exitError{1} after printing why.
+func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, in workflows.Input, stdout, stderr io.Writer) error {
+	if id == "" {
+		id = fmt.Sprintf("extraction-%s-%s", in.Connector, time.Now().UTC().Format("20060102T150405.000"))
+	}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, workflows.ExtractionWorkflowName, in)
+	if err != nil {
+		return fmt.Errorf("starting the workflow: %w", err)
+	}
+	fmt.Fprintf(stderr, "started %s (run %s) on task queue %s\n", run.GetID(), run.GetRunID(), taskQueue)
+
+	done := make(chan error, 1)
+	var sum workflows.Summary
+	go func() { done <- run.Get(ctx, &sum) }()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintf(stderr, "\nextraction failed: %s\n", describeFailure(err))
+				return exitError{1}
+			}
+			printSummary(stdout, run, sum)
+			return nil
+		case <-tick.C:
+			if line := progressLine(ctx, c, run); line != "" && line != last {
+				fmt.Fprintln(stderr, line)
+				last = line
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func progressLine(ctx context.Context, c client.Client, run client.WorkflowRun) string {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := c.QueryWorkflow(qctx, run.GetID(), run.GetRunID(), workflows.QueryProgress)
+	if err != nil {
+		return ""
+	}
+	var p workflows.Progress
+	if v.Get(&p) != nil {
+		return ""
+	}
+	line := fmt.Sprintf("  %-10s schemas %d/%d", p.Phase, p.SchemasDone, p.SchemasTotal)
+	if counts := formatCounts(p.Counts); counts != "" {
+		line += "  " + counts
+	}
+	return line
+}
+
+func formatCounts(counts map[string]int64) string {
+	kinds := make([]string, 0, len(counts))
+	for k := range counts {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func printSummary(w io.Writer, run client.WorkflowRun, sum workflows.Summary) {
+	fmt.Fprintf(w, "\nextraction complete: %s (run %s)\n", run.GetID(), run.GetRunID())
+	fmt.Fprintf(w, "  connector   %s %s\n", sum.Connector, sum.ServerVersion)
+	fmt.Fprintf(w, "  schemas     %d\n", sum.Schemas)
+	fmt.Fprintf(w, "  entities    %s\n", formatCounts(sum.Counts))
+	fmt.Fprintf(w, "  output      %s\n", sum.OutputDir)
+	fmt.Fprintf(w, "  manifest    %s\n", sum.Manifest)
+	fmt.Fprintf(w, "  durations   resolve %s, preflight %s, extract %s, finalize %s, total %s\n",
+		sum.Durations["resolve"], sum.Durations["preflight"], sum.Durations["extract"], sum.Durations["finalize"], sum.Durations["total"])
+	for _, v := range sum.Versions {
+		fmt.Fprintf(w, "  secret      %s version %s\n", v.Ref.Path, orDash(v.Version))
+	}
+}
+
+// describeFailure names the error type (the kind) and message of a failed workflow.
+func describeFailure(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		if strings.HasPrefix(ae.Message(), ae.Type()+": ") {
+			return ae.Message() // classified errors already start with their kind
+		}
+		return fmt.Sprintf("%s: %s", ae.Type(), ae.Message())
+	}
+	return err.Error()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
