@@ -21,6 +21,8 @@ type FieldSpec struct {
 	Required bool
 	// Sensitive fields must come from a secret (see secrets.Resolve).
 	Sensitive bool
+	// Default is the value used when the field is absent ("" for none).
+	Default string
 	// Doc says what the field holds, for validation messages and the README.
 	Doc string
 }
@@ -51,6 +53,36 @@ func (s Spec) FieldNames() []string {
 }
 
 var specs = map[string]Spec{
+	"postgres": {
+		Name: "postgres",
+		Doc:  "PostgreSQL 12 or later (tested with 15), through pgx",
+		Fields: []FieldSpec{
+			{Name: "host", Required: true, Doc: "server host name or IP address"},
+			{Name: "port", Default: "5432", Doc: "server port"},
+			{Name: "database", Required: true, Doc: "database to connect to"},
+			{Name: "username", Required: true, Doc: "role to log in as (read access to the catalog is enough)"},
+			{Name: "password", Sensitive: true, Doc: "the role's password"},
+			{Name: "sslmode", Default: "prefer", Doc: "disable, allow, prefer, require, verify-ca or verify-full"},
+			{Name: "sslrootcert", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
+			{Name: "sslcert", Doc: "PEM of a client certificate, for certificate authentication"},
+			{Name: "sslkey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
+		},
+	},
+	"mysql": {
+		Name: "mysql",
+		Doc:  "MySQL 8 or MariaDB 10.6 or later (tested with MariaDB 10.11), through go-sql-driver/mysql",
+		Fields: []FieldSpec{
+			{Name: "host", Required: true, Doc: "server host name or IP address"},
+			{Name: "port", Default: "3306", Doc: "server port"},
+			{Name: "database", Doc: "database to connect to (optional; every database that passes the filters is extracted)"},
+			{Name: "username", Required: true, Doc: "user to log in as (SELECT on the schemas to catalog, or SHOW VIEW and metadata access)"},
+			{Name: "password", Sensitive: true, Doc: "the user's password"},
+			{Name: "tls", Default: "preferred", Doc: "disable, preferred, required, verify-ca or verify-full"},
+			{Name: "tlsca", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
+			{Name: "tlscert", Doc: "PEM of a client certificate"},
+			{Name: "tlskey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
+		},
+	},
 	"sqlite": {
 		Name: "sqlite",
 		Doc:  "a SQLite database file on the agent's file system, opened read-only",
@@ -116,45 +148,191 @@ type Entity interface {
 	Kind() string
 }
 
-// Table is a table or view.
+// Entity kinds, in the order a run writes them. Each names its output file (<kind>.jsonl.gz).
+const (
+	KindDatabases = "databases"
+	KindSchemas   = "schemas"
+	KindTables    = "tables"
+	KindColumns   = "columns"
+	KindKeys      = "keys"
+	KindIndexes   = "indexes"
+	KindRoutines  = "routines"
+)
+
+// Database is one database (catalog) of the source.
+type Database struct {
+	Name      string `json:"name"`
+	Owner     string `json:"owner,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Collation string `json:"collation,omitempty"`
+	Comment   string `json:"comment,omitempty"`
+	SizeBytes *int64 `json:"sizeBytes,omitempty"`
+}
+
+// Kind implements Entity.
+func (Database) Kind() string { return KindDatabases }
+
+// Schema is one schema (a database, in MySQL terms) that passed the filters. Empty schemas are
+// reported too.
+type Schema struct {
+	Database string `json:"database,omitempty"`
+	Name     string `json:"name"`
+	Owner    string `json:"owner,omitempty"`
+	Comment  string `json:"comment,omitempty"`
+}
+
+// Kind implements Entity.
+func (Schema) Kind() string { return KindSchemas }
+
+// Table types.
+const (
+	TableTypeTable            = "table"
+	TableTypeView             = "view"
+	TableTypeMaterializedView = "materialized_view"
+	TableTypePartitioned      = "partitioned_table"
+	TableTypePartition        = "partition"
+	TableTypeForeign          = "foreign_table"
+	TableTypeVirtual          = "virtual_table"
+)
+
+// Table is a table, view, materialized view, partitioned table, partition or foreign table.
 type Table struct {
 	Database string `json:"database,omitempty"`
 	Schema   string `json:"schema"`
 	Name     string `json:"name"`
-	// Type is "table", "view", "materialized_view", "partitioned_table", "partition" or
-	// "foreign_table".
-	Type       string `json:"type"`
-	Comment    string `json:"comment,omitempty"`
-	Definition string `json:"definition,omitempty"` // view definition, if any
-	RowCount   *int64 `json:"rowCount,omitempty"`   // estimate, if the engine knows it
+	// Type is one of the TableType constants.
+	Type    string `json:"type"`
+	Owner   string `json:"owner,omitempty"`
+	Comment string `json:"comment,omitempty"`
+	// Definition is a view's or materialized view's query.
+	Definition string `json:"definition,omitempty"`
+	// ParentSchema and ParentTable name the partitioned table a partition belongs to;
+	// PartitionBound is its bound ("FOR VALUES FROM (...) TO (...)").
+	ParentSchema   string `json:"parentSchema,omitempty"`
+	ParentTable    string `json:"parentTable,omitempty"`
+	PartitionBound string `json:"partitionBound,omitempty"`
+	// PartitionKey is a partitioned table's key ("RANGE (created_at)").
+	PartitionKey string `json:"partitionKey,omitempty"`
+	// Engine is the storage engine (MySQL).
+	Engine string `json:"engine,omitempty"`
+	// RowCount and SizeBytes are the engine's estimates, when it keeps them.
+	RowCount  *int64 `json:"rowCount,omitempty"`
+	SizeBytes *int64 `json:"sizeBytes,omitempty"`
 }
 
 // Kind implements Entity.
-func (Table) Kind() string { return "tables" }
+func (Table) Kind() string { return KindTables }
 
 // Column is one column of a table or view.
 type Column struct {
-	Database   string `json:"database,omitempty"`
-	Schema     string `json:"schema"`
-	Table      string `json:"table"`
-	Name       string `json:"name"`
-	Position   int    `json:"position"`
-	DataType   string `json:"dataType"`
-	Nullable   bool   `json:"nullable"`
-	Default    string `json:"default,omitempty"`
-	Comment    string `json:"comment,omitempty"`
-	PrimaryKey bool   `json:"primaryKey,omitempty"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	Name     string `json:"name"`
+	// Position is 1-based, in declaration order.
+	Position int `json:"position"`
+	// DataType is the full declared type, as the engine formats it ("character varying(255)",
+	// "numeric(10,2)", "int(11) unsigned").
+	DataType string `json:"dataType"`
+	// Length, Precision and Scale are the type's parameters, when it has them.
+	Length    *int64 `json:"length,omitempty"`
+	Precision *int64 `json:"precision,omitempty"`
+	Scale     *int64 `json:"scale,omitempty"`
+	// Nullable reports whether the column accepts NULL as declared.
+	Nullable bool   `json:"nullable"`
+	Default  string `json:"default,omitempty"`
+	Comment  string `json:"comment,omitempty"`
+	// PrimaryKey reports membership in the primary key.
+	PrimaryKey bool `json:"primaryKey,omitempty"`
+	// Identity is "always" or "by_default" for identity columns, "auto_increment" for MySQL's.
+	Identity string `json:"identity,omitempty"`
+	// Generated is the expression of a generated column; GeneratedKind "stored" or "virtual".
+	Generated     string `json:"generated,omitempty"`
+	GeneratedKind string `json:"generatedKind,omitempty"`
 }
 
 // Kind implements Entity.
-func (Column) Kind() string { return "columns" }
+func (Column) Kind() string { return KindColumns }
 
-// Filters select what to extract. Patterns are globs over names ("*" and "?", matched with
-// path.Match semantics): schemas as "schema", tables as "schema.table". An empty Include
-// includes everything; Exclude wins over Include.
+// Key types.
+const (
+	KeyPrimary = "primary_key"
+	KeyUnique  = "unique"
+	KeyForeign = "foreign_key"
+)
+
+// Key is a primary, unique or foreign key. Columns are in key order; a foreign key's
+// RefColumns pair with Columns position by position.
+type Key struct {
+	Database   string   `json:"database,omitempty"`
+	Schema     string   `json:"schema"`
+	Table      string   `json:"table"`
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Columns    []string `json:"columns"`
+	RefSchema  string   `json:"refSchema,omitempty"`
+	RefTable   string   `json:"refTable,omitempty"`
+	RefColumns []string `json:"refColumns,omitempty"`
+	OnUpdate   string   `json:"onUpdate,omitempty"`
+	OnDelete   string   `json:"onDelete,omitempty"`
+}
+
+// Kind implements Entity.
+func (Key) Kind() string { return KindKeys }
+
+// Index is one index of a table.
+type Index struct {
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	Name     string `json:"name"`
+	// Columns are the indexed columns or expressions, in order.
+	Columns []string `json:"columns"`
+	Unique  bool     `json:"unique"`
+	Primary bool     `json:"primary,omitempty"`
+	// Method is the access method ("btree", "hash", "gin", ...).
+	Method string `json:"method,omitempty"`
+	// Predicate is a partial index's WHERE clause.
+	Predicate string `json:"predicate,omitempty"`
+	// Definition is the engine's full statement, when it has one.
+	Definition string `json:"definition,omitempty"`
+}
+
+// Kind implements Entity.
+func (Index) Kind() string { return KindIndexes }
+
+// Routine is a function or procedure.
+type Routine struct {
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Name     string `json:"name"`
+	// Type is "function" or "procedure".
+	Type string `json:"type"`
+	// Signature is the argument list ("a integer, b text"); overloads differ by it.
+	Signature  string `json:"signature"`
+	ReturnType string `json:"returnType,omitempty"`
+	Language   string `json:"language,omitempty"`
+	Comment    string `json:"comment,omitempty"`
+}
+
+// Kind implements Entity.
+func (Routine) Kind() string { return KindRoutines }
+
+// Filters select what to extract. Patterns are globs (see Glob): "*" matches any run of
+// characters, "?" one character, everything else itself. Databases match as "database",
+// schemas as "schema", tables as "schema.table", temp tables by table name alone. An empty
+// include list includes everything; exclusion wins. Patterns are applied in Go to the names the
+// catalog returns: they never reach SQL as text.
 type Filters struct {
-	IncludeSchemas []string `json:"includeSchemas,omitempty"`
-	ExcludeSchemas []string `json:"excludeSchemas,omitempty"`
-	IncludeTables  []string `json:"includeTables,omitempty"`
-	ExcludeTables  []string `json:"excludeTables,omitempty"`
+	IncludeDatabases []string `json:"includeDatabases,omitempty"`
+	ExcludeDatabases []string `json:"excludeDatabases,omitempty"`
+	IncludeSchemas   []string `json:"includeSchemas,omitempty"`
+	ExcludeSchemas   []string `json:"excludeSchemas,omitempty"`
+	IncludeTables    []string `json:"includeTables,omitempty"`
+	ExcludeTables    []string `json:"excludeTables,omitempty"`
+	// TempTables are table-name patterns for scratch tables to skip everywhere, such as "tmp_*".
+	TempTables []string `json:"tempTables,omitempty"`
+	// IncludeSystemSchemas extracts the engine's own schemas (pg_catalog, information_schema,
+	// mysql, sys, ...), which are skipped by default.
+	IncludeSystemSchemas bool `json:"includeSystemSchemas,omitempty"`
 }

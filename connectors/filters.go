@@ -20,20 +20,34 @@ func (f Filters) Validate() []string {
 			}
 		}
 	}
+	check("includeDatabases", f.IncludeDatabases)
+	check("excludeDatabases", f.ExcludeDatabases)
 	check("includeSchemas", f.IncludeSchemas)
 	check("excludeSchemas", f.ExcludeSchemas)
 	check("includeTables", f.IncludeTables)
 	check("excludeTables", f.ExcludeTables)
+	check("tempTables", f.TempTables)
 	return problems
 }
 
-// SchemaIncluded reports whether the schema passes the schema filters.
+// DatabaseIncluded reports whether the database passes the database filters.
+func (f Filters) DatabaseIncluded(database string) bool {
+	return included(database, f.IncludeDatabases, f.ExcludeDatabases)
+}
+
+// SchemaIncluded reports whether the schema passes the schema filters. It does not know which
+// schemas are the engine's own: connectors skip those unless IncludeSystemSchemas is set.
 func (f Filters) SchemaIncluded(schema string) bool {
 	return included(schema, f.IncludeSchemas, f.ExcludeSchemas)
 }
 
-// TableIncluded reports whether schema.table passes the table filters.
+// TableIncluded reports whether schema.table passes the table filters and is not a temp table.
 func (f Filters) TableIncluded(schema, table string) bool {
+	for _, p := range f.TempTables {
+		if Glob(p, table) {
+			return false
+		}
+	}
 	return included(schema+"."+table, f.IncludeTables, f.ExcludeTables)
 }
 

@@ -51,13 +51,15 @@ const (
 	Throttled Kind = "Throttled"
 	// SourceUnavailable: the data source could not be reached.
 	SourceUnavailable Kind = "SourceUnavailable"
+	// OutputUnavailable: the output (a directory or an object store) failed transiently.
+	OutputUnavailable Kind = "OutputUnavailable"
 )
 
 // Kinds lists every kind, final ones first.
 var Kinds = []Kind{
 	InvalidInput, PolicyDenied, SecretNotFound, SecretKeyNotFound, AccessDenied, AuthFailed,
 	DecryptionFailed, LeaseNotFound, LeaseScopeMismatch, SourceAuthFailed,
-	StoreUnavailable, Throttled, SourceUnavailable,
+	StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable,
 }
 
 // Error implements error, so a Kind can be the target of errors.Is.
@@ -66,7 +68,7 @@ func (k Kind) Error() string { return string(k) }
 // Retryable reports whether an error of this kind may succeed if tried again.
 func (k Kind) Retryable() bool {
 	switch k {
-	case StoreUnavailable, Throttled, SourceUnavailable:
+	case StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable:
 		return true
 	}
 	return false

@@ -473,7 +473,7 @@ func TestErrorMessagesAndKinds(t *testing.T) {
 	if secrets.KindOf(errors.New("plain")) != "" || secrets.Retryable(errors.New("plain")) {
 		t.Fatal("unclassified error treated as classified")
 	}
-	retried := map[secrets.Kind]bool{secrets.StoreUnavailable: true, secrets.Throttled: true, secrets.SourceUnavailable: true}
+	retried := map[secrets.Kind]bool{secrets.StoreUnavailable: true, secrets.Throttled: true, secrets.SourceUnavailable: true, secrets.OutputUnavailable: true}
 	for _, k := range secrets.Kinds {
 		if k.Retryable() != retried[k] {
 			t.Errorf("%s.Retryable() = %v", k, k.Retryable())
