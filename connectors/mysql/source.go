@@ -1,0 +1,591 @@
+// Package mysql is the connector for MySQL 8 and MariaDB 10.6 or later, through
+// github.com/go-sql-driver/mysql.
+//
+// In MySQL a schema is a database: Schemas lists the server's databases, and the filters'
+// IncludeDatabases/ExcludeDatabases apply to the same names as IncludeSchemas/ExcludeSchemas (a
+// database passes only if it passes both). The engine's own schemas (mysql, sys,
+// performance_schema, information_schema) are skipped unless IncludeSystemSchemas is set.
+//
+// The connection is built from a mysql.Config, never from a DSN string; TLS settings are
+// registered with the driver under a random name per Source and deregistered on Close. Every
+// connection field may have come from a secret, so no field value (host, port, user, database,
+// password, PEMs) ever appears in an error, a log line, a report or an entity: errors are
+// *secrets.Error values with messages of this package's own, a short code as Detail (a MySQL
+// error number, "ECONNREFUSED", "tls") and a cause whose text names nothing (the server's and
+// the network's error texts name the user, the host and the database, so they are replaced).
+// The driver's own logger is switched off for the same reason.
+//
+// Catalog reads are set-based: Extract runs one information_schema query per entity kind for
+// all the schemas it is given (TABLE_SCHEMA IN (?, ...), names bound as parameters, never
+// patterns), and streams the rows to the writer as they arrive.
+package mysql
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// Connection fields (see connectors.Lookup("mysql")).
+const (
+	FieldHost     = "host"
+	FieldPort     = "port"
+	FieldDatabase = "database"
+	FieldUsername = "username"
+	FieldPassword = "password"
+	FieldTLS      = "tls"
+	FieldTLSCA    = "tlsca"
+	FieldTLSCert  = "tlscert"
+	FieldTLSKey   = "tlskey"
+)
+
+// DefaultPort is the port used when field "port" is absent.
+const DefaultPort = 3306
+
+// DialTimeout bounds the TCP connect; ConnectTimeout bounds Open's whole first connection
+// (connect, TLS and authentication), so a server that accepts connections but never answers
+// cannot hold Open for longer.
+const (
+	DialTimeout    = 10 * time.Second
+	ConnectTimeout = 30 * time.Second
+)
+
+// systemSchemas are the engine's own schemas, skipped unless Filters.IncludeSystemSchemas.
+var systemSchemas = map[string]bool{
+	"mysql":              true,
+	"sys":                true,
+	"performance_schema": true,
+	"information_schema": true,
+}
+
+// IsSystemSchema reports whether name is one of the engine's own schemas.
+func IsSystemSchema(name string) bool { return systemSchemas[name] }
+
+// Source is an open connection to one MySQL or MariaDB server.
+type Source struct {
+	db      *sql.DB
+	tlsName string // the name the TLS config is registered under, "" for none
+
+	caps   caps // read on first use
+	capsOK bool
+
+	chunkSize int // schemas per catalog query; 0 for MaxSchemasPerQuery (tests set it)
+}
+
+var _ connectors.Source = (*Source)(nil)
+
+// caps records which optional information_schema columns and features the server has.
+type caps struct {
+	mariaDB          bool // MariaDB rather than MySQL
+	schemaComment    bool // SCHEMATA.SCHEMA_COMMENT (MariaDB 10.5+)
+	statExpression   bool // STATISTICS.EXPRESSION (MySQL 8.0.13+ functional key parts)
+	externalLanguage bool // ROUTINES.EXTERNAL_LANGUAGE (MySQL 8.0.32+)
+	version          string
+}
+
+// settings are the parsed connection fields.
+type settings struct {
+	host     string
+	port     int
+	database string
+	user     string
+	password string
+	mode     tlsMode
+	tls      *tlsSettings
+}
+
+// Open connects to the server that creds describe, authenticates and returns the Source.
+//
+// Errors (all *secrets.Error, none naming a field value): a missing or malformed field
+// (port not a number, unknown tls mode, a PEM that does not parse) is InvalidInput; refused
+// credentials are SourceAuthFailed (final, so that retries never lock the account); an unknown
+// database is InvalidInput; an unreachable server, a timeout, too many connections and a
+// server shutting down are SourceUnavailable (retried); the end of ctx is SourceUnavailable
+// wrapping ctx.Err().
+func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(err)
+	}
+	st, err := parseSettings(creds)
+	if err != nil {
+		return nil, err
+	}
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = net.JoinHostPort(st.host, strconv.Itoa(st.port))
+	cfg.User = st.user
+	cfg.Passwd = st.password
+	cfg.DBName = st.database
+	cfg.Timeout = DialTimeout
+	// The driver logs connection errors, whose texts name the host: its logger prints nothing,
+	// and only notes whether a TLS alert was among them.
+	log := &driverLog{}
+	cfg.Logger = log
+	// Never send the password in clear text, whatever plugin the server asks for.
+	cfg.AllowCleartextPasswords = false
+	cfg.AllowOldPasswords = false
+	cfg.MultiStatements = false
+	cfg.InterpolateParams = false // names travel as bound parameters of prepared statements
+	s := &Source{}
+	if st.mode != tlsDisable {
+		tc, err := st.tls.config(st.mode, st.host)
+		if err != nil {
+			return nil, err
+		}
+		name, err := randomName()
+		if err != nil {
+			return nil, &secrets.Error{Kind: secrets.SourceUnavailable, Field: FieldTLS, Cause: errRedacted,
+				Msg: "mysql: no randomness for the TLS configuration's name; the step is retried"}
+		}
+		if err := mysql.RegisterTLSConfig(name, tc); err != nil {
+			return nil, &secrets.Error{Kind: secrets.InvalidInput, Field: FieldTLS, Detail: "tls", Cause: errRedacted,
+				Msg: "mysql: the driver refused the TLS configuration"}
+		}
+		s.tlsName = name
+		cfg.TLSConfig = name
+		cfg.AllowFallbackToPlaintext = st.mode == tlsPreferred
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		s.deregister()
+		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
+			Msg: "mysql: the driver refused the connection settings; check fields \"host\" and \"port\""}
+	}
+	db := sql.OpenDB(connector)
+	// One connection: a Source is used by one goroutine at a time, and this bounds what the agent
+	// holds on the customer's server (max_user_connections, max_connections).
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s.db = db
+	pctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		if errors.Is(err, mysql.ErrInvalidConn) && log.sawTLSAlert() {
+			// With TLS 1.3 a server that refuses the client certificate says so after the
+			// handshake; the driver logs that alert and returns ErrInvalidConn.
+			err = errTLSAlert
+		}
+		cerr := classify(ctx, err, true)
+		_ = s.Close()
+		return nil, cerr
+	}
+	return s, nil
+}
+
+// parseSettings checks every field and reports the first problem. Messages name fields, never
+// their values.
+func parseSettings(creds connectors.Credentials) (*settings, error) {
+	get := func(name string) string {
+		v, ok := creds[name]
+		if !ok {
+			return ""
+		}
+		return v.Reveal()
+	}
+	st := &settings{}
+	st.host = strings.TrimSpace(get(FieldHost))
+	if st.host == "" {
+		return nil, invalidField(FieldHost, "mysql: the connection needs the server's host name or IP address; set field \"host\"")
+	}
+	if strings.HasPrefix(st.host, "[") && strings.HasSuffix(st.host, "]") {
+		st.host = st.host[1 : len(st.host)-1] // a bracketed IPv6 literal
+	}
+	if strings.ContainsFunc(st.host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' || r == '@' }) {
+		return nil, invalidField(FieldHost, "mysql: field \"host\" must be a host name or an IP address, without spaces, slashes or a user part")
+	}
+	if strings.Contains(st.host, ":") && net.ParseIP(st.host) == nil {
+		return nil, invalidField(FieldHost, "mysql: field \"host\" must not carry a port; put the port in field \"port\"")
+	}
+	st.port = DefaultPort
+	if p := strings.TrimSpace(get(FieldPort)); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, invalidField(FieldPort, "mysql: field \"port\" must be a TCP port number from 1 to 65535")
+		}
+		st.port = n
+	}
+	st.user = get(FieldUsername)
+	if st.user == "" {
+		return nil, invalidField(FieldUsername, "mysql: the connection needs a user name; set field \"username\"")
+	}
+	if strings.ContainsRune(st.user, 0) {
+		return nil, invalidField(FieldUsername, "mysql: field \"username\" contains a NUL byte")
+	}
+	st.password = get(FieldPassword)
+	st.database = get(FieldDatabase)
+	if strings.ContainsRune(st.database, 0) {
+		return nil, invalidField(FieldDatabase, "mysql: field \"database\" contains a NUL byte")
+	}
+	mode, err := parseMode(get(FieldTLS))
+	if err != nil {
+		return nil, err
+	}
+	st.mode = mode
+	tlsSt, err := parseTLS(mode, get(FieldTLSCA), get(FieldTLSCert), get(FieldTLSKey))
+	if err != nil {
+		return nil, err
+	}
+	st.tls = tlsSt
+	return st, nil
+}
+
+func invalidField(field, msg string) error {
+	return &secrets.Error{Kind: secrets.InvalidInput, Field: field, Msg: msg}
+}
+
+func randomName() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "secure-agent-" + hex.EncodeToString(b[:]), nil
+}
+
+// Preflight reads the server version, checks that the catalog is readable with the queries
+// Extract runs, and lists the privileges a complete extraction needs that the user lacks:
+//
+//   - "SELECT on `db`.*" for each visible database (system ones aside) where the user may not
+//     read every table: without it, tables and columns the user has no privilege on are
+//     invisible in information_schema. It is probed by selecting from a table that does not
+//     exist: MySQL checks privileges first, so "denied" (1142) means missing and "no such
+//     table" (1146) means granted, through roles and wildcard grants too.
+//   - "SHOW VIEW on `db`.*" for each database with a visible view whose definition the
+//     server withholds.
+//   - "SELECT on mysql.proc" (MariaDB) or "SHOW_ROUTINE" (MySQL 8) when the user may not see
+//     every stored routine.
+//
+// At most MaxPrivilegeProbes databases are probed. The report's Identity is "mariadb 10.11.6"
+// or "mysql 8.0.36": it never names the host, user or database.
+func (s *Source) Preflight(ctx context.Context) (*connectors.PreflightReport, error) {
+	c, err := s.capabilities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var visible int64
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA").Scan(&visible); err != nil {
+		return nil, classify(ctx, err, false)
+	}
+	// Every catalog query Extract runs, for a schema that cannot exist: proves the user can run
+	// them on this server version without reading anything.
+	if err := s.extractChunk(ctx, c, []string{""}, connectors.Filters{}, discard{}); err != nil {
+		return nil, err
+	}
+	missing, err := s.missingPrivileges(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	flavor := "mysql"
+	if c.mariaDB {
+		flavor = "mariadb"
+	}
+	return &connectors.PreflightReport{
+		ServerVersion:     c.version,
+		Identity:          flavor + " " + shortVersion(c.version),
+		MissingPrivileges: missing,
+	}, nil
+}
+
+// MaxPrivilegeProbes bounds the per-database privilege probes of Preflight.
+const MaxPrivilegeProbes = 1000
+
+// probeTable is a table name no one uses; selecting from it tells "denied" from "granted".
+const probeTable = "secure_agent_privilege_probe_9c41e7"
+
+func (s *Source) missingPrivileges(ctx context.Context, c caps) ([]string, error) {
+	var missing []string
+	names, err := s.schemaNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	probed := 0
+	for _, name := range names {
+		if IsSystemSchema(name) || strings.ContainsRune(name, 0) {
+			continue
+		}
+		if probed >= MaxPrivilegeProbes {
+			break
+		}
+		probed++
+		// An identifier cannot be a bound parameter: the name is the catalog's own, quoted.
+		q := "SELECT 1 FROM " + quoteIdent(name) + "." + quoteIdent(probeTable) + " WHERE 1 = 0"
+		rows, err := s.db.QueryContext(ctx, q)
+		if err == nil {
+			_ = rows.Close()
+			continue
+		}
+		switch mysqlNumber(err) {
+		case 1146: // no such table: SELECT is granted
+		case 1142, 1044, 1143: // denied
+			missing = append(missing, "SELECT on "+quoteIdent(name)+".*")
+		default:
+			return nil, classify(ctx, err, false)
+		}
+	}
+	// Views whose definition is withheld: SHOW VIEW is missing.
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT DISTINCT TABLE_SCHEMA FROM information_schema.VIEWS WHERE VIEW_DEFINITION = '' OR VIEW_DEFINITION IS NULL")
+	if err != nil {
+		return nil, classify(ctx, err, false)
+	}
+	var noDefinition []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			_ = rows.Close()
+			return nil, classify(ctx, err, false)
+		}
+		if !IsSystemSchema(name) {
+			noDefinition = append(noDefinition, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		_ = rows.Close()
+		return nil, classify(ctx, err, false)
+	}
+	_ = rows.Close()
+	sort.Strings(noDefinition)
+	for _, name := range noDefinition {
+		missing = append(missing, "SHOW VIEW on "+quoteIdent(name)+".*")
+	}
+	routines, err := s.routinesVisible(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !routines {
+		if c.mariaDB {
+			missing = append(missing, "SELECT on mysql.proc")
+		} else {
+			missing = append(missing, "SHOW_ROUTINE")
+		}
+	}
+	return missing, nil
+}
+
+// routinesVisible reports whether the user sees every stored routine: on MariaDB through SELECT
+// on mysql.proc (probed), on MySQL 8 through the SHOW_ROUTINE privilege or a global SELECT (read
+// from USER_PRIVILEGES, which lists the user's own grants; privileges held only through a role
+// are not seen there).
+func (s *Source) routinesVisible(ctx context.Context, c caps) (bool, error) {
+	if c.mariaDB {
+		rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM mysql.proc WHERE 1 = 0")
+		if err == nil {
+			_ = rows.Close()
+			return true, nil
+		}
+		switch mysqlNumber(err) {
+		case 1142, 1044, 1143:
+			return false, nil
+		case 1146: // no mysql.proc at all: nothing to check
+			return true, nil
+		}
+		return false, classify(ctx, err, false)
+	}
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES
+		WHERE PRIVILEGE_TYPE IN ('SELECT', 'SHOW_ROUTINE')
+		AND GRANTEE = CONCAT('''', LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1),
+			'''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')`).Scan(&n)
+	if err != nil {
+		return false, classify(ctx, err, false)
+	}
+	return n > 0, nil
+}
+
+// capabilities reads the server's version and which optional catalog columns it has, once (a
+// failure is not kept: the next call tries again).
+func (s *Source) capabilities(ctx context.Context) (caps, error) {
+	if s.capsOK {
+		return s.caps, nil
+	}
+	c, err := s.readCapabilities(ctx)
+	if err != nil {
+		return caps{}, err
+	}
+	s.caps, s.capsOK = c, true
+	return c, nil
+}
+
+func (s *Source) readCapabilities(ctx context.Context) (caps, error) {
+	var c caps
+	if err := s.db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&c.version); err != nil {
+		return caps{}, classify(ctx, err, false)
+	}
+	c.mariaDB = strings.Contains(strings.ToLower(c.version), "mariadb")
+	rows, err := s.db.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME IN ('SCHEMATA', 'STATISTICS', 'ROUTINES')
+		AND COLUMN_NAME IN ('SCHEMA_COMMENT', 'EXPRESSION', 'EXTERNAL_LANGUAGE')`)
+	if err != nil {
+		return caps{}, classify(ctx, err, false)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			return caps{}, classify(ctx, err, false)
+		}
+		switch strings.ToUpper(table) + "." + strings.ToUpper(column) {
+		case "SCHEMATA.SCHEMA_COMMENT":
+			c.schemaComment = true
+		case "STATISTICS.EXPRESSION":
+			c.statExpression = true
+		case "ROUTINES.EXTERNAL_LANGUAGE":
+			c.externalLanguage = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return caps{}, classify(ctx, err, false)
+	}
+	return c, nil
+}
+
+// shortVersion is the leading dotted number of a version string: "10.11.6" of
+// "10.11.6-MariaDB-0+deb12u1".
+func shortVersion(v string) string {
+	end := 0
+	for end < len(v) && (v[end] == '.' || v[end] >= '0' && v[end] <= '9') {
+		end++
+	}
+	if end == 0 {
+		return v
+	}
+	return strings.TrimRight(v[:end], ".")
+}
+
+// Schemas lists the databases that pass filters, sorted (byte order). A database passes if it
+// passes both the database filters and the schema filters; the engine's own are skipped unless
+// filters.IncludeSystemSchemas.
+func (s *Source) Schemas(ctx context.Context, filters connectors.Filters) ([]string, error) {
+	all, err := s.schemaNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, name := range all {
+		if schemaPasses(name, filters) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func schemaPasses(name string, filters connectors.Filters) bool {
+	if IsSystemSchema(name) && !filters.IncludeSystemSchemas {
+		return false
+	}
+	return filters.DatabaseIncluded(name) && filters.SchemaIncluded(name)
+}
+
+func (s *Source) schemaNames(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+	if err != nil {
+		return nil, classify(ctx, err, false)
+	}
+	defer func() { _ = rows.Close() }()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, classify(ctx, err, false)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, err, false)
+	}
+	return names, nil
+}
+
+// Close releases the connection and deregisters the TLS configuration. It is safe to call more
+// than once.
+func (s *Source) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.deregister()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return classify(context.Background(), err, false)
+	}
+	return nil
+}
+
+func (s *Source) deregister() {
+	if s.tlsName != "" {
+		mysql.DeregisterTLSConfig(s.tlsName)
+		s.tlsName = ""
+	}
+}
+
+// driverLog is the driver's logger: it prints nothing (the driver logs network errors, whose
+// texts name the host) and records only whether a TLS alert was logged.
+type driverLog struct {
+	mu       sync.Mutex
+	tlsAlert bool
+}
+
+// Print implements mysql.Logger.
+func (l *driverLog) Print(v ...any) {
+	for _, a := range v {
+		if err, ok := a.(error); ok && isTLSAlert(err) {
+			l.mu.Lock()
+			l.tlsAlert = true
+			l.mu.Unlock()
+		}
+	}
+}
+
+func (l *driverLog) sawTLSAlert() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tlsAlert
+}
+
+// isTLSAlert reports whether err is an alert crypto/tls received or sent.
+func isTLSAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error")
+}
+
+// errTLSAlert stands for a TLS alert the driver logged but did not return.
+var errTLSAlert = &net.OpError{Op: "remote error", Err: errTLSHandshake}
+
+// quoteIdent quotes a MySQL identifier with backticks.
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// discard is an EntityWriter that drops everything (Preflight's dry run of the queries).
+type discard struct{}
+
+func (discard) Write(connectors.Entity) error { return nil }
+
+// errRedacted replaces a cause whose text could name a field value.
+var errRedacted = errors.New("mysql: driver error (text withheld: it can name the host, user or database)")
+
+// contextError is the error for a ctx that ended: SourceUnavailable, wrapping ctxErr.
+func contextError(ctxErr error) error {
+	msg := "mysql: the step was cancelled before the server answered"
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		msg = "mysql: the server did not answer before the deadline; check that it is reachable from the agent, or raise the activity timeout for a large catalog"
+	}
+	return &secrets.Error{Kind: secrets.SourceUnavailable, Msg: msg, Cause: ctxErr}
+}

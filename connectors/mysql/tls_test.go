@@ -1,0 +1,319 @@
+package mysql
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T, name string) (*testCA, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, pool
+}
+
+// issue makes a certificate signed by the CA, for a server (DNS names, IPs) or a client.
+func (ca *testCA) issue(t *testing.T, cn string, dns []string, ips []net.IP, client bool) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := x509.ExtKeyUsageServerAuth
+	if client {
+		usage = x509.ExtKeyUsageClientAuth
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     dns,
+		IPAddresses:  ips,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+func (ca *testCA) serverCert(t *testing.T, dns []string, ips []net.IP) tls.Certificate {
+	certPEM, keyPEM := ca.issue(t, "server", dns, ips, false)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
+
+// fakeServer speaks the first steps of the MySQL protocol: a greeting (offering TLS when it has
+// a TLS config), the TLS upgrade, and then an "access denied" for any login. A test reaching
+// that error knows the TLS part succeeded.
+type fakeServer struct {
+	l      net.Listener
+	tls    *tls.Config
+	events chan string // "plain", "tls", "tls+client-cert", "handshake failed"
+}
+
+const fakeDenied = "Access denied for user 'CANARY-fake'@'CANARY-host'"
+
+func startFake(t *testing.T, tc *tls.Config) *fakeServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeServer{l: l, tls: tc, events: make(chan string, 16)}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go fs.serve(c)
+		}
+	}()
+	return fs
+}
+
+func (fs *fakeServer) port() string {
+	_, p, _ := net.SplitHostPort(fs.l.Addr().String())
+	return p
+}
+
+func (fs *fakeServer) serve(c net.Conn) {
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	caps := uint32(0x0001 | 0x0200 | 0x8000 | 0x2000 | 0x80000) // long password, 4.1, secure conn, transactions, plugin auth
+	if fs.tls != nil {
+		caps |= 0x0800 // SSL
+	}
+	g := []byte{10}
+	g = append(g, "5.7.99-fake\x00"...)
+	g = binary.LittleEndian.AppendUint32(g, 1)
+	g = append(g, "abcdefgh"...)
+	g = append(g, 0)
+	g = binary.LittleEndian.AppendUint16(g, uint16(caps))
+	g = append(g, 33)
+	g = binary.LittleEndian.AppendUint16(g, 2)
+	g = binary.LittleEndian.AppendUint16(g, uint16(caps>>16))
+	g = append(g, 21)
+	g = append(g, make([]byte, 10)...)
+	g = append(g, "ijklmnopqrst\x00"...)
+	g = append(g, "mysql_native_password\x00"...)
+	if err := writePacket(c, 0, g); err != nil {
+		return
+	}
+	var rw io.ReadWriter = c
+	seq, payload, err := readPacket(rw)
+	if err != nil {
+		return
+	}
+	event := "plain"
+	if len(payload) >= 4 && binary.LittleEndian.Uint32(payload)&0x0800 != 0 && len(payload) == 32 {
+		tc := tls.Server(c, fs.tls)
+		if err := tc.Handshake(); err != nil {
+			fs.events <- "handshake failed"
+			return
+		}
+		event = "tls"
+		if len(tc.ConnectionState().PeerCertificates) > 0 {
+			event = "tls+client-cert"
+		}
+		rw = tc
+		if seq, _, err = readPacket(rw); err != nil {
+			fs.events <- "handshake failed"
+			return
+		}
+	}
+	fs.events <- event
+	e := []byte{0xff}
+	e = binary.LittleEndian.AppendUint16(e, 1045)
+	e = append(e, "#28000"...)
+	e = append(e, fakeDenied...)
+	_ = writePacket(rw, seq+1, e)
+}
+
+func writePacket(w io.Writer, seq byte, payload []byte) error {
+	h := []byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), seq}
+	_, err := w.Write(append(h, payload...))
+	return err
+}
+
+func readPacket(r io.Reader) (byte, []byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return h[3], p, err
+}
+
+// TestTLSModes runs every mode against the fake server: certificate and host name
+// verification, client certificates, and servers without TLS.
+func TestTLSModes(t *testing.T) {
+	t.Parallel()
+	ca, _ := newCA(t, "test CA")
+	other, _ := newCA(t, "another CA")
+	ipCert := ca.serverCert(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)})
+	nameCert := ca.serverCert(t, []string{"db.internal"}, nil)
+	clientPEM, clientKey := ca.issue(t, "agent", nil, nil, true)
+	clientPool := x509.NewCertPool()
+	clientPool.AddCert(ca.cert)
+
+	withIP := startFake(t, &tls.Config{Certificates: []tls.Certificate{ipCert}})
+	withName := startFake(t, &tls.Config{Certificates: []tls.Certificate{nameCert}})
+	needsClient := startFake(t, &tls.Config{Certificates: []tls.Certificate{ipCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientPool})
+	needsClient12 := startFake(t, &tls.Config{Certificates: []tls.Certificate{ipCert}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: clientPool, MaxVersion: tls.VersionTLS12})
+	noTLS := startFake(t, nil)
+
+	for _, tc := range []struct {
+		name   string
+		server *fakeServer
+		fields map[string]string
+		kind   secrets.Kind
+		detail string
+		event  string // what the server saw, "" for nothing
+	}{
+		{"verify-full", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"verify-full wrong CA", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-full system roots", withIP, map[string]string{FieldTLS: "verify-full"}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-full wrong host", withName, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-ca other host", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(ca.pem)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"verify-ca wrong CA", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"required unverified", withName, map[string]string{FieldTLS: "required"}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"required with CA verifies", withName, map[string]string{FieldTLS: "required", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"preferred uses TLS", withName, map[string]string{}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"preferred falls back", noTLS, map[string]string{FieldTLS: "preferred"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
+		{"required without server TLS", noTLS, map[string]string{FieldTLS: "required"}, secrets.InvalidInput, "tls", ""},
+		{"disable", withIP, map[string]string{FieldTLS: "disable"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
+		{"client cert", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem), FieldTLSCert: string(clientPEM), FieldTLSKey: string(clientKey)},
+			secrets.SourceAuthFailed, "MySQL 1045", "tls+client-cert"},
+		{"client cert missing (TLS 1.3)", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"client cert missing (TLS 1.2)", needsClient12, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := connectors.Credentials{FieldHost: secrets.Value("127.0.0.1"), FieldPort: secrets.Value(tc.server.port()),
+				FieldUsername: secrets.Value("CANARY-user"), FieldPassword: secrets.Value("CANARY-pw")}
+			for k, v := range tc.fields {
+				creds[k] = secrets.Value(v)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := Open(ctx, creds)
+			wantKind(t, err, tc.kind, tc.detail)
+			noLeak(t, err, "CANARY", "127.0.0.1", tc.server.port(), string(clientKey[40:80]))
+			if tc.event == "" {
+				return
+			}
+			select {
+			case ev := <-tc.server.events:
+				if ev != tc.event {
+					t.Errorf("the server saw %q, want %q", ev, tc.event)
+				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("the server saw nothing, want %q", tc.event)
+			}
+		})
+	}
+}
+
+// TestTLSRegistration checks that a Source registers its TLS configuration under a name of its
+// own and removes it on Close.
+func TestTLSRegistration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, []string{"_a"})
+	f.grantRead(t, "_a")
+	s1, s2 := f.open(t), f.open(t) // tls defaults to preferred: the test server has no TLS, so plain text
+	if s1.tlsName == "" || s1.tlsName == s2.tlsName {
+		t.Fatalf("TLS config names %q and %q", s1.tlsName, s2.tlsName)
+	}
+	registered := func(name string) bool {
+		_, err := mysql.ParseDSN("u@tcp(127.0.0.1:1)/?tls=" + name)
+		return err == nil
+	}
+	name := s1.tlsName
+	if !registered(name) {
+		t.Fatalf("%q is not registered", name)
+	}
+	if _, err := s1.Preflight(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if registered(name) {
+		t.Errorf("%q still registered after Close", name)
+	}
+	if !registered(s2.tlsName) {
+		t.Errorf("closing one Source deregistered another's TLS config")
+	}
+	// TLS disabled: nothing registered.
+	c := f.creds(t)
+	c[FieldTLS] = secrets.Value("disable")
+	s3, err := Open(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s3.Close() }()
+	if s3.tlsName != "" {
+		t.Errorf("tls=disable registered %q", s3.tlsName)
+	}
+}
