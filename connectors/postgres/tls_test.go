@@ -1,0 +1,267 @@
+package postgres
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue makes a leaf certificate for the names (DNS names or IP addresses); it returns the
+// certificate and key PEMs.
+func (ca *testCA) issue(t *testing.T, usage x509.ExtKeyUsage, names ...string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "leaf"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// tlsPostgres is a fake server that accepts PostgreSQL's SSLRequest, completes a TLS handshake
+// with cfg and then refuses the login with 28P01: a SourceAuthFailed from it proves that the TLS
+// handshake succeeded. It reports on clientCert whether the client presented a certificate.
+func tlsPostgres(t *testing.T, cfg *tls.Config, clientCert chan<- bool) *net.TCPAddr {
+	return fakeServer(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		var req [8]byte
+		if _, err := io.ReadFull(c, req[:]); err != nil || binary.BigEndian.Uint32(req[4:]) != 80877103 {
+			return
+		}
+		if _, err := c.Write([]byte{'S'}); err != nil {
+			return
+		}
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		be := pgproto3.NewBackend(tc, tc)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		if clientCert != nil {
+			select {
+			case clientCert <- len(tc.ConnectionState().PeerCertificates) > 0:
+			default:
+			}
+		}
+		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed"})
+		_ = be.Flush()
+	})
+}
+
+func tlsCreds(addr *net.TCPAddr, fields map[string]string) connectors.Credentials {
+	c := connectors.Credentials{
+		"host": secrets.Value("127.0.0.1"), "port": secrets.Value(strconv.Itoa(addr.Port)),
+		"database": secrets.Value("db"), "username": secrets.Value("user"), "password": secrets.Value("pw"),
+	}
+	for k, v := range fields {
+		c[k] = secrets.Value(v)
+	}
+	return c
+}
+
+func TestTLSHandshakes(t *testing.T) {
+	t.Parallel()
+	ca, otherCA := newCA(t), newCA(t)
+	serverCert := func(names ...string) tls.Certificate {
+		cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, names...)
+		c, err := tls.X509KeyPair(cp, kp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	byIP := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("127.0.0.1")}}, nil)
+	byName := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("db.internal")}}, nil)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	sawCert := make(chan bool, 1)
+	mtls := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("127.0.0.1")},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}, sawCert)
+	clientCert, clientKey := ca.issue(t, x509.ExtKeyUsageClientAuth, "client")
+
+	for _, tc := range []struct {
+		name   string
+		addr   *net.TCPAddr
+		fields map[string]string
+		want   secrets.Kind // SourceAuthFailed: the handshake succeeded
+	}{
+		{"verify-full", byIP, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.SourceAuthFailed},
+		{"verify-full wrong name", byName, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.InvalidInput},
+		{"verify-full system roots", byIP, map[string]string{"sslmode": "verify-full", "sslrootcert": "system"}, secrets.InvalidInput},
+		{"verify-ca ignores the name", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(ca.pem)}, secrets.SourceAuthFailed},
+		{"verify-ca wrong CA", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(otherCA.pem)}, secrets.InvalidInput},
+		{"require without CA", byName, map[string]string{"sslmode": "require"}, secrets.SourceAuthFailed},
+		{"require with a CA verifies it", byName, map[string]string{"sslmode": "require", "sslrootcert": string(otherCA.pem)}, secrets.InvalidInput},
+		{"prefer", byName, map[string]string{}, secrets.SourceAuthFailed},
+		{"client certificate missing", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.InvalidInput},
+		{"client certificate", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem),
+			"sslcert": string(clientCert), "sslkey": string(clientKey)}, secrets.SourceAuthFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := Open(ctx, tlsCreds(tc.addr, tc.fields))
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Open succeeded against a fake server")
+			}
+			t.Logf("%v", err)
+			se := wantKind(t, err, tc.want)
+			if tc.want == secrets.InvalidInput && se.Detail != "tls" {
+				t.Errorf("Detail = %q", se.Detail)
+			}
+			assertNoLeak(t, err, "127.0.0.1", "db.internal", "-----BEGIN")
+		})
+	}
+	select {
+	case saw := <-sawCert:
+		if !saw {
+			t.Errorf("the server saw no client certificate")
+		}
+	default:
+		t.Errorf("the mutual-TLS server never completed a login")
+	}
+}
+
+func TestTLSFieldValidation(t *testing.T) {
+	t.Parallel()
+	ca := newCA(t)
+	cert, key := ca.issue(t, x509.ExtKeyUsageClientAuth, "client")
+	_, otherKey := ca.issue(t, x509.ExtKeyUsageClientAuth, "other")
+	garbage := "-----BEGIN CERTIFICATE-----\n" + canary + "\n-----END CERTIFICATE-----\n"
+	badDER := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte(canary)}))
+	encrypted := string(pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte(canary)}))
+	for _, tc := range []struct {
+		name   string
+		fields map[string]string
+		field  string
+	}{
+		{"root not PEM", map[string]string{"sslrootcert": "not a PEM " + canary}, "sslrootcert"},
+		{"root not base64", map[string]string{"sslrootcert": garbage}, "sslrootcert"},
+		{"root bad DER", map[string]string{"sslrootcert": badDER, "sslmode": "disable"}, "sslrootcert"},
+		{"cert without key", map[string]string{"sslcert": string(cert)}, "sslkey"},
+		{"key without cert", map[string]string{"sslkey": string(key)}, "sslcert"},
+		{"cert not PEM", map[string]string{"sslcert": canary, "sslkey": string(key)}, "sslcert"},
+		{"key not PEM", map[string]string{"sslcert": string(cert), "sslkey": canary}, "sslkey"},
+		{"key of another cert", map[string]string{"sslcert": string(cert), "sslkey": string(otherKey)}, "sslkey"},
+		{"encrypted key", map[string]string{"sslcert": string(cert), "sslkey": encrypted}, "sslkey"},
+		{"verify-full without CA", map[string]string{"sslmode": "verify-full"}, "sslrootcert"},
+		{"verify-ca without CA", map[string]string{"sslmode": "verify-ca"}, "sslrootcert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// No server: the fields are checked before any connection is made.
+			creds := tlsCreds(&net.TCPAddr{Port: 1}, tc.fields)
+			_, err := Open(context.Background(), creds)
+			assertNoLeak(t, err, canary, "-----BEGIN", string(key[40:80]))
+			if se := wantKind(t, err, secrets.InvalidInput); se.Field != tc.field {
+				t.Errorf("Field = %q, want %q (%v)", se.Field, tc.field, err)
+			}
+		})
+	}
+
+	t.Run("modes", func(t *testing.T) {
+		for _, tc := range []struct {
+			host, mode string
+			want       string // n: plaintext, t: TLS, in the order tried
+		}{
+			{"db.example", "disable", "n"},
+			{"db.example", "allow", "nt"},
+			{"db.example", "prefer", "tn"},
+			{"db.example", "require", "t"},
+			{"db.example", "verify-full", "t"},
+			{"/var/run/postgresql", "require", "n"}, // a Unix socket never uses TLS
+		} {
+			cfgs, err := buildTLS(tc.host, tc.mode, ca.pem, nil, nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.host, tc.mode, err)
+			}
+			var got strings.Builder
+			for _, c := range cfgs {
+				if c == nil {
+					got.WriteByte('n')
+					continue
+				}
+				got.WriteByte('t')
+				if c.ServerName != tc.host || c.MinVersion != tls.VersionTLS12 {
+					t.Errorf("%s: ServerName %q", tc.mode, c.ServerName)
+				}
+				if (tc.mode == "verify-full") == c.InsecureSkipVerify {
+					t.Errorf("%s: InsecureSkipVerify %v", tc.mode, c.InsecureSkipVerify)
+				}
+			}
+			if got.String() != tc.want {
+				t.Errorf("%s %s: %s, want %s", tc.host, tc.mode, got.String(), tc.want)
+			}
+		}
+		cfgs, err := buildTLS("10.0.0.1", "require", nil, cert, key)
+		if err != nil || len(cfgs) != 1 || cfgs[0].ServerName != "" || len(cfgs[0].Certificates) != 1 {
+			t.Errorf("require by IP with a client certificate: %+v, %v", cfgs, err)
+		}
+	})
+}
