@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"go.temporal.io/sdk/activity"
 
@@ -40,11 +41,33 @@ type Activities struct {
 	Logger                 *slog.Logger
 }
 
-// ResolveInput is the input of ResolveSecrets: the connection fields as typed and the store.
+// ResolveInput is the input of ResolveSecrets: the connection fields as typed, the output's
+// credential fields (if any) and the store.
 type ResolveInput struct {
 	Connector   string            `json:"connector"`
 	Connection  map[string]string `json:"connection"`
+	Sink        map[string]string `json:"sink,omitempty"`
 	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
+}
+
+// SinkFieldPrefix marks an output's credential fields in a lease, apart from the source's
+// connection fields: extraction activities get only the source fields, Publish only these.
+const SinkFieldPrefix = "sink."
+
+// SinkFields are the credential fields an s3 output may have.
+var SinkFields = []connectors.FieldSpec{
+	{Name: "accessKeyId", Doc: "the access key id (a key of the secret, or a literal)"},
+	{Name: "secretAccessKey", Sensitive: true, Doc: "the secret access key (a key of the secret)"},
+	{Name: "sessionToken", Sensitive: true, Doc: "a session token for temporary credentials"},
+}
+
+// sourceFields and sinkFields split a lease's fields into the source's and the output's.
+func sourceFields(fields []string) []string {
+	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return strings.HasPrefix(f, SinkFieldPrefix) })
+}
+
+func sinkFields(fields []string) []string {
+	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return !strings.HasPrefix(f, SinkFieldPrefix) })
 }
 
 // ResolveSecrets reads every secret the connection names, applies the field rules, keeps the
@@ -73,6 +96,11 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 				Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}, true)
 		}
 		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: in.Connection[name], Sensitive: fs.Sensitive})
+	}
+	for _, fs := range SinkFields {
+		if v, ok := in.Sink[fs.Name]; ok {
+			req.Fields = append(req.Fields, secrets.Field{Name: SinkFieldPrefix + fs.Name, Value: v, Sensitive: fs.Sensitive})
+		}
 	}
 	res, err := a.Resolver.Resolve(ctx, src, req)
 	if err != nil {
@@ -144,11 +172,11 @@ func (a *Activities) ReleaseCredentials(ctx context.Context, in LeaseInput) erro
 	return nil
 }
 
-// withSource fetches the leased credentials for the calling run, opens the source, runs fn and
-// closes it, zeroing the credentials.
+// withSource fetches the leased source credentials (never the output's) for the calling run,
+// opens the source, runs fn and closes it, zeroing the credentials.
 func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(connectors.Source) error) error {
 	info := activity.GetInfo(ctx)
-	creds, err := a.Leases.Get(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Lease.Fields)
+	creds, err := a.Leases.Get(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, sourceFields(in.Lease.Fields))
 	if err != nil {
 		return appError(err, true)
 	}

@@ -7,15 +7,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/output"
+	"github.com/secure-agent/secure-agent/secrets"
 )
-
-// ErrTypeWorkerStopping is the retryable failure an extraction returns when its worker shuts
-// down: the attempt resumes from its heartbeat cursor elsewhere.
-const ErrTypeWorkerStopping = "WorkerStopping"
 
 // Schema is one schema of a run, with its stable position in the run's sorted schema list. The
 // position names the schema's output part, so a retried batch replaces its own parts.
@@ -87,7 +83,11 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		return nil
 	})
 	if errors.Is(context.Cause(ctx), stopping) {
-		return nil, temporal.NewApplicationError("the worker is shutting down; the extraction resumes from its last committed schema", ErrTypeWorkerStopping)
+		// The worker's leases die with it: say so, and the workflow resolves the secrets again on
+		// a live worker at once, instead of retrying on this queue until schedule-to-start.
+		// Committed schemas are kept; the batch is extracted again and replaces its own parts.
+		return nil, appError(&secrets.Error{Kind: secrets.LeaseNotFound,
+			Msg: "the worker holding the credentials is shutting down; the workflow resolves them again on another worker and resumes"}, true)
 	}
 	if err != nil {
 		return nil, err

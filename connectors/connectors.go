@@ -121,8 +121,10 @@ type Source interface {
 	Preflight(ctx context.Context) (*PreflightReport, error)
 	// Schemas lists the schemas that pass filters, sorted.
 	Schemas(ctx context.Context, filters Filters) ([]string, error)
-	// Extract streams the entities of the given schemas (tables that pass filters) to w, schema
-	// by schema in the order given.
+	// Extract streams the entities of the given schemas (tables that pass filters) to w in a
+	// stable order: kind by kind, each ordered by schema and name. Writer errors are returned
+	// unchanged. A run writes its Database entity exactly once (each connector documents which
+	// call writes it).
 	Extract(ctx context.Context, schemas []string, filters Filters, w EntityWriter) error
 	// Close releases the connection.
 	Close() error
@@ -132,7 +134,8 @@ type Source interface {
 type PreflightReport struct {
 	// ServerVersion is the engine's version string.
 	ServerVersion string `json:"serverVersion,omitempty"`
-	// Identity is a non-secret description of the source, such as "sqlite:sample.db".
+	// Identity is a non-secret description of the source, such as "postgres 15.18". It never
+	// holds a field value: host, database and user names may be secrets.
 	Identity string `json:"identity,omitempty"`
 	// MissingPrivileges names catalog privileges the credentials lack.
 	MissingPrivileges []string `json:"missingPrivileges,omitempty"`

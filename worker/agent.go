@@ -19,6 +19,8 @@ import (
 
 	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/connectors/mysql"
+	"github.com/secure-agent/secure-agent/connectors/postgres"
 	"github.com/secure-agent/secure-agent/connectors/sqlite"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
@@ -128,6 +130,7 @@ func Register(shared, leased sdkworker.Registry, acts *activities.Activities) {
 		leased.RegisterActivityWithOptions(acts.ListSchemas, activity.RegisterOptions{Name: "ListSchemas"})
 		leased.RegisterActivityWithOptions(acts.ExtractSchemas, activity.RegisterOptions{Name: "ExtractSchemas"})
 		leased.RegisterActivityWithOptions(acts.Finalize, activity.RegisterOptions{Name: "Finalize"})
+		leased.RegisterActivityWithOptions(acts.Publish, activity.RegisterOptions{Name: "Publish"})
 		leased.RegisterActivityWithOptions(acts.ReleaseCredentials, activity.RegisterOptions{Name: "ReleaseCredentials"})
 	}
 }
@@ -137,6 +140,10 @@ func OpenSource(ctx context.Context, connector string, creds connectors.Credenti
 	switch connector {
 	case "sqlite":
 		return sqlite.Open(ctx, creds)
+	case "postgres":
+		return postgres.Open(ctx, creds)
+	case "mysql":
+		return mysql.Open(ctx, creds)
 	}
 	return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported by this agent", connector)}
 }

@@ -19,6 +19,12 @@ import (
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
+// Change ids for workflow.GetVersion, one per change to a workflow's command sequence.
+const (
+	// changePublishToS3 adds the Publish activity after Finalize for s3 outputs.
+	changePublishToS3 = "publish-to-s3"
+)
+
 // Workflow type names and the default task queue: the contract users see.
 const (
 	ExtractionWorkflowName     = "ExtractionWorkflow"
@@ -36,6 +42,7 @@ const (
 	PhaseListing    = "listing"
 	PhaseExtracting = "extracting"
 	PhaseFinalizing = "finalizing"
+	PhasePublishing = "publishing"
 	PhaseReleasing  = "releasing"
 	PhaseDone       = "done"
 	PhaseFailed     = "failed"
@@ -54,9 +61,11 @@ type Progress struct {
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
 // version ids, never a secret.
 type Summary struct {
-	Connector     string                  `json:"connector"`
-	OutputDir     string                  `json:"outputDir"`
-	Manifest      string                  `json:"manifest"`
+	Connector string `json:"connector"`
+	OutputDir string `json:"outputDir"`
+	Manifest  string `json:"manifest"`
+	// Published is the s3:// URL of the published manifest, for an s3 output.
+	Published     string                  `json:"published,omitempty"`
 	Counts        map[string]int64        `json:"counts"`
 	Schemas       int                     `json:"schemas"`
 	ServerVersion string                  `json:"serverVersion,omitempty"`
@@ -140,6 +149,23 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	}
 	timed("finalize", t)
 
+	// Publish to object storage, with only the output's credentials.
+	var published activities.PublishResult
+	if in.Output.Type == "s3" {
+		// Gated: runs recorded before s3 output existed never reach this branch.
+		if v := workflow.GetVersion(ctx, changePublishToS3, workflow.DefaultVersion, 1); v == 1 {
+			progress.Phase = PhasePublishing
+			t = workflow.Now(ctx)
+			if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+				return workflow.ExecuteActivity(withOptions(ctx, publishOptions, li.Lease), acts.Publish,
+					activities.PublishInput{LeaseInput: li, S3: in.Output.s3Config()}).Get(ctx, &published)
+			}); err != nil {
+				return fail(err)
+			}
+			timed("publish", t)
+		}
+	}
+
 	progress.Phase = PhaseReleasing
 	lease.release()
 	progress.Phase = PhaseDone
@@ -148,6 +174,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		Connector:     in.Connector,
 		OutputDir:     fin.Dir,
 		Manifest:      fin.Manifest,
+		Published:     published.ManifestURL,
 		Counts:        fin.Counts,
 		Schemas:       len(names),
 		ServerVersion: report.ServerVersion,

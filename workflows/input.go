@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/output/s3"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 )
 
@@ -61,11 +63,27 @@ func (v *FieldValue) UnmarshalJSON(b []byte) error {
 // OutputSpec says where the metadata of a run is written.
 type OutputSpec struct {
 	// Type is "local" (the default): the agent's output directory, set on the agent with
-	// SECURE_AGENT_OUTPUT_DIR.
+	// SECURE_AGENT_OUTPUT_DIR; or "s3": staged there, then published to S3-compatible storage.
 	Type string `json:"type,omitempty"`
 	// Prefix is an optional relative sub-directory of the output directory (for example a team
-	// name). It cannot climb out of the output directory.
+	// name), and for s3 the key prefix. It cannot climb out of either.
 	Prefix string `json:"prefix,omitempty"`
+
+	// S3 (type "s3"): the bucket, its region, and for MinIO-style stores an endpoint URL and
+	// path-style addressing.
+	Bucket    string `json:"bucket,omitempty"`
+	Region    string `json:"region,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	PathStyle bool   `json:"pathStyle,omitempty"`
+	// Credentials are the sink's own credential fields, resolved like connection fields from the
+	// same secret store: accessKeyId, secretAccessKey (sensitive) and sessionToken (sensitive).
+	// Without them the agent's default AWS credential chain is used (IRSA, instance role, ...).
+	Credentials map[string]FieldValue `json:"credentials,omitempty"`
+}
+
+// s3Config is the sink configuration of an s3 output.
+func (o OutputSpec) s3Config() s3.Config {
+	return s3.Config{Bucket: o.Bucket, Region: o.Region, Endpoint: o.Endpoint, PathStyle: o.PathStyle, Prefix: o.Prefix}
 }
 
 // RunOptions tune one run.
@@ -135,8 +153,31 @@ func (in Input) Validate() []string {
 	}
 	switch in.Output.Type {
 	case "", "local":
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"bucket", in.Output.Bucket != ""}, {"region", in.Output.Region != ""}, {"endpoint", in.Output.Endpoint != ""},
+			{"pathStyle", in.Output.PathStyle}, {"credentials", len(in.Output.Credentials) > 0}} {
+			if f.set {
+				add("output.%s is only used by the s3 output; remove it or set output.type to \"s3\"", f.name)
+			}
+		}
+	case "s3":
+		for _, p := range in.Output.s3Config().Validate() {
+			add("output: %s", p)
+		}
+		for _, name := range sortedKeys(in.Output.Credentials) {
+			if !slices.ContainsFunc(activities.SinkFields, func(f connectors.FieldSpec) bool { return f.Name == name }) {
+				add("output.credentials.%s is not a sink credential field: use accessKeyId, secretAccessKey and sessionToken", name)
+			}
+		}
+		_, hasID := in.Output.Credentials["accessKeyId"]
+		_, hasKey := in.Output.Credentials["secretAccessKey"]
+		if hasID != hasKey {
+			add("output.credentials needs both accessKeyId and secretAccessKey, or neither (to use the agent's own AWS identity)")
+		}
 	default:
-		add("output.type %q is not supported: use \"local\"", in.Output.Type)
+		add("output.type %q is not supported: use \"local\" or \"s3\"", in.Output.Type)
 	}
 	if p := in.Output.Prefix; p != "" {
 		clean := path.Clean(p)

@@ -69,6 +69,14 @@ var (
 			MaximumAttempts: 5, NonRetryableErrorTypes: finalKinds,
 		},
 	}
+	publishOptions = workflow.ActivityOptions{
+		ScheduleToStartTimeout: leaseScheduleToStart,
+		StartToCloseTimeout:    30 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 8, NonRetryableErrorTypes: finalKinds,
+		},
+	}
 	releaseOptions = workflow.ActivityOptions{
 		ScheduleToStartTimeout: 10 * time.Second,
 		StartToCloseTimeout:    10 * time.Second,
@@ -104,9 +112,16 @@ func (h *leaseHolder) resolve(ctx workflow.Context) error {
 	for k, v := range h.input.Connection {
 		conn[k] = string(v)
 	}
+	var sink map[string]string
+	for k, v := range h.input.Output.Credentials {
+		if sink == nil {
+			sink = make(map[string]string, len(h.input.Output.Credentials))
+		}
+		sink[k] = string(v)
+	}
 	var lease activities.Lease
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, resolveOptions), acts.ResolveSecrets, activities.ResolveInput{
-		Connector: h.input.Connector, Connection: conn, SecretStore: h.input.SecretStore,
+		Connector: h.input.Connector, Connection: conn, Sink: sink, SecretStore: h.input.SecretStore,
 	}).Get(ctx, &lease)
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ type harness struct {
 	agent     *worker.Agent
 	settings  worker.Settings
 	logs      *syncBuffer
+	logger    *slog.Logger
 	taskQueue string
 }
 
@@ -85,12 +86,27 @@ func newHarness(t *testing.T, mutate func(*worker.Settings)) *harness {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, client: c, agent: agent, settings: settings, logs: logs, taskQueue: settings.TaskQueue}
+	h := &harness{t: t, client: c, agent: agent, settings: settings, logs: logs, taskQueue: settings.TaskQueue, logger: logger}
 	t.Cleanup(func() {
-		agent.Stop()
+		h.agent.Stop()
 		c.Close()
 	})
 	return h
+}
+
+// restartAgent stops the agent (gracefully: running activities see the worker stop) and starts
+// a new one on the same task queue and output directory, with a new lease queue.
+func (h *harness) restartAgent() {
+	h.t.Helper()
+	h.agent.Stop()
+	agent, err := worker.New(h.client, h.settings, h.logger)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := agent.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.agent = agent
 }
 
 // start starts a workflow on the harness's task queue.

@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.temporal.io/sdk/client"
 
 	"github.com/secure-agent/secure-agent/worker"
@@ -21,8 +24,9 @@ const historiesDir = "../../testdata/histories"
 //
 //	SECURE_AGENT_RECORD_HISTORIES=1 go test ./internal/e2e -run TestRecordHistories
 //
-// Record again whenever a workflow changes shape, and keep the old files: replaying them proves
-// that running workflows survive the change.
+// Files that exist are kept, never overwritten: they were recorded by older code, and replaying
+// them proves that runs in flight survive a change. When a workflow changes shape, add a branch
+// below with a new file name (the next -vN) and run the command again.
 func TestRecordHistories(t *testing.T) {
 	if os.Getenv("SECURE_AGENT_RECORD_HISTORIES") != "1" {
 		t.Skip("set SECURE_AGENT_RECORD_HISTORIES=1 to record replay histories")
@@ -39,13 +43,18 @@ func TestRecordHistories(t *testing.T) {
 	record := func(name string, run client.WorkflowRun) {
 		t.Helper()
 		_ = run.Get(context.Background(), nil)
+		file := filepath.Join(historiesDir, name+".json")
+		if _, err := os.Stat(file); err == nil {
+			t.Logf("%s exists: kept", file)
+			return
+		}
 		out, err := exec.Command(cli, "workflow", "show", "--address", server.GetFrontendHostPort(),
 			"--namespace", server.GetDefaultNamespace(), "--workflow-id", run.GetID(), "--run-id", run.GetRunID(),
 			"--output", "json").Output()
 		if err != nil {
 			t.Fatalf("temporal workflow show: %v", err)
 		}
-		if err := os.WriteFile(filepath.Join(historiesDir, name+".json"), out, 0o644); err != nil {
+		if err := os.WriteFile(file, out, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,6 +62,21 @@ func TestRecordHistories(t *testing.T) {
 	record("extraction-invalid-input-v1", h.start(workflows.ExtractionWorkflowName, map[string]any{"connector": "oracle"}))
 	record("extraction-secret-not-found-v1", h.start(workflows.ExtractionWorkflowName, envInput("REC_NOT_SET")))
 	record("testconnection-success-v1", h.start(workflows.TestConnectionWorkflowName, envInput("REC_SHOP_DB")))
+
+	// v2: s3 output adds Publish after Finalize (change id "publish-to-s3").
+	backend := s3mem.New()
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	defer srv.Close()
+	if err := backend.CreateBucket("catalog"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REC_S3_KEY_ID", "AKIDRECORD")
+	t.Setenv("REC_S3_SECRET", "record-secret")
+	t.Setenv("AWS_CA_BUNDLE", "")
+	s3Input := envInput("REC_SHOP_DB")
+	s3Input.Output = workflows.OutputSpec{Type: "s3", Bucket: "catalog", Region: "us-east-1", Endpoint: srv.URL, PathStyle: true,
+		Credentials: map[string]workflows.FieldValue{"accessKeyId": "REC_S3_KEY_ID", "secretAccessKey": "REC_S3_SECRET"}}
+	record("extraction-s3-v2", h.start(workflows.ExtractionWorkflowName, s3Input))
 
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/secure-agent/secure-agent/output"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+	"github.com/secure-agent/secure-agent/worker"
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+// pgAdmin connects to the test PostgreSQL that scripts/services runs, or skips (fails in CI).
+func pgAdmin(t *testing.T) (*pgx.Conn, *url.URL) {
+	t.Helper()
+	raw := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL")
+	if raw == "" {
+		raw = "postgres://postgres:secure-agent-test@127.0.0.1:55432/postgres?sslmode=disable"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, raw)
+	if err != nil {
+		requireOrSkip(t, "PostgreSQL is not reachable: run scripts/services ("+err.Error()+")")
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn, u
+}
+
+// manySchemas creates a database with n schemas of tables tables each, and a read-only login.
+func manySchemas(t *testing.T, n, tables int) (db, user, password string) {
+	t.Helper()
+	admin, u := pgAdmin(t)
+	ctx := context.Background()
+	suffix := randomHex(t)[:8]
+	db, user, password = "resume_"+suffix, "reader_"+suffix, "pw-"+randomHex(t)
+	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, db))
+	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, user, password))
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, user))
+	})
+	dbURL := *u
+	dbURL.Path = "/" + db
+	conn, err := pgx.Connect(ctx, dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var b strings.Builder
+	for s := range n {
+		fmt.Fprintf(&b, "CREATE SCHEMA s%02d; GRANT USAGE ON SCHEMA s%02d TO %s;\n", s, s, user)
+		for tb := range tables {
+			fmt.Fprintf(&b, "CREATE TABLE s%02d.t%03d (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(12,2) DEFAULT 0, created timestamptz, parent bigint REFERENCES s%02d.t%03d(id));\n", s, tb, s, tb)
+			fmt.Fprintf(&b, "CREATE INDEX ON s%02d.t%03d (name, created);\nCOMMENT ON TABLE s%02d.t%03d IS 'table %d of schema %d';\n", s, tb, s, tb, tb, s)
+		}
+	}
+	mustExec(t, conn, b.String())
+	return db, user, password
+}
+
+func mustExec(t *testing.T, conn *pgx.Conn, sql string) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("%.80s...: %v", sql, err)
+	}
+}
+
+// TestExtractionResumesAfterWorkerStops stops the agent in the middle of an extraction, starts a
+// new one, and checks that the run completes with output identical, line for line after
+// sorting, to a clean run's: nothing lost, nothing duplicated.
+func TestExtractionResumesAfterWorkerStops(t *testing.T) {
+	db, user, password := manySchemas(t, 24, 15)
+	_, admin := pgAdmin(t)
+	t.Setenv("E2E_RESUME_PG_PASSWORD", password)
+	h := newHarness(t, func(s *worker.Settings) { s.EnvAllow = []string{"E2E_RESUME_*"} })
+	in := workflows.Input{
+		Connector: "postgres",
+		Connection: map[string]workflows.FieldValue{
+			"host": workflows.FieldValue(admin.Hostname()), "port": workflows.FieldValue(admin.Port()),
+			"database": workflows.FieldValue(db), "username": workflows.FieldValue(user),
+			"password": "E2E_RESUME_PG_PASSWORD", "sslmode": "disable",
+		},
+		SecretStore: &stores.Spec{Type: stores.TypeEnv},
+		Options:     workflows.RunOptions{SchemasPerBatch: 2, MaxConcurrentBatches: 1},
+	}
+
+	interrupted := h.start(workflows.ExtractionWorkflowName, in)
+	waitSchemasDone(t, h, interrupted.GetID(), 4)
+	h.restartAgent() // graceful stop mid-extraction: its leases die with it; then a new worker
+	var sumA workflows.Summary
+	if err := interrupted.Get(context.Background(), &sumA); err != nil {
+		t.Fatal(err)
+	}
+	if sumA.LeaseRenewals < 1 {
+		t.Fatalf("the interrupted run never renewed its lease (renewals %d): the stop came too late to test anything", sumA.LeaseRenewals)
+	}
+
+	clean := h.start(workflows.ExtractionWorkflowName, in)
+	var sumB workflows.Summary
+	if err := clean.Get(context.Background(), &sumB); err != nil {
+		t.Fatal(err)
+	}
+	if sumB.Counts["tables"] != 24*15 || sumB.Counts["schemas"] != 24+1 { // and public
+		t.Fatalf("clean run counts = %v", sumB.Counts)
+	}
+	for kind, n := range sumB.Counts {
+		if sumA.Counts[kind] != n {
+			t.Errorf("%s: interrupted run wrote %d, clean run %d", kind, sumA.Counts[kind], n)
+		}
+		a, b := sortedLines(t, filepath.Join(sumA.OutputDir, kind+".jsonl.gz")), sortedLines(t, filepath.Join(sumB.OutputDir, kind+".jsonl.gz"))
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: interrupted and clean runs differ after sorting (%d vs %d lines)", kind, len(a), len(b))
+		}
+	}
+	m, err := output.ReadManifest(sumA.OutputDir)
+	if err != nil || m.Counts["columns"] != sumB.Counts["columns"] {
+		t.Fatalf("manifest of the interrupted run: %+v, %v", m, err)
+	}
+}
+
+func waitSchemasDone(t *testing.T, h *harness, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, err := h.client.QueryWorkflow(context.Background(), id, "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil && p.SchemasDone >= n {
+				if p.SchemasDone >= p.SchemasTotal {
+					t.Fatalf("the run finished before it could be interrupted (%d schemas)", p.SchemasTotal)
+				}
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("workflow %s never got %d schemas done", id, n)
+}
+
+func sortedLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(plain), "\n"), "\n")
+	slices.Sort(lines)
+	return lines
+}
