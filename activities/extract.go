@@ -33,8 +33,8 @@ type ExtractResult struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// Cursor is the heartbeat of ExtractSchemas: how far the batch got. It holds positions and
-// counts, never data or credentials.
+// Cursor is the heartbeat of ExtractSchemas: which schemas of the batch are committed, and what
+// they held. It holds positions and counts, never data or credentials.
 type Cursor struct {
 	// Next is the position in ExtractInput.Schemas of the first schema not yet committed.
 	Next int `json:"next"`
@@ -42,16 +42,22 @@ type Cursor struct {
 	Counts map[string]int64 `json:"counts"`
 }
 
-// ExtractSchemas extracts a batch of schemas, one committed output part per schema. It
-// heartbeats a Cursor, and a retried attempt resumes after the last committed schema; a schema
-// that was in progress is written again and its part replaced, so nothing is duplicated or lost.
-// It stops when cancelled or when the worker shuts down.
+// ExtractSchemas extracts a batch of schemas in one pass (a few set-based catalog queries for the
+// whole batch: per-schema queries would each scan the whole catalog) into one output part, named
+// by the batch's first schema position, and commits it. It heartbeats a Cursor; a retried
+// attempt of a committed batch returns at once, and one that was in progress extracts the batch
+// again and replaces its part, so nothing is duplicated or lost. options.schemasPerBatch sets
+// the grain of that trade. It stops when cancelled or when the worker shuts down.
 func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*ExtractResult, error) {
-	cur := Cursor{Counts: map[string]int64{}}
-	if activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &cur); err != nil || cur.Next < 0 || cur.Next > len(in.Schemas) {
-			cur = Cursor{Counts: map[string]int64{}}
-		}
+	if len(in.Schemas) == 0 {
+		return &ExtractResult{Counts: map[string]int64{}}, nil
+	}
+	var cur Cursor
+	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &cur) != nil || cur.Next != len(in.Schemas) {
+		cur = Cursor{Counts: map[string]int64{}}
+	}
+	if cur.Next == len(in.Schemas) {
+		return &ExtractResult{Counts: cur.Counts}, nil // committed before the previous attempt ended
 	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
 
@@ -68,24 +74,18 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	}()
 
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
-		for cur.Next < len(in.Schemas) {
-			s := in.Schemas[cur.Next]
-			counts, err := a.extractSchema(ctx, src, dir, s, in.Filters, cur)
-			if err != nil {
-				return err
-			}
-			for k, n := range counts {
-				cur.Counts[k] += n
-			}
-			cur.Next++
-			activity.RecordHeartbeat(ctx, cur)
+		counts, err := a.extractBatch(ctx, src, dir, in)
+		if err != nil {
+			return err
 		}
+		cur = Cursor{Next: len(in.Schemas), Counts: counts}
+		activity.RecordHeartbeat(ctx, cur)
 		return nil
 	})
 	if errors.Is(context.Cause(ctx), stopping) {
 		// The worker's leases die with it: say so, and the workflow resolves the secrets again on
 		// a live worker at once, instead of retrying on this queue until schedule-to-start.
-		// Committed schemas are kept; the batch is extracted again and replaces its own parts.
+		// Committed batches are kept; this one is extracted again and replaces its own part.
 		return nil, appError(&secrets.Error{Kind: secrets.LeaseNotFound,
 			Msg: "the worker holding the credentials is shutting down; the workflow resolves them again on another worker and resumes"}, true)
 	}
@@ -95,19 +95,23 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	return &ExtractResult{Counts: cur.Counts}, nil
 }
 
-// extractSchema writes one schema to its part and commits it.
-func (a *Activities) extractSchema(ctx context.Context, src connectors.Source, dir string, s Schema, filters connectors.Filters, cur Cursor) (map[string]int64, error) {
-	part, err := output.NewPartWriter(dir, fmt.Sprintf("s%06d", s.Index))
+// extractBatch writes the batch's schemas to its part and commits it.
+func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (map[string]int64, error) {
+	part, err := output.NewPartWriter(dir, fmt.Sprintf("b%06d", in.Schemas[0].Index))
 	if err != nil {
 		return nil, appError(err, true) // output errors name the agent's own directory: safe
 	}
-	w := &heartbeatWriter{ctx: ctx, inner: part, cursor: cur}
-	if err := src.Extract(ctx, []string{s.Name}, filters, w); err != nil {
-		part.Abort()
+	names := make([]string, len(in.Schemas))
+	for i, s := range in.Schemas {
+		names[i] = s.Name
+	}
+	w := &heartbeatWriter{ctx: ctx, inner: part, cursor: Cursor{Counts: map[string]int64{}}}
+	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
+		_ = part.Abort()
 		return nil, err
 	}
 	if err := part.Commit(); err != nil {
-		part.Abort()
+		_ = part.Abort()
 		return nil, appError(err, true)
 	}
 	return w.counts, nil
