@@ -8,13 +8,13 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
@@ -38,16 +38,22 @@ type Activities struct {
 	OutputRoot string
 	// AllowSensitiveLiterals is the development-only policy (see secrets.Request).
 	AllowSensitiveLiterals bool
-	Logger                 *slog.Logger
+	// Policy is the agent-side policy (nil allows everything the stores allow).
+	Policy Policy
+	// Audit receives one event per secret access and per denial (nil discards).
+	Audit  *audit.Log
+	Logger *slog.Logger
 }
 
-// ResolveInput is the input of ResolveSecrets: the connection fields as typed, the output's
-// credential fields (if any) and the store.
-type ResolveInput struct {
-	Connector   string            `json:"connector"`
-	Connection  map[string]string `json:"connection"`
-	Sink        map[string]string `json:"sink,omitempty"`
-	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
+// Policy is the agent-side policy the activities enforce (package policy implements it). Each
+// method returns nil or a PolicyDenied *secrets.Error naming the rule.
+type Policy interface {
+	// CheckStore judges a store type.
+	CheckStore(storeType string) error
+	// CheckSecret judges a secret reference of a store (see stores.Spec.PolicyRef).
+	CheckSecret(storeType, ref string) error
+	// CheckDestination judges sending credentials that came from the given secrets to host:port.
+	CheckDestination(host string, port int, secrets []string) error
 }
 
 // SinkFieldPrefix marks an output's credential fields in a lease, apart from the source's
@@ -68,54 +74,6 @@ func sourceFields(fields []string) []string {
 
 func sinkFields(fields []string) []string {
 	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return !strings.HasPrefix(f, SinkFieldPrefix) })
-}
-
-// ResolveSecrets reads every secret the connection names, applies the field rules, keeps the
-// plaintext in this worker's lease store and returns the Lease. It runs on the shared queue; the
-// activities that use the lease run on Lease.TaskQueue.
-func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Lease, error) {
-	info := activity.GetInfo(ctx)
-	spec, ok := connectors.Lookup(in.Connector)
-	if !ok {
-		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
-	}
-	src, ref, err := a.Stores.Open(ctx, in.SecretStore)
-	if err != nil {
-		return nil, appError(err, false)
-	}
-	req := secrets.Request{Secret: ref, AllowSensitiveLiterals: a.AllowSensitiveLiterals}
-	names := make([]string, 0, len(in.Connection))
-	for name := range in.Connection {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		fs, known := spec.Field(name)
-		if !known {
-			return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Field: name,
-				Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}, true)
-		}
-		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: in.Connection[name], Sensitive: fs.Sensitive})
-	}
-	for _, fs := range SinkFields {
-		if v, ok := in.Sink[fs.Name]; ok {
-			req.Fields = append(req.Fields, secrets.Field{Name: SinkFieldPrefix + fs.Name, Value: v, Sensitive: fs.Sensitive})
-		}
-	}
-	res, err := a.Resolver.Resolve(ctx, src, req)
-	if err != nil {
-		a.logger().Warn("secret resolution failed", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
-			"store", src.Name, "kind", string(secrets.KindOf(err)))
-		return nil, appError(err, false)
-	}
-	creds := make(connectors.Credentials, len(res.Fields))
-	for _, f := range res.Fields {
-		creds[f.Field] = f.Value // ownership moves to the lease store
-	}
-	id, expires := a.Leases.Put(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, creds)
-	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
-		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
-	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
 }
 
 // LeaseInput names a lease and the connector it is for.
@@ -176,11 +134,15 @@ func (a *Activities) ReleaseCredentials(ctx context.Context, in LeaseInput) erro
 // opens the source, runs fn and closes it, zeroing the credentials.
 func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(connectors.Source) error) error {
 	info := activity.GetInfo(ctx)
-	creds, err := a.Leases.Get(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, sourceFields(in.Lease.Fields))
+	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, sourceFields(in.Lease.Fields))
 	if err != nil {
 		return appError(err, true)
 	}
 	defer zeroCreds(creds)
+	// Policy again, right before the connection: where may these credentials go?
+	if err := a.checkDestination(ctx, in.Connector, creds, origins); err != nil {
+		return appError(err, true)
+	}
 	src, err := a.OpenSource(ctx, in.Connector, creds)
 	if err != nil {
 		return appError(err, false)

@@ -31,7 +31,10 @@ type Lease struct {
 type leaseEntry struct {
 	workflowID, runID string
 	creds             connectors.Credentials
-	expires           time.Time
+	// origins names, per field, the secret its value came from ("" for a literal). Kept on the
+	// worker, not in the Lease, so destination policy never trusts workflow history.
+	origins map[string]string
+	expires time.Time
 }
 
 // LeaseStore keeps resolved plaintext in this worker's memory, bound to one workflow run and a
@@ -52,9 +55,10 @@ func NewLeaseStore(ttl time.Duration, now func() time.Time) *LeaseStore {
 	return &LeaseStore{ttl: ttl, now: now, leases: make(map[string]*leaseEntry)}
 }
 
-// Put stores creds for the run and returns the new lease id and its expiry. The store takes
-// ownership of creds and zeroes them on release or expiry.
-func (s *LeaseStore) Put(workflowID, runID string, creds connectors.Credentials) (string, time.Time) {
+// Put stores creds for the run, with the secret each field came from (origins; nil for none),
+// and returns the new lease id and its expiry. The store takes ownership of creds and zeroes them
+// on release or expiry.
+func (s *LeaseStore) Put(workflowID, runID string, creds connectors.Credentials, origins map[string]string) (string, time.Time) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	id := hex.EncodeToString(b[:])
@@ -62,7 +66,7 @@ func (s *LeaseStore) Put(workflowID, runID string, creds connectors.Credentials)
 	defer s.mu.Unlock()
 	s.sweepLocked()
 	exp := s.now().Add(s.ttl)
-	s.leases[id] = &leaseEntry{workflowID: workflowID, runID: runID, creds: creds, expires: exp}
+	s.leases[id] = &leaseEntry{workflowID: workflowID, runID: runID, creds: creds, origins: origins, expires: exp}
 	return id, exp
 }
 
@@ -70,30 +74,41 @@ func (s *LeaseStore) Put(workflowID, runID string, creds connectors.Credentials)
 // run the lease was issued to. Using a lease extends its life by the TTL. The caller must zero
 // the copy.
 func (s *LeaseStore) Get(id, workflowID, runID string, fields []string) (connectors.Credentials, error) {
+	creds, _, err := s.GetWithOrigins(id, workflowID, runID, fields)
+	return creds, err
+}
+
+// GetWithOrigins is Get, plus the distinct secrets (sorted) the returned fields came from.
+func (s *LeaseStore) GetWithOrigins(id, workflowID, runID string, fields []string) (connectors.Credentials, []string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked()
 	e, ok := s.leases[id]
 	if !ok {
-		return nil, &secrets.Error{Kind: secrets.LeaseNotFound,
+		return nil, nil, &secrets.Error{Kind: secrets.LeaseNotFound,
 			Msg: "this worker holds no such credential lease (expired, released, or the worker restarted); the workflow resolves the secrets again"}
 	}
 	if e.workflowID != workflowID || e.runID != runID {
-		return nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
+		return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
 			Msg: "the credential lease belongs to another workflow run and cannot be used by this one"}
 	}
 	out := make(connectors.Credentials, len(fields))
+	var origins []string
 	for _, f := range fields {
 		v, ok := e.creds[f]
 		if !ok {
 			zeroCreds(out)
-			return nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch, Field: f,
+			return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch, Field: f,
 				Msg: "the credential lease does not cover this field"}
 		}
 		out[f] = slices.Clone(v)
+		if o := e.origins[f]; o != "" && !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
 	}
+	slices.Sort(origins)
 	e.expires = s.now().Add(s.ttl)
-	return out, nil
+	return out, origins, nil
 }
 
 // Release zeroes and drops a lease. Releasing an unknown lease is not an error (it may have

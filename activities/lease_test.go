@@ -13,7 +13,7 @@ func TestLeaseIsScopedToOneRunAndItsFields(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	s := NewLeaseStore(time.Hour, func() time.Time { return now })
 	pw := secrets.Value("lease-canary-pw")
-	id, exp := s.Put("wf", "run-1", connectors.Credentials{"password": pw, "host": secrets.Value("h")})
+	id, exp := s.Put("wf", "run-1", connectors.Credentials{"password": pw, "host": secrets.Value("h")}, nil)
 	if !exp.Equal(now.Add(time.Hour)) || len(id) != 32 {
 		t.Fatalf("id %q expires %v", id, exp)
 	}
@@ -62,7 +62,7 @@ func TestLeaseExpiresAndUseExtendsIt(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	s := NewLeaseStore(10*time.Minute, func() time.Time { return now })
 	pw := secrets.Value("lease-canary-exp")
-	id, _ := s.Put("wf", "run", connectors.Credentials{"password": pw})
+	id, _ := s.Put("wf", "run", connectors.Credentials{"password": pw}, nil)
 	now = now.Add(9 * time.Minute)
 	if _, err := s.Get(id, "wf", "run", []string{"password"}); err != nil {
 		t.Fatal(err)
@@ -84,8 +84,8 @@ func TestLeaseExpiresAndUseExtendsIt(t *testing.T) {
 func TestCloseZeroesEveryLease(t *testing.T) {
 	s := NewLeaseStore(time.Hour, nil)
 	a, b := secrets.Value("one"), secrets.Value("two")
-	s.Put("wf", "r1", connectors.Credentials{"x": a})
-	s.Put("wf", "r2", connectors.Credentials{"x": b})
+	s.Put("wf", "r1", connectors.Credentials{"x": a}, nil)
+	s.Put("wf", "r2", connectors.Credentials{"x": b}, nil)
 	s.Close()
 	if s.Active() != 0 || !zeroed(a) || !zeroed(b) {
 		t.Fatal("close left plaintext behind")

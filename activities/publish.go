@@ -2,12 +2,16 @@ package activities
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/output/s3"
+	"github.com/secure-agent/secure-agent/secrets"
 )
 
 // PublishInput is the input of Publish: the lease (for the output's credential fields) and the
@@ -31,11 +35,18 @@ type PublishResult struct {
 func (a *Activities) Publish(ctx context.Context, in PublishInput) (*PublishResult, error) {
 	info := activity.GetInfo(ctx)
 	fields := sinkFields(in.Lease.Fields)
-	creds, err := a.Leases.Get(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, fields)
+	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, fields)
 	if err != nil {
 		return nil, appError(err, true)
 	}
 	defer zeroCreds(creds)
+	if a.Policy != nil && len(origins) > 0 {
+		host, port := s3Destination(in.S3)
+		if err := a.Policy.CheckDestination(host, port, origins); err != nil {
+			a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Secret: joinOrigins(origins), Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+			return nil, appError(err, true)
+		}
+	}
 	sink, err := s3.New(ctx, in.S3, s3.Credentials{
 		AccessKeyID:     creds[SinkFieldPrefix+"accessKeyId"],
 		SecretAccessKey: creds[SinkFieldPrefix+"secretAccessKey"],
@@ -57,4 +68,26 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (*PublishResu
 		bytes += o.Bytes
 	}
 	return &PublishResult{ManifestURL: res.ManifestURL, Objects: len(res.Objects), Bytes: bytes}, nil
+}
+
+// s3Destination is where the sink's credentials go: the endpoint's host and port, or the AWS
+// regional S3 endpoint.
+func s3Destination(cfg s3.Config) (string, int) {
+	if cfg.Endpoint != "" {
+		if u, err := url.Parse(cfg.Endpoint); err == nil {
+			port, _ := strconv.Atoi(u.Port())
+			if port == 0 {
+				port = 443
+				if u.Scheme == "http" {
+					port = 80
+				}
+			}
+			return u.Hostname(), port
+		}
+	}
+	region := cfg.Region
+	if region == "" {
+		region = s3.DefaultRegion
+	}
+	return "s3." + region + ".amazonaws.com", 443
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/secure-agent/secure-agent/secrets"
 )
@@ -41,6 +42,23 @@ func (s Spec) Field(name string) (FieldSpec, bool) {
 		return FieldSpec{}, false
 	}
 	return s.Fields[i], true
+}
+
+// Destination returns the network address a connection with creds would reach: the "host"
+// field and the "port" field (or its default). ok is false for connectors without one (SQLite).
+func (s Spec) Destination(creds Credentials) (host string, port int, ok bool) {
+	if _, has := s.Field("host"); !has {
+		return "", 0, false
+	}
+	host = creds["host"].Reveal()
+	p := creds["port"].Reveal()
+	if p == "" {
+		if f, has := s.Field("port"); has {
+			p = f.Default
+		}
+	}
+	port, _ = strconv.Atoi(p) // a malformed port fails the connection itself, as InvalidInput
+	return host, port, true
 }
 
 // FieldNames returns the names of the connector's fields, in declaration order.

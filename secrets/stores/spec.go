@@ -7,7 +7,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
+
+	"github.com/secure-agent/secure-agent/secrets/custom"
 )
 
 // Store types.
@@ -91,4 +94,30 @@ func (s Spec) customConfig() ([]byte, error) {
 		return nil, fmt.Errorf("config must be a JSON object such as {\"store_url\": \"https://...\", \"secret_name\": \"...\"}")
 	}
 	return raw, nil
+}
+
+// PolicyRef returns the secret reference that agent policy judges for this store block: the
+// secretPath for aws, azure and gcp; "<store_url host[:port]>/<secret_name>" for custom; "" for
+// env (whose variables the env allowlist judges) and for blocks that do not parse (Validate
+// reports those).
+func (s Spec) PolicyRef() string {
+	switch s.Type {
+	case TypeAWS, TypeAzure, TypeGCP:
+		return s.SecretPath
+	case TypeCustom:
+		raw, err := s.customConfig()
+		if err != nil {
+			return ""
+		}
+		cfg, ref, err := custom.ParseConfig(raw)
+		if err != nil {
+			return ""
+		}
+		u, err := url.Parse(cfg.StoreURL)
+		if err != nil {
+			return ""
+		}
+		return u.Host + "/" + ref.Path
+	}
+	return ""
 }

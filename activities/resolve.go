@@ -1,0 +1,197 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/secure-agent/secure-agent/audit"
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+)
+
+// ResolveInput is the input of ResolveSecrets: the connection fields as typed, the output's
+// credential fields (if any) and the store.
+type ResolveInput struct {
+	Connector   string            `json:"connector"`
+	Connection  map[string]string `json:"connection"`
+	Sink        map[string]string `json:"sink,omitempty"`
+	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
+}
+
+// ResolveSecrets reads every secret the connection names, applies the field rules, keeps the
+// plaintext in this worker's lease store and returns the Lease. It runs on the shared queue; the
+// activities that use the lease run on Lease.TaskQueue.
+//
+// Agent policy is checked before any store call (store type and secret path), and again after
+// resolution, before the lease exists: the credentials' destination (host and port, which may
+// themselves come from the secret) must be one the policy lists for those secrets. Every secret
+// access and every denial is audited, without values.
+func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Lease, error) {
+	info := activity.GetInfo(ctx)
+	spec, ok := connectors.Lookup(in.Connector)
+	if !ok {
+		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
+	}
+	if err := a.checkStore(ctx, in.SecretStore); err != nil {
+		return nil, appError(err, true)
+	}
+	src, ref, err := a.Stores.Open(ctx, in.SecretStore)
+	if err != nil {
+		a.audit(ctx, audit.Event{Event: audit.SecretRead, Store: storeType(in.SecretStore), Secret: refString(ref),
+			Outcome: string(secrets.KindOf(err))})
+		return nil, appError(err, false)
+	}
+	req, err := a.request(spec, in, ref)
+	if err != nil {
+		return nil, appError(err, true)
+	}
+	res, err := a.Resolver.Resolve(ctx, src, req)
+	if err != nil {
+		a.audit(ctx, audit.Event{Event: audit.SecretRead, Store: src.Name, Secret: refString(ref), Outcome: string(secrets.KindOf(err))})
+		if secrets.KindOf(err) == secrets.PolicyDenied {
+			a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Store: src.Name, Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+		}
+		a.logger().Warn("secret resolution failed", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
+			"store", src.Name, "kind", string(secrets.KindOf(err)))
+		return nil, appError(err, false)
+	}
+	a.auditReads(ctx, src.Name, res)
+
+	creds := make(connectors.Credentials, len(res.Fields))
+	origins := make(map[string]string, len(res.Fields))
+	for _, f := range res.Fields {
+		creds[f.Field] = f.Value // ownership moves to the lease store, or is zeroed below
+		if f.FromSecret {
+			origins[f.Field] = f.Ref.Path
+		}
+	}
+	var sourceOrigins []string
+	for _, name := range sourceFields(res.FieldNames()) {
+		if o := origins[name]; o != "" && !slices.Contains(sourceOrigins, o) {
+			sourceOrigins = append(sourceOrigins, o)
+		}
+	}
+	slices.Sort(sourceOrigins)
+	if err := a.checkDestination(ctx, in.Connector, creds, sourceOrigins); err != nil {
+		zeroCreds(creds)
+		return nil, appError(err, true)
+	}
+	id, expires := a.Leases.Put(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, creds, origins)
+	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
+		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
+	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
+}
+
+// request builds the resolution request: the connector's fields (sensitivity from the connector,
+// never from the input) and the output's credential fields.
+func (a *Activities) request(spec connectors.Spec, in ResolveInput, ref *secrets.Ref) (secrets.Request, error) {
+	req := secrets.Request{Secret: ref, AllowSensitiveLiterals: a.AllowSensitiveLiterals}
+	names := make([]string, 0, len(in.Connection))
+	for name := range in.Connection {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fs, known := spec.Field(name)
+		if !known {
+			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: name, Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}
+		}
+		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: in.Connection[name], Sensitive: fs.Sensitive})
+	}
+	for _, fs := range SinkFields {
+		if v, ok := in.Sink[fs.Name]; ok {
+			req.Fields = append(req.Fields, secrets.Field{Name: SinkFieldPrefix + fs.Name, Value: v, Sensitive: fs.Sensitive})
+		}
+	}
+	return req, nil
+}
+
+// checkStore applies the policy's store and secret rules to the input's store block, before any
+// store is asked anything.
+func (a *Activities) checkStore(ctx context.Context, spec *stores.Spec) error {
+	if a.Policy == nil || spec == nil {
+		return nil
+	}
+	err := a.Policy.CheckStore(spec.Type)
+	if err == nil {
+		if ref := spec.PolicyRef(); ref != "" {
+			err = a.Policy.CheckSecret(spec.Type, ref)
+		}
+	}
+	if err != nil {
+		a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Store: spec.Type, Secret: spec.PolicyRef(),
+			Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+	}
+	return err
+}
+
+// checkDestination applies the policy's destination rules to a connection about to be made with
+// creds, whose fields came from the given secrets. Connectors without a network destination
+// (SQLite) pass.
+func (a *Activities) checkDestination(ctx context.Context, connector string, creds connectors.Credentials, origins []string) error {
+	if a.Policy == nil {
+		return nil
+	}
+	spec, ok := connectors.Lookup(connector)
+	if !ok {
+		return nil
+	}
+	host, port, ok := spec.Destination(creds)
+	if !ok {
+		return nil
+	}
+	err := a.Policy.CheckDestination(host, port, origins)
+	if err != nil {
+		a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Secret: joinOrigins(origins), Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+	}
+	return err
+}
+
+// auditReads records one event per secret a resolution read, with the keys and fields it fed.
+func (a *Activities) auditReads(ctx context.Context, store string, res *secrets.Resolution) {
+	for _, v := range res.Versions {
+		ev := audit.Event{Event: audit.SecretRead, Store: store, Secret: v.Ref.String(), Version: v.Version, Outcome: "ok"}
+		for _, f := range res.Fields {
+			if f.FromSecret && f.Ref == v.Ref {
+				ev.Fields = append(ev.Fields, f.Field)
+				if f.Key != "" && !slices.Contains(ev.Keys, f.Key) {
+					ev.Keys = append(ev.Keys, f.Key)
+				}
+			}
+		}
+		a.audit(ctx, ev)
+	}
+}
+
+// audit stamps the event with the activity's run and writes it.
+func (a *Activities) audit(ctx context.Context, ev audit.Event) {
+	if a.Audit == nil {
+		return
+	}
+	info := activity.GetInfo(ctx)
+	ev.WorkflowID, ev.RunID, ev.Activity = info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityType.Name
+	if err := a.Audit.Record(ev); err != nil {
+		a.logger().Error("writing the audit trail failed", "error", err)
+	}
+}
+
+func storeType(spec *stores.Spec) string {
+	if spec == nil {
+		return ""
+	}
+	return spec.Type
+}
+
+func refString(ref *secrets.Ref) string {
+	if ref == nil {
+		return ""
+	}
+	return ref.String()
+}
+
+func joinOrigins(origins []string) string { return strings.Join(origins, ", ") }
