@@ -643,3 +643,87 @@ func TestPreflight(t *testing.T) {
 		t.Errorf("columns: %d of %s.t (SHOW VIEW only), %d of %s.t (role)", len(rec.columnsOf(b, "t")), b, len(rec.columnsOf(c, "t")), c)
 	}
 }
+
+// TestViewsAndPartitions checks the tables that wait for their view definitions and partitions
+// (read by queries of their own, after the tables): views and partitioned tables in several
+// schemas, between plain tables and next to names that differ only in case, come with their
+// definitions and partitions, in byte order, however the schemas are split over queries.
+func TestViewsAndPartitions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, []string{"_a", "_b", "_c"})
+	a, b, c := f.db("_a"), f.db("_b"), f.db("_c")
+	qa, qb, qc := quoteIdent(a), quoteIdent(b), quoteIdent(c)
+	exec(t,
+		"CREATE TABLE "+qa+".`A plain` (id INT)",
+		"CREATE TABLE "+qa+".`B part` (id INT) PARTITION BY HASH (id) PARTITIONS 2",
+		"CREATE VIEW "+qa+".`C view` AS SELECT id FROM "+qa+".`A plain`",
+		"CREATE TABLE "+qa+".`D plain` (id INT)",
+		"CREATE TABLE "+qa+".`b part` (id INT) PARTITION BY KEY (id) PARTITIONS 3",
+		"CREATE TABLE "+qb+".`A part` (id INT, k INT) PARTITION BY RANGE (k) SUBPARTITION BY HASH (id) SUBPARTITIONS 2 "+
+			"(PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS THAN MAXVALUE)",
+		"CREATE VIEW "+qb+".`B view` AS SELECT 1 AS one",
+		"CREATE TABLE "+qc+".`Z plain` (id INT)",
+		"CREATE VIEW "+qc+".`z view` AS SELECT 2 AS two",
+	)
+	f.grantRead(t, "_a", "_b", "_c")
+	s := f.open(t)
+	describe := func(rec *recorder) []string {
+		var out []string
+		for _, tb := range rec.tables() {
+			d := tb.Schema + "." + tb.Name + " " + tb.Type
+			if tb.PartitionKey != "" {
+				d += " " + tb.PartitionKey
+			}
+			if tb.ParentTable != "" {
+				d += " of " + tb.ParentTable
+			}
+			if tb.Definition != "" {
+				d += " as " + strings.ReplaceAll(tb.Definition, f.prefix, "")
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	want := []string{
+		a + ".A plain table",
+		a + ".B part partitioned_table HASH (`id`)",
+		a + ".B part#p#p0 partition of B part",
+		a + ".B part#p#p1 partition of B part",
+		a + ".C view view as select `_a`.`A plain`.`id` AS `id` from `_a`.`A plain`",
+		a + ".D plain table",
+		a + ".b part partitioned_table KEY (`id`)",
+		a + ".b part#p#p0 partition of b part",
+		a + ".b part#p#p1 partition of b part",
+		a + ".b part#p#p2 partition of b part",
+		b + ".A part partitioned_table RANGE (`k`) SUBPARTITION BY HASH (`id`)",
+		b + ".A part#p#p0 partition HASH (`id`) of A part",
+		b + ".A part#p#p0#sp#p0sp0 partition of A part#p#p0",
+		b + ".A part#p#p0#sp#p0sp1 partition of A part#p#p0",
+		b + ".A part#p#p1 partition HASH (`id`) of A part",
+		b + ".A part#p#p1#sp#p1sp0 partition of A part#p#p1",
+		b + ".A part#p#p1#sp#p1sp1 partition of A part#p#p1",
+		b + ".B view view as select 1 AS `one`",
+		c + ".Z plain table",
+		c + ".z view view as select 2 AS `two`",
+	}
+	for _, size := range []int{0, 1, 2} {
+		s.chunkSize = size
+		got := describe(extractAll(t, s, f, connectors.Filters{}))
+		if !slices.Equal(got, want) {
+			t.Errorf("%d schemas per query: tables\n%s\nwant\n%s", size, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// Filtered out: a view and a partitioned table; those left keep their definitions and
+	// partitions.
+	s.chunkSize = 0
+	got := describe(extractAll(t, s, f, connectors.Filters{ExcludeTables: []string{"*.C view", "*.B part", "*_c.Z*"}}))
+	var wantFiltered []string
+	for _, d := range want {
+		if !strings.HasPrefix(d, a+".C view ") && !strings.HasPrefix(d, a+".B part") && !strings.HasPrefix(d, c+".Z plain") {
+			wantFiltered = append(wantFiltered, d)
+		}
+	}
+	if !slices.Equal(got, wantFiltered) {
+		t.Errorf("filtered: tables\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantFiltered, "\n"))
+	}
+}

@@ -43,6 +43,9 @@ const implicitRowEnd = "row_end"
 //     tables, views with their definitions, partitioned tables and their partitions and
 //     subpartitions as entities of type "partition"), columns, keys (primary, unique and
 //     foreign, with columns in key order), indexes and routines (functions and procedures).
+//     Some kinds take a second, smaller query (see chunk): view definitions and partitions
+//     (only when the schemas have views or partitioned tables), primary-key columns,
+//     foreign-key rules and routine parameters (only when there are routines).
 //
 // Entities of each kind come ordered by schema and table name in byte order, then by position.
 // Tables (and their columns, keys and indexes) that filters.TableIncluded refuses are skipped,
@@ -140,7 +143,17 @@ func (s *Source) database(ctx context.Context) (connectors.Database, error) {
 
 // extractChunk runs the catalog queries of one chunk of schemas (sorted, distinct, existing).
 func (s *Source) extractChunk(ctx context.Context, c caps, schemas []string, filters connectors.Filters, w connectors.EntityWriter) error {
-	x := &chunk{s: s, c: c, filters: filters, w: w, schemas: map[string]bool{},
+	return s.runChunk(ctx, c, schemas, filters, w, false)
+}
+
+// probeQueries runs every catalog query Extract can run, for a schema that cannot exist: it
+// proves that the user can run them on this server version, without reading anything.
+func (s *Source) probeQueries(ctx context.Context, c caps) error {
+	return s.runChunk(ctx, c, []string{""}, connectors.Filters{}, discard{}, true)
+}
+
+func (s *Source) runChunk(ctx context.Context, c caps, schemas []string, filters connectors.Filters, w connectors.EntityWriter, probe bool) error {
+	x := &chunk{s: s, c: c, filters: filters, w: w, probe: probe, schemas: map[string]bool{},
 		skipped: map[tableKey]bool{}, versioned: map[tableKey]bool{}, rowEndVisible: map[tableKey]bool{}}
 	for _, name := range schemas {
 		x.schemas[name] = true
@@ -149,7 +162,7 @@ func (s *Source) extractChunk(ctx context.Context, c caps, schemas []string, fil
 	for i, name := range schemas {
 		x.args[i] = name
 	}
-	x.in = "(" + strings.TrimSuffix(strings.Repeat("?, ", len(schemas)), ", ") + ")"
+	x.in = placeholders(len(schemas))
 	for _, step := range []func(context.Context) error{x.tables, x.columns, x.keys, x.indexes, x.routines} {
 		if err := step(ctx); err != nil {
 			return err
@@ -158,12 +171,30 @@ func (s *Source) extractChunk(ctx context.Context, c caps, schemas []string, fil
 	return nil
 }
 
+// placeholders is an IN list of n bound parameters: "(?, ?, ...)".
+func placeholders(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
+}
+
 // chunk is the state of one chunk's extraction.
+//
+// Each catalog query reads one information_schema table and no other: MariaDB materializes
+// those as temporary tables without indexes, so a join between two of them is a nested loop
+// over both (14 s for COLUMNS and KEY_COLUMN_USAGE of 1,000 tables of 20 columns, where each
+// alone takes tens of milliseconds), and a join to PARTITIONS opens every table. What one kind
+// needs from another table (primary-key membership for columns, definitions and partitions for
+// tables, rules for foreign keys, parameters for routines) is read by a query of its own, before
+// or after the kind's own, and joined here by exact name. What is held meanwhile is small: the
+// primary-key column names, the foreign-key rules, the routines and their parameters, and the
+// table entities (without definitions) from the first view or partitioned table on.
 type chunk struct {
 	s       *Source
 	c       caps
 	filters connectors.Filters
 	w       connectors.EntityWriter
+	// probe runs the queries that depend on what an earlier one found (view definitions,
+	// partitions, routine parameters) even when it found nothing: Preflight's dry run.
+	probe   bool
 	schemas map[string]bool // exact names: the IN list also matches names that differ in case
 	args    []any           // the schema names, in the order of in's placeholders
 	in      string          // "(?, ?, ...)"
@@ -180,13 +211,13 @@ type chunk struct {
 
 type tableKey struct{ schema, table string }
 
-// argsN repeats the schema names n times, for a query with n IN lists.
-func (x *chunk) argsN(n int) []any {
-	out := make([]any, 0, n*len(x.args))
-	for range n {
-		out = append(out, x.args...)
+// compareKeys orders table keys as the catalog queries do (see bin): byte for byte, by schema
+// then table.
+func compareKeys(a, b tableKey) int {
+	if c := strings.Compare(a.schema, b.schema); c != 0 {
+		return c
 	}
-	return out
+	return strings.Compare(a.table, b.table)
 }
 
 // group tracks the table of consecutive rows, deciding once per table whether it is written.
@@ -194,6 +225,7 @@ type group struct {
 	started       bool
 	schema, table string
 	include       bool
+	seq           int // counts the tables seen
 }
 
 // next reports whether the row (schema, table) starts a new table, and records it.
@@ -202,6 +234,7 @@ func (g *group) next(schema, table string) bool {
 		return false
 	}
 	g.started, g.schema, g.table = true, schema, table
+	g.seq++
 	return true
 }
 
@@ -213,49 +246,209 @@ func (x *chunk) tableIncluded(g *group, schema, table string) bool {
 	return g.include
 }
 
-// binEq is a join condition on two name columns: equal under the column's (case-insensitive)
-// collation, so that the server can join by key, and equal byte for byte.
-func binEq(a, b string) string {
-	return a + " = " + b + " AND CAST(" + a + " AS BINARY) = CAST(" + b + " AS BINARY)"
-}
-
 // bin orders by a name column byte for byte, as Go sorts strings.
 func bin(col string) string { return "CAST(" + col + " AS BINARY)" }
 
-// tablesQuery lists tables and views with their definitions and partitions: one row per table,
-// or one per partition (or subpartition) of a partitioned table. Its three IN lists are the
-// schema names.
+// tablesQuery lists tables and views, one row per table, without view definitions or partitions
+// (read afterwards, for the views and partitioned tables only: PARTITIONS opens every table it
+// lists). Its IN list is the schema names.
 func (x *chunk) tablesQuery() string {
-	return `SELECT t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.ENGINE, t.TABLE_ROWS, t.DATA_LENGTH, t.INDEX_LENGTH,
-	t.TABLE_COMMENT, v.VIEW_DEFINITION,
-	p.PARTITION_NAME, p.SUBPARTITION_NAME, p.PARTITION_METHOD, p.SUBPARTITION_METHOD, p.PARTITION_EXPRESSION,
-	p.SUBPARTITION_EXPRESSION, p.PARTITION_DESCRIPTION, p.TABLE_ROWS, p.DATA_LENGTH, p.INDEX_LENGTH, p.PARTITION_COMMENT
-FROM information_schema.TABLES AS t
-LEFT JOIN (SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS
-	WHERE TABLE_SCHEMA IN ` + x.in + `) AS v
-	ON ` + binEq("v.TABLE_SCHEMA", "t.TABLE_SCHEMA") + ` AND ` + binEq("v.TABLE_NAME", "t.TABLE_NAME") + `
-LEFT JOIN (SELECT TABLE_SCHEMA, TABLE_NAME, PARTITION_NAME, SUBPARTITION_NAME, PARTITION_METHOD, SUBPARTITION_METHOD,
-		PARTITION_EXPRESSION, SUBPARTITION_EXPRESSION, PARTITION_DESCRIPTION, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH,
-		PARTITION_COMMENT, PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION
-	FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA IN ` + x.in + ` AND PARTITION_NAME IS NOT NULL) AS p
-	ON ` + binEq("p.TABLE_SCHEMA", "t.TABLE_SCHEMA") + ` AND ` + binEq("p.TABLE_NAME", "t.TABLE_NAME") + `
-WHERE t.TABLE_SCHEMA IN ` + x.in + `
-ORDER BY ` + bin("t.TABLE_SCHEMA") + `, ` + bin("t.TABLE_NAME") + `, p.PARTITION_ORDINAL_POSITION, p.SUBPARTITION_ORDINAL_POSITION`
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COMMENT,
+	CREATE_OPTIONS
+FROM information_schema.TABLES
+WHERE TABLE_SCHEMA IN ` + x.in + `
+ORDER BY ` + bin("TABLE_SCHEMA") + `, ` + bin("TABLE_NAME")
 }
 
+// viewsQuery lists the views' definitions, in the order of tablesQuery. Its IN list is the
+// schema names.
+func (x *chunk) viewsQuery() string {
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS
+WHERE TABLE_SCHEMA IN ` + x.in + `
+ORDER BY ` + bin("TABLE_SCHEMA") + `, ` + bin("TABLE_NAME")
+}
+
+// partitionsQuery lists the partitions (and subpartitions) of the tables of nSchemas schemas, in
+// order. It names no tables: MariaDB looks a TABLE_NAME IN list up as file names, case-blind,
+// and then misses one of two tables whose names differ only in case.
+func partitionsQuery(nSchemas int) string {
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, PARTITION_NAME, SUBPARTITION_NAME, PARTITION_METHOD, SUBPARTITION_METHOD,
+	PARTITION_EXPRESSION, SUBPARTITION_EXPRESSION, PARTITION_DESCRIPTION, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH,
+	PARTITION_COMMENT
+FROM information_schema.PARTITIONS
+WHERE TABLE_SCHEMA IN ` + placeholders(nSchemas) + ` AND PARTITION_NAME IS NOT NULL
+ORDER BY ` + bin("TABLE_SCHEMA") + `, ` + bin("TABLE_NAME") + `, PARTITION_ORDINAL_POSITION, SUBPARTITION_ORDINAL_POSITION`
+}
+
+// heldTable is a table entity held back until its view definition or partitions are read.
+type heldTable struct {
+	t           connectors.Table
+	view        bool // its definition is read from VIEWS
+	partitioned bool // its partitions are read from PARTITIONS
+}
+
+func (h *heldTable) key() tableKey { return tableKey{h.t.Schema, h.t.Name} }
+
+// partition is one row of partitionsQuery.
+type partition struct {
+	name, sub, method, subMethod, expr, subExpr, desc, comment sql.NullString
+	rows, dataLen, indexLen                                    sql.NullInt64
+}
+
+// tables writes tables and views. They stream straight to the writer up to the first view or
+// partitioned table (CREATE_OPTIONS "partitioned"); from there on they are held, in order,
+// until the partitions of the partitioned ones have been read (one query, for the schemas that
+// have any) and while the views' definitions stream in the same order (one query, when there
+// is a view).
 func (x *chunk) tables(ctx context.Context) error {
 	var (
-		schema, name, typ, engine, comment, definition              sql.NullString
-		part, sub, method, subMethod, expr, subExpr, desc, pComment sql.NullString
-		rows, dataLen, indexLen, pRows, pDataLen, pIndexLen         sql.NullInt64
+		schema, name, typ, engine, comment, options sql.NullString
+		rows, dataLen, indexLen                     sql.NullInt64
 	)
-	dest := []any{&schema, &name, &typ, &engine, &rows, &dataLen, &indexLen, &comment, &definition,
-		&part, &sub, &method, &subMethod, &expr, &subExpr, &desc, &pRows, &pDataLen, &pIndexLen, &pComment}
+	dest := []any{&schema, &name, &typ, &engine, &rows, &dataLen, &indexLen, &comment, &options}
 	var (
-		g       group
-		include bool
-		// A subpartitioned table's partition is written after its subpartitions have been
-		// read, with their rows and sizes added up; the subpartitions follow it.
+		held  []heldTable
+		views int
+	)
+	err := x.s.stream(ctx, x.tablesQuery(), x.args, dest, func() error {
+		switch typ.String {
+		case "SEQUENCE", "TEMPORARY":
+			// MariaDB's sequences (the model has no type for them) and the session's own
+			// temporary tables: skipped, with their columns, keys and indexes.
+			x.skipped[tableKey{schema.String, name.String}] = true
+			return nil
+		}
+		if !x.schemas[schema.String] || !x.filters.TableIncluded(schema.String, name.String) {
+			return nil
+		}
+		h := heldTable{t: connectors.Table{Database: Catalog, Schema: schema.String, Name: name.String, Engine: engine.String}}
+		switch typ.String {
+		case "VIEW", "SYSTEM VIEW":
+			h.t.Type = connectors.TableTypeView
+			h.view = true
+		default: // BASE TABLE, SYSTEM VERSIONED (MariaDB)
+			if typ.String == "SYSTEM VERSIONED" {
+				x.versioned[tableKey{schema.String, name.String}] = true
+			}
+			h.t.Type = connectors.TableTypeTable
+			h.t.Comment = comment.String
+			h.t.RowCount = ptr(rows)
+			h.t.SizeBytes = sum(dataLen, indexLen)
+			switch strings.ToUpper(engine.String) {
+			case "FEDERATED", "SPIDER":
+				h.t.Type = connectors.TableTypeForeign
+			}
+			h.partitioned = strings.Contains(strings.ToLower(options.String), "partitioned")
+		}
+		if h.view {
+			views++
+		}
+		if len(held) == 0 && !h.view && !h.partitioned {
+			return x.w.Write(h.t)
+		}
+		held = append(held, h)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	parts, err := x.partitions(ctx, held)
+	if err != nil {
+		return err
+	}
+	next := 0 // held[next:] are not written yet
+	write := func() error {
+		h := &held[next]
+		err := x.writeTable(h.t, parts[h.key()])
+		held[next] = heldTable{} // let the collector have it
+		next++
+		return err
+	}
+	if views > 0 || x.probe {
+		var vschema, vname, definition sql.NullString
+		err := x.s.stream(ctx, x.viewsQuery(), x.args, []any{&vschema, &vname, &definition}, func() error {
+			k := tableKey{vschema.String, vname.String}
+			for next < len(held) && compareKeys(held[next].key(), k) < 0 {
+				if err := write(); err != nil {
+					return err
+				}
+			}
+			if next < len(held) && held[next].view && held[next].key() == k {
+				held[next].t.Definition = definition.String
+				return write()
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for next < len(held) {
+		if err := ctx.Err(); err != nil {
+			return contextError(err)
+		}
+		if err := write(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partitions reads the partitions of the held tables that CREATE_OPTIONS calls partitioned, by
+// table, in order. PARTITIONS opens every table of the schemas it reads: only the schemas that
+// have a partitioned table are read, and only when there is one.
+func (x *chunk) partitions(ctx context.Context, held []heldTable) (map[tableKey][]partition, error) {
+	want := map[tableKey]bool{}
+	var schemas []any
+	for i := range held {
+		if !held[i].partitioned {
+			continue
+		}
+		k := held[i].key()
+		if len(schemas) == 0 || schemas[len(schemas)-1] != k.schema { // held is in schema order
+			schemas = append(schemas, k.schema)
+		}
+		want[k] = true
+	}
+	if len(schemas) == 0 {
+		if !x.probe {
+			return nil, nil
+		}
+		schemas = x.args
+	}
+	out := make(map[tableKey][]partition, len(want))
+	var (
+		schema, table sql.NullString
+		p             partition
+	)
+	dest := []any{&schema, &table, &p.name, &p.sub, &p.method, &p.subMethod, &p.expr, &p.subExpr, &p.desc,
+		&p.rows, &p.dataLen, &p.indexLen, &p.comment}
+	err := x.s.stream(ctx, partitionsQuery(len(schemas)), schemas, dest, func() error {
+		if k := (tableKey{schema.String, table.String}); want[k] {
+			out[k] = append(out[k], p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// writeTable writes a table and, when it is partitioned, its partitions and subpartitions (as
+// entities of type "partition"). A subpartitioned table's partition comes with the rows and
+// sizes of its subpartitions added up; its subpartitions follow it.
+func (x *chunk) writeTable(t connectors.Table, parts []partition) error {
+	if len(parts) == 0 {
+		return x.w.Write(t)
+	}
+	first := &parts[0]
+	t.Type = connectors.TableTypePartitioned
+	t.PartitionKey = partitionKey(first.method, first.expr)
+	if first.sub.Valid {
+		t.PartitionKey += " SUBPARTITION BY " + partitionKey(first.subMethod, first.subExpr)
+	}
+	if err := x.w.Write(t); err != nil {
+		return err
+	}
+	var (
 		pending *connectors.Table
 		subs    []connectors.Table
 	)
@@ -266,106 +459,58 @@ func (x *chunk) tables(ctx context.Context) error {
 		if err := x.w.Write(*pending); err != nil {
 			return err
 		}
-		for _, t := range subs {
-			if err := x.w.Write(t); err != nil {
+		for _, s := range subs {
+			if err := x.w.Write(s); err != nil {
 				return err
 			}
 		}
 		pending, subs = nil, subs[:0]
 		return nil
 	}
-	err := x.s.stream(ctx, x.tablesQuery(), x.argsN(3), dest, func() error {
-		if g.next(schema.String, name.String) {
-			if err := flush(); err != nil {
-				return err
-			}
-			include = false
-			switch typ.String {
-			case "SEQUENCE", "TEMPORARY":
-				// MariaDB's sequences (the model has no type for them) and the session's own
-				// temporary tables: skipped, with their columns, keys and indexes.
-				x.skipped[tableKey{schema.String, name.String}] = true
-				return nil
-			}
-			include = x.schemas[schema.String] && x.filters.TableIncluded(schema.String, name.String)
-			if !include {
-				return nil
-			}
-			t := connectors.Table{Database: Catalog, Schema: schema.String, Name: name.String, Engine: engine.String}
-			switch typ.String {
-			case "VIEW", "SYSTEM VIEW":
-				t.Type = connectors.TableTypeView
-				t.Definition = definition.String
-			default: // BASE TABLE, SYSTEM VERSIONED (MariaDB)
-				if typ.String == "SYSTEM VERSIONED" {
-					x.versioned[tableKey{schema.String, name.String}] = true
-				}
-				t.Type = connectors.TableTypeTable
-				t.Comment = comment.String
-				t.RowCount = ptr(rows)
-				t.SizeBytes = sum(dataLen, indexLen)
-				switch strings.ToUpper(engine.String) {
-				case "FEDERATED", "SPIDER":
-					t.Type = connectors.TableTypeForeign
-				}
-				if part.Valid {
-					t.Type = connectors.TableTypePartitioned
-					t.PartitionKey = partitionKey(method, expr)
-					if sub.Valid {
-						t.PartitionKey += " SUBPARTITION BY " + partitionKey(subMethod, subExpr)
-					}
-				}
-			}
-			if err := x.w.Write(t); err != nil {
-				return err
-			}
-		}
-		if !include || !part.Valid {
-			return nil
-		}
+	for i := range parts {
+		r := &parts[i]
 		p := connectors.Table{
 			Database:       Catalog,
-			Schema:         schema.String,
-			Name:           name.String + partitionSep + part.String,
+			Schema:         t.Schema,
+			Name:           t.Name + partitionSep + r.name.String,
 			Type:           connectors.TableTypePartition,
-			Engine:         engine.String,
-			Comment:        pComment.String,
-			ParentSchema:   schema.String,
-			ParentTable:    name.String,
-			PartitionBound: partitionBound(method.String, desc),
+			Engine:         t.Engine,
+			Comment:        r.comment.String,
+			ParentSchema:   t.Schema,
+			ParentTable:    t.Name,
+			PartitionBound: partitionBound(r.method.String, r.desc),
 		}
-		if !sub.Valid {
-			p.RowCount = ptr(pRows)
-			p.SizeBytes = sum(pDataLen, pIndexLen)
-			return x.w.Write(p)
+		if !r.sub.Valid {
+			p.RowCount = ptr(r.rows)
+			p.SizeBytes = sum(r.dataLen, r.indexLen)
+			if err := x.w.Write(p); err != nil {
+				return err
+			}
+			continue
 		}
 		if pending == nil || pending.Name != p.Name {
 			if err := flush(); err != nil {
 				return err
 			}
-			p.PartitionKey = partitionKey(subMethod, subExpr)
+			p.PartitionKey = partitionKey(r.subMethod, r.subExpr)
 			pending = &p
 		}
-		addTo(&pending.RowCount, pRows)
-		if pDataLen.Valid || pIndexLen.Valid {
-			addTo(&pending.SizeBytes, sql.NullInt64{Int64: pDataLen.Int64 + pIndexLen.Int64, Valid: true})
+		addTo(&pending.RowCount, r.rows)
+		if r.dataLen.Valid || r.indexLen.Valid {
+			addTo(&pending.SizeBytes, sql.NullInt64{Int64: r.dataLen.Int64 + r.indexLen.Int64, Valid: true})
 		}
 		subs = append(subs, connectors.Table{
 			Database:     Catalog,
-			Schema:       schema.String,
-			Name:         p.Name + subpartitionSep + sub.String,
+			Schema:       t.Schema,
+			Name:         p.Name + subpartitionSep + r.sub.String,
 			Type:         connectors.TableTypePartition,
-			Engine:       engine.String,
-			Comment:      pComment.String,
-			ParentSchema: schema.String,
+			Engine:       t.Engine,
+			Comment:      r.comment.String,
+			ParentSchema: t.Schema,
 			ParentTable:  p.Name,
-			RowCount:     ptr(pRows),
-			SizeBytes:    sum(pDataLen, pIndexLen),
+			RowCount:     ptr(r.rows),
+			SizeBytes:    sum(r.dataLen, r.indexLen),
 		})
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	return flush()
 }
@@ -397,33 +542,63 @@ func partitionBound(method string, desc sql.NullString) string {
 	return desc.String
 }
 
-// columnsQuery lists every column, with primary-key membership from KEY_COLUMN_USAGE (the
-// COLUMN_KEY 'PRI' of information_schema.COLUMNS also marks the first unique NOT NULL key of a
-// table without a primary key). Its two IN lists are the schema names.
+// primaryKeyQuery lists the primary keys' columns from KEY_COLUMN_USAGE (the COLUMN_KEY 'PRI'
+// of information_schema.COLUMNS also marks the first unique NOT NULL key of a table without a
+// primary key). Its IN list is the schema names.
+func (x *chunk) primaryKeyQuery() string {
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA IN ` + x.in + ` AND CONSTRAINT_NAME = 'PRIMARY' AND REFERENCED_TABLE_NAME IS NULL`
+}
+
+// primaryKeys reads the primary-key columns of the chunk's tables (those that are written), by
+// table: a few names per table, where the columns would be many.
+func (x *chunk) primaryKeys(ctx context.Context) (map[tableKey][]string, error) {
+	var schema, table, column sql.NullString
+	var g group
+	out := map[tableKey][]string{}
+	err := x.s.stream(ctx, x.primaryKeyQuery(), x.args, []any{&schema, &table, &column}, func() error {
+		if x.tableIncluded(&g, schema.String, table.String) {
+			k := tableKey{schema.String, table.String}
+			out[k] = append(out[k], column.String)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// columnsQuery lists every column. Its IN list is the schema names.
 func (x *chunk) columnsQuery() string {
-	return `SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.COLUMN_TYPE, c.DATA_TYPE,
-	c.CHARACTER_MAXIMUM_LENGTH, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.IS_NULLABLE,
-	c.COLUMN_DEFAULT, c.EXTRA, c.GENERATION_EXPRESSION, c.COLUMN_COMMENT, k.COLUMN_NAME
-FROM information_schema.COLUMNS AS c
-LEFT JOIN (SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
-	WHERE TABLE_SCHEMA IN ` + x.in + ` AND CONSTRAINT_NAME = 'PRIMARY' AND REFERENCED_TABLE_NAME IS NULL) AS k
-	ON ` + binEq("k.TABLE_SCHEMA", "c.TABLE_SCHEMA") + ` AND ` + binEq("k.TABLE_NAME", "c.TABLE_NAME") + ` AND ` + binEq("k.COLUMN_NAME", "c.COLUMN_NAME") + `
-WHERE c.TABLE_SCHEMA IN ` + x.in + `
-ORDER BY ` + bin("c.TABLE_SCHEMA") + `, ` + bin("c.TABLE_NAME") + `, c.ORDINAL_POSITION`
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, DATA_TYPE,
+	CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE,
+	COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION, COLUMN_COMMENT
+FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA IN ` + x.in + `
+ORDER BY ` + bin("TABLE_SCHEMA") + `, ` + bin("TABLE_NAME") + `, ORDINAL_POSITION`
 }
 
 func (x *chunk) columns(ctx context.Context) error {
+	pks, err := x.primaryKeys(ctx)
+	if err != nil {
+		return err
+	}
 	var (
-		schema, table, name, colType, dataType, nullable, def, extra, genExpr, comment, pk sql.NullString
-		pos                                                                                int64
-		length, precision, scale, dtPrecision                                              sql.NullInt64
+		schema, table, name, colType, dataType, nullable, def, extra, genExpr, comment sql.NullString
+		pos                                                                            int64
+		length, precision, scale, dtPrecision                                          sql.NullInt64
 	)
 	dest := []any{&schema, &table, &name, &pos, &colType, &dataType, &length, &precision, &scale, &dtPrecision,
-		&nullable, &def, &extra, &genExpr, &comment, &pk}
-	var g group
-	return x.s.stream(ctx, x.columnsQuery(), x.argsN(2), dest, func() error {
+		&nullable, &def, &extra, &genExpr, &comment}
+	var (
+		g     group
+		pk    []string // the current table's primary-key columns
+		pkFor int      // the g.seq of the table pk belongs to
+	)
+	return x.s.stream(ctx, x.columnsQuery(), x.args, dest, func() error {
 		if !x.tableIncluded(&g, schema.String, table.String) {
 			return nil
+		}
+		if pkFor != g.seq {
+			pkFor, pk = g.seq, pks[tableKey{schema.String, table.String}]
 		}
 		if name.String == implicitRowEnd && x.versioned[tableKey{schema.String, table.String}] {
 			x.rowEndVisible[tableKey{schema.String, table.String}] = true
@@ -441,7 +616,7 @@ func (x *chunk) columns(ctx context.Context) error {
 			Nullable:   nullable.String == "YES",
 			Default:    x.columnDefault(def, dataType.String, extra.String),
 			Comment:    comment.String,
-			PrimaryKey: pk.Valid,
+			PrimaryKey: slices.Contains(pk, name.String),
 		}
 		if col.Precision == nil && dtPrecision.Valid {
 			switch strings.ToLower(dataType.String) {
@@ -506,24 +681,51 @@ func quoteString(s string) string {
 }
 
 // keysQuery lists primary, unique and foreign keys from KEY_COLUMN_USAGE (which holds exactly
-// those three kinds: PRIMARY by name, foreign by a referenced table, unique otherwise), with
-// REFERENTIAL_CONSTRAINTS' rules for the foreign ones. Its two IN lists are the schema names.
+// those three kinds: PRIMARY by name, foreign by a referenced table, unique otherwise). Its IN
+// list is the schema names.
 func (x *chunk) keysQuery() string {
-	return `SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA,
-	k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE
-FROM information_schema.KEY_COLUMN_USAGE AS k
-LEFT JOIN (SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE
-	FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA IN ` + x.in + `) AS r
-	ON ` + binEq("r.CONSTRAINT_SCHEMA", "k.CONSTRAINT_SCHEMA") + ` AND ` + binEq("r.TABLE_NAME", "k.TABLE_NAME") + `
-	AND ` + binEq("r.CONSTRAINT_NAME", "k.CONSTRAINT_NAME") + ` AND k.REFERENCED_TABLE_NAME IS NOT NULL
-WHERE k.TABLE_SCHEMA IN ` + x.in + `
-ORDER BY ` + bin("k.TABLE_SCHEMA") + `, ` + bin("k.TABLE_NAME") + `, ` + bin("k.CONSTRAINT_NAME") + `,
-	k.REFERENCED_TABLE_NAME IS NULL, k.ORDINAL_POSITION`
+	return `SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA,
+	REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME, CONSTRAINT_SCHEMA
+FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA IN ` + x.in + `
+ORDER BY ` + bin("TABLE_SCHEMA") + `, ` + bin("TABLE_NAME") + `, ` + bin("CONSTRAINT_NAME") + `,
+	REFERENCED_TABLE_NAME IS NULL, ORDINAL_POSITION`
+}
+
+// rulesQuery lists the foreign keys' ON UPDATE and ON DELETE rules from
+// REFERENTIAL_CONSTRAINTS. Its IN list is the schema names.
+func (x *chunk) rulesQuery() string {
+	return `SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE
+FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA IN ` + x.in
+}
+
+// constraintKey names a constraint: its schema, table and name.
+type constraintKey struct{ schema, table, name string }
+
+// fkRules are a foreign key's ON UPDATE and ON DELETE rules.
+type fkRules struct{ onUpdate, onDelete string }
+
+// foreignKeyRules reads the rules of the chunk's foreign keys, by constraint.
+func (x *chunk) foreignKeyRules(ctx context.Context) (map[constraintKey]fkRules, error) {
+	var schema, table, name, onUpdate, onDelete sql.NullString
+	var g group
+	out := map[constraintKey]fkRules{}
+	err := x.s.stream(ctx, x.rulesQuery(), x.args, []any{&schema, &table, &name, &onUpdate, &onDelete}, func() error {
+		if x.tableIncluded(&g, schema.String, table.String) {
+			out[constraintKey{schema.String, table.String, name.String}] = fkRules{onUpdate.String, onDelete.String}
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (x *chunk) keys(ctx context.Context) error {
-	var schema, table, name, column, refSchema, refTable, refColumn, onUpdate, onDelete sql.NullString
-	dest := []any{&schema, &table, &name, &column, &refSchema, &refTable, &refColumn, &onUpdate, &onDelete}
+	rules, err := x.foreignKeyRules(ctx)
+	if err != nil {
+		return err
+	}
+	var schema, table, name, column, refSchema, refTable, refColumn, constraintSchema sql.NullString
+	dest := []any{&schema, &table, &name, &column, &refSchema, &refTable, &refColumn, &constraintSchema}
 	var (
 		g   group
 		cur *connectors.Key
@@ -536,7 +738,7 @@ func (x *chunk) keys(ctx context.Context) error {
 		cur = nil
 		return x.w.Write(k)
 	}
-	err := x.s.stream(ctx, x.keysQuery(), x.argsN(2), dest, func() error {
+	err = x.s.stream(ctx, x.keysQuery(), x.args, dest, func() error {
 		if !x.tableIncluded(&g, schema.String, table.String) {
 			return flush()
 		}
@@ -554,7 +756,8 @@ func (x *chunk) keys(ctx context.Context) error {
 			cur = &connectors.Key{Database: Catalog, Schema: schema.String, Table: table.String, Name: name.String, Type: typ}
 			if typ == connectors.KeyForeign {
 				cur.RefSchema, cur.RefTable = refSchema.String, refTable.String
-				cur.OnUpdate, cur.OnDelete = onUpdate.String, onDelete.String
+				r := rules[constraintKey{constraintSchema.String, table.String, name.String}]
+				cur.OnUpdate, cur.OnDelete = r.onUpdate, r.onDelete
 			}
 		}
 		if typ != connectors.KeyForeign && column.String == implicitRowEnd {
@@ -605,7 +808,7 @@ func (x *chunk) indexes(ctx context.Context) error {
 		cur = nil
 		return x.w.Write(ix)
 	}
-	err := x.s.stream(ctx, x.indexesQuery(), x.argsN(1), dest, func() error {
+	err := x.s.stream(ctx, x.indexesQuery(), x.args, dest, func() error {
 		if !x.tableIncluded(&g, schema.String, table.String) {
 			return flush()
 		}
@@ -643,79 +846,106 @@ func (x *chunk) indexes(ctx context.Context) error {
 	return flush()
 }
 
-// routinesQuery lists functions and procedures with their parameters (one row per parameter;
-// a function's return value, position 0, is left out). Its two IN lists are the schema names.
+// routinesQuery lists functions and procedures. Its IN list is the schema names.
 func (x *chunk) routinesQuery() string {
 	lang := "NULL"
 	if x.c.externalLanguage {
-		lang = "r.EXTERNAL_LANGUAGE"
+		lang = "EXTERNAL_LANGUAGE"
 	}
-	return `SELECT r.ROUTINE_SCHEMA, r.ROUTINE_NAME, r.ROUTINE_TYPE, r.DTD_IDENTIFIER, r.ROUTINE_BODY, ` + lang + `,
-	r.ROUTINE_COMMENT, p.PARAMETER_MODE, p.PARAMETER_NAME, p.DTD_IDENTIFIER
-FROM information_schema.ROUTINES AS r
-LEFT JOIN (SELECT SPECIFIC_SCHEMA, SPECIFIC_NAME, ROUTINE_TYPE, ORDINAL_POSITION, PARAMETER_MODE, PARAMETER_NAME,
-		DTD_IDENTIFIER
-	FROM information_schema.PARAMETERS WHERE SPECIFIC_SCHEMA IN ` + x.in + ` AND ORDINAL_POSITION > 0) AS p
-	ON ` + binEq("p.SPECIFIC_SCHEMA", "r.ROUTINE_SCHEMA") + ` AND ` + binEq("p.SPECIFIC_NAME", "r.SPECIFIC_NAME") + `
-	AND p.ROUTINE_TYPE = r.ROUTINE_TYPE
-WHERE r.ROUTINE_SCHEMA IN ` + x.in + ` AND r.ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')
-ORDER BY ` + bin("r.ROUTINE_SCHEMA") + `, ` + bin("r.ROUTINE_NAME") + `, r.ROUTINE_TYPE, p.ORDINAL_POSITION`
+	return `SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_BODY, ` + lang + `,
+	ROUTINE_COMMENT, SPECIFIC_NAME
+FROM information_schema.ROUTINES
+WHERE ROUTINE_SCHEMA IN ` + x.in + ` AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')
+ORDER BY ` + bin("ROUTINE_SCHEMA") + `, ` + bin("ROUTINE_NAME") + `, ROUTINE_TYPE`
 }
 
+// parametersQuery lists the routines' parameters in order (a function's return value, position
+// 0, is left out). Its IN list is the schema names.
+func (x *chunk) parametersQuery() string {
+	return `SELECT SPECIFIC_SCHEMA, SPECIFIC_NAME, ROUTINE_TYPE, PARAMETER_MODE, PARAMETER_NAME, DTD_IDENTIFIER
+FROM information_schema.PARAMETERS
+WHERE SPECIFIC_SCHEMA IN ` + x.in + ` AND ORDINAL_POSITION > 0
+ORDER BY ` + bin("SPECIFIC_SCHEMA") + `, ` + bin("SPECIFIC_NAME") + `, ROUTINE_TYPE, ORDINAL_POSITION`
+}
+
+// routineKey names a routine as PARAMETERS does: schema, specific name and type (as the catalog
+// spells it).
+type routineKey struct{ schema, specific, typ string }
+
+// heldRoutine is a routine waiting for its parameters.
+type heldRoutine struct {
+	r      connectors.Routine
+	params []string
+}
+
+// routines reads the chunk's routines (held: a schema's routines are few, and hold no bodies),
+// then their parameters (only when there is a routine), and writes them.
 func (x *chunk) routines(ctx context.Context) error {
-	var schema, name, typ, returns, body, lang, comment, mode, param, paramType sql.NullString
-	dest := []any{&schema, &name, &typ, &returns, &body, &lang, &comment, &mode, &param, &paramType}
-	var (
-		cur    *connectors.Routine
-		params []string
-	)
-	flush := func() error {
-		if cur == nil {
+	var schema, name, typ, returns, body, lang, comment, specific sql.NullString
+	dest := []any{&schema, &name, &typ, &returns, &body, &lang, &comment, &specific}
+	var held []heldRoutine
+	index := map[routineKey]int{}
+	err := x.s.stream(ctx, x.routinesQuery(), x.args, dest, func() error {
+		if !x.schemas[schema.String] {
 			return nil
 		}
-		r := *cur
-		r.Signature = strings.Join(params, ", ")
-		cur, params = nil, params[:0]
-		return x.w.Write(r)
-	}
-	err := x.s.stream(ctx, x.routinesQuery(), x.argsN(2), dest, func() error {
-		if !x.schemas[schema.String] {
-			return flush()
-		}
 		rtype := strings.ToLower(typ.String)
-		if cur == nil || cur.Schema != schema.String || cur.Name != name.String || cur.Type != rtype {
-			if err := flush(); err != nil {
-				return err
-			}
-			language := body.String
-			if lang.Valid && lang.String != "" {
-				language = lang.String
-			}
-			cur = &connectors.Routine{
-				Database: Catalog,
-				Schema:   schema.String,
-				Name:     name.String,
-				Type:     rtype,
-				Language: strings.ToLower(language),
-				Comment:  comment.String,
-			}
-			if rtype == "function" {
-				cur.ReturnType = returns.String
-			}
+		k := routineKey{schema.String, specific.String, typ.String}
+		if _, dup := index[k]; dup {
+			return nil
 		}
-		if paramType.Valid {
-			p := paramName(param.String) + " " + paramType.String
-			if m := strings.ToUpper(mode.String); m == "OUT" || m == "INOUT" {
-				p = m + " " + p
-			}
-			params = append(params, p)
+		language := body.String
+		if lang.Valid && lang.String != "" {
+			language = lang.String
 		}
+		r := connectors.Routine{
+			Database: Catalog,
+			Schema:   schema.String,
+			Name:     name.String,
+			Type:     rtype,
+			Language: strings.ToLower(language),
+			Comment:  comment.String,
+		}
+		if rtype == "function" {
+			r.ReturnType = returns.String
+		}
+		index[k] = len(held)
+		held = append(held, heldRoutine{r: r})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return flush()
+	if len(held) > 0 || x.probe {
+		var pschema, pspecific, ptype, mode, param, paramType sql.NullString
+		dest := []any{&pschema, &pspecific, &ptype, &mode, &param, &paramType}
+		err := x.s.stream(ctx, x.parametersQuery(), x.args, dest, func() error {
+			i, ok := index[routineKey{pschema.String, pspecific.String, ptype.String}]
+			if !ok || !paramType.Valid {
+				return nil
+			}
+			p := paramName(param.String) + " " + paramType.String
+			if m := strings.ToUpper(mode.String); m == "OUT" || m == "INOUT" {
+				p = m + " " + p
+			}
+			held[i].params = append(held[i].params, p)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for i := range held {
+		if err := ctx.Err(); err != nil {
+			return contextError(err)
+		}
+		r := held[i].r
+		r.Signature = strings.Join(held[i].params, ", ")
+		if err := x.w.Write(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stream runs q and hands each row, scanned into dest, to fn, checking ctx between rows.
