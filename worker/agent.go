@@ -18,6 +18,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/audit"
+	"github.com/secure-agent/secure-agent/codec"
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/connectors/mysql"
 	"github.com/secure-agent/secure-agent/connectors/postgres"
@@ -29,17 +31,26 @@ import (
 
 // Dial connects to Temporal as Temporal's own tools do: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 // TEMPORAL_API_KEY, TEMPORAL_TLS_* (and a TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE profile), with
-// the SDK's logs going to logger.
-func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+// the SDK's logs going to logger and, when the settings hold codec keys, every payload and
+// failure message encrypted.
+func Dial(ctx context.Context, s Settings, logger *slog.Logger) (client.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("reading the Temporal connection settings (TEMPORAL_*): %w", err)
 	}
-	return DialWith(ctx, opts, logger)
+	return DialWith(ctx, s, opts, logger)
 }
 
-// DialWith connects with explicit client options, adding the agent's logger and identity.
-func DialWith(ctx context.Context, opts client.Options, logger *slog.Logger) (client.Client, error) {
+// DialWith connects with explicit client options, adding the agent's logger, identity and
+// payload encryption.
+func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog.Logger) (client.Client, error) {
+	keys, err := s.Codec()
+	if err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		opts.DataConverter, opts.FailureConverter = codec.ClientOptions(keys)
+	}
 	if opts.HostPort == "" {
 		opts.HostPort = client.DefaultHostPort
 	}
@@ -67,6 +78,7 @@ type Agent struct {
 	leases   *activities.LeaseStore
 	resolver *secrets.Resolver
 	stores   *stores.Opener
+	audit    *audit.Log
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -76,21 +88,31 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	pol, err := s.Policy()
+	if err != nil {
+		return nil, err
+	}
 	opener, err := stores.NewOpener(stores.Options{
-		EnvAllow:            s.EnvAllow,
-		CustomStoreEnvAllow: s.CustomStoreEnvAllow,
-		CustomStoreHosts:    s.CustomStoreHosts,
+		EnvAllow:            pol.EnvAllow(),
+		CustomStoreEnvAllow: pol.CustomHeaderEnv(),
+		CustomStoreHosts:    pol.CustomHosts(),
 		AWSSessionName:      s.AWSSessionName,
 	})
 	if err != nil {
 		return nil, err
 	}
+	auditLog, err := audit.Open(s.Audit)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("agent policy", "policy", pol.Describe())
 	a := &Agent{
 		settings: s,
 		logger:   logger,
 		leases:   activities.NewLeaseStore(s.LeaseTTL, nil),
 		resolver: secrets.NewResolver(secrets.ResolverOptions{CacheTTL: s.SecretCacheTTL, CacheSize: s.SecretCacheSize, Logger: logger}),
 		stores:   opener,
+		audit:    auditLog,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -102,7 +124,9 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		LeaseQueue:             leaseQueue,
 		OpenSource:             OpenSource,
 		OutputRoot:             s.OutputDir,
-		AllowSensitiveLiterals: s.AllowSensitiveLiterals,
+		AllowSensitiveLiterals: pol.AllowSensitiveLiterals(),
+		Policy:                 pol,
+		Audit:                  auditLog,
 		Logger:                 logger,
 	}
 	opts := sdkworker.Options{
@@ -184,6 +208,7 @@ func (a *Agent) Stop() {
 	a.leases.Close()
 	a.resolver.Purge(false)
 	a.stores.Close()
+	_ = a.audit.Close()
 	a.logger.Info("agent stopped")
 }
 

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/secure-agent/secure-agent/codec"
+	"github.com/secure-agent/secure-agent/policy"
 )
 
 // EnvPrefix is the prefix of every agent setting.
@@ -52,6 +55,15 @@ type Settings struct {
 	MaxConcurrentWorkflowTasks int `envconfig:"MAX_CONCURRENT_WORKFLOW_TASKS" default:"8"`
 	// StopTimeout is how long running activities get to finish on shutdown.
 	StopTimeout time.Duration `envconfig:"STOP_TIMEOUT" default:"30s"`
+	// PolicyFile is the agent-side policy (see package policy). When set, it alone says which
+	// stores, secrets, variables, custom hosts and destinations are allowed.
+	PolicyFile string `envconfig:"POLICY_FILE"`
+	// Audit is where the audit trail goes: stdout, stderr, off, or a file path.
+	Audit string `envconfig:"AUDIT" default:"stdout"`
+	// CodecKeys are the payload encryption keys, "id:base64key,..." (the first encrypts, all
+	// decrypt); CodecKeysFile is a file of them. Neither: payloads are not encrypted.
+	CodecKeys     string `envconfig:"CODEC_KEYS"`
+	CodecKeysFile string `envconfig:"CODEC_KEYS_FILE"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
@@ -107,6 +119,12 @@ func (s Settings) Validate() error {
 	if s.LogFormat != "json" && s.LogFormat != "text" {
 		bad("LOG_FORMAT", "must be json or text, got %q", s.LogFormat)
 	}
+	if s.CodecKeys != "" && s.CodecKeysFile != "" {
+		bad("CODEC_KEYS", "set either SECURE_AGENT_CODEC_KEYS or SECURE_AGENT_CODEC_KEYS_FILE, not both")
+	}
+	if s.PolicyFile != "" && (len(s.EnvAllow) > 0 || len(s.CustomStoreHosts) > 0 || len(s.CustomStoreEnvAllow) > 0) {
+		bad("POLICY_FILE", "the policy file says what the env and custom stores may use: move SECURE_AGENT_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_HOSTS and SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW into it")
+	}
 	return errors.Join(errs...)
 }
 
@@ -126,4 +144,37 @@ func parseLevel(s string) (slog.Level, error) {
 		return 0, fmt.Errorf("must be debug, info, warn or error, got %q", s)
 	}
 	return l, nil
+}
+
+// Codec returns the payload encryption keys, or nil when none are configured.
+func (s Settings) Codec() (*codec.Keys, error) {
+	switch {
+	case s.CodecKeys != "":
+		k, err := codec.ParseKeys(s.CodecKeys)
+		if err != nil {
+			return nil, fmt.Errorf("%s_CODEC_KEYS: %w", EnvPrefix, err)
+		}
+		return k, nil
+	case s.CodecKeysFile != "":
+		k, err := codec.LoadKeysFile(s.CodecKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s_CODEC_KEYS_FILE: %w", EnvPrefix, err)
+		}
+		return k, nil
+	}
+	return nil, nil
+}
+
+// Policy returns the agent-side policy: the policy file, or the defaults built from the
+// SECURE_AGENT_ENV_ALLOW and SECURE_AGENT_CUSTOM_STORE_* settings.
+func (s Settings) Policy() (*policy.Policy, error) {
+	if s.PolicyFile == "" {
+		return policy.Defaults{EnvAllow: s.EnvAllow, CustomHosts: s.CustomStoreHosts,
+			CustomHeaderEnv: s.CustomStoreEnvAllow, AllowSensitiveLiterals: s.AllowSensitiveLiterals}.Policy(), nil
+	}
+	p, err := policy.Load(s.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s_POLICY_FILE: %w", EnvPrefix, err)
+	}
+	return p, nil
 }

@@ -36,7 +36,7 @@ func startDev(ctx context.Context, configPath string, settings worker.Settings, 
 		return nil, err
 	}
 	d := &devEnv{server: srv, logger: logger}
-	d.client, err = worker.DialWith(ctx, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()}, logger)
+	d.client, err = worker.DialWith(ctx, settings, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()}, logger)
 	if err != nil {
 		d.stop()
 		return nil, err
@@ -82,6 +82,9 @@ func devSettings(level string) (worker.Settings, error) {
 	}
 	if _, set := os.LookupEnv(worker.EnvPrefix + "_LOG_LEVEL"); !set {
 		settings.LogLevel = level
+	}
+	if _, set := os.LookupEnv(worker.EnvPrefix + "_AUDIT"); !set {
+		settings.Audit = "stderr" // stdout carries the demo's summary
 	}
 	return settings, nil
 }

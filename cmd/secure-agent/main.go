@@ -5,6 +5,7 @@
 //	secure-agent dev                    an embedded Temporal server and Web UI, plus the agent
 //	secure-agent demo                   dev, plus a sample database and one extraction
 //	secure-agent run --input FILE       start an extraction and follow it
+//	secure-agent codec-server           decrypt payloads for the Web UI and the temporal CLI
 //	secure-agent version                print the version
 package main
 
@@ -33,6 +34,7 @@ func commands() []command {
 		{"dev", "start an embedded Temporal server (SQLite) and Web UI, plus the agent", runDev},
 		{"demo", "dev, plus a bundled sample database: runs one extraction and exits", runDemo},
 		{"run", "start an ExtractionWorkflow from an input file and follow it to the end", runRun},
+		{"codec-server", "serve Temporal's remote codec protocol so the Web UI and CLI can decrypt payloads", runCodecServer},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -81,7 +83,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: secure-agent <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'secure-agent <command> -h' for a command's flags. Settings: SECURE_AGENT_* and TEMPORAL_* variables (see README).")

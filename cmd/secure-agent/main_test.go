@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +118,67 @@ func TestUsageAndVersion(t *testing.T) {
 	if code := mainWith(context.Background(), nil, &stdout, &stderr); code != 2 {
 		t.Fatalf("no command: %d", code)
 	}
+}
+
+func TestCodecServerCommand(t *testing.T) {
+	t.Setenv("SECURE_AGENT_CODEC_KEYS", "k1:"+strings.Repeat("A", 43)+"=")
+	t.Setenv("SECURE_AGENT_CODEC_SERVER_TOKEN", "tok-123")
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- mainWith(ctx, []string{"codec-server", "--listen", "127.0.0.1:0"}, io.Discard, stderr) }()
+	var addr string
+	for i := 0; i < 200 && addr == ""; i++ {
+		time.Sleep(10 * time.Millisecond)
+		if _, rest, ok := strings.Cut(stderr.String(), "codec server on http://"); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	if addr == "" {
+		t.Fatalf("the codec server did not start: %s", stderr.String())
+	}
+	body := `{"payloads":[{"metadata":{"encoding":"anNvbi9wbGFpbg=="},"data":"ImhlbGxvIg=="}]}`
+	post := func(path, token string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, _ := post("/encode", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	resp, out := post("/encode", "tok-123")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(out, "YmluYXJ5L2VuY3J5cHRlZA==") { // binary/encrypted
+		t.Fatalf("encode: %d %s", resp.StatusCode, out)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("codec-server exited %d: %s", code, stderr.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader at a time.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -47,7 +47,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c, err := worker.Dial(ctx, settings.NewLogger())
+	c, err := worker.Dial(ctx, settings, settings.NewLogger())
 	if err != nil {
 		return err
 	}

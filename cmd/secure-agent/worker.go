@@ -19,7 +19,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger := settings.NewLogger()
-	c, err := worker.Dial(ctx, logger)
+	c, err := worker.Dial(ctx, settings, logger)
 	if err != nil {
 		return err
 	}

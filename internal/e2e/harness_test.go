@@ -75,7 +75,7 @@ func newHarness(t *testing.T, mutate func(*worker.Settings)) *harness {
 	if mutate != nil {
 		mutate(&settings)
 	}
-	c, err := worker.DialWith(context.Background(), client.Options{HostPort: server.GetFrontendHostPort(), Namespace: server.GetDefaultNamespace()}, logger)
+	c, err := worker.DialWith(context.Background(), settings, client.Options{HostPort: server.GetFrontendHostPort(), Namespace: server.GetDefaultNamespace()}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

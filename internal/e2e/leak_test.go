@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,7 +26,14 @@ import (
 // paths on the real server, then searches everything Temporal and the agent keep — every event
 // of every history (payloads decoded), query results, the workers' logs at debug level and the
 // output files — for the canaries.
-func TestNoSecretLeaks(t *testing.T) {
+func TestNoSecretLeaks(t *testing.T) { leakScenario(t, false) }
+
+// TestNoSecretLeaksEncrypted runs the same scenario with payload encryption on: the agent and the
+// client share codec keys, every payload and failure message in history is ciphertext, and the
+// search still finds nothing.
+func TestNoSecretLeaksEncrypted(t *testing.T) { leakScenario(t, true) }
+
+func leakScenario(t *testing.T, encrypted bool) {
 	canary := "canary-" + randomHex(t)
 	dir := filepath.Join(t.TempDir(), canary) // the secret is a path: the canary is in it
 	good := filepath.Join(dir, "shop.db")
@@ -55,7 +66,14 @@ func TestNoSecretLeaks(t *testing.T) {
 		w.Header().Set("X-Secret-Version", "v7")
 		_ = json.NewEncoder(w).Encode(map[string]string{"db_path": secret, "unused_password": canary + "-pw"})
 	})
-	h := newHarness(t, func(s *worker.Settings) { s.CustomStoreHosts = []string{"127.0.0.1:*"} })
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	h := newHarness(t, func(s *worker.Settings) {
+		s.CustomStoreHosts = []string{"127.0.0.1:*"}
+		s.Audit = auditFile
+		if encrypted {
+			s.CodecKeys = "e2e-key:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		}
+	})
 
 	var runs []client.WorkflowRun
 	// Success, and success after a retried store error.
@@ -117,6 +135,18 @@ func TestNoSecretLeaks(t *testing.T) {
 		}
 	}
 	check("agent logs", h.logs.String())
+	auditText, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("audit trail", string(auditText))
+	checkAudit(t, string(auditText), runs[0].GetID())
+	if encrypted {
+		first := history(t, h.client, runs[0]).Events[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()[0]
+		if string(first.GetMetadata()["encoding"]) != "binary/encrypted" {
+			t.Fatalf("encrypted mode, but the input is stored as %q", first.GetMetadata()["encoding"])
+		}
+	}
 	check("output", outputText(t, h.settings.OutputDir))
 	for _, w := range where {
 		t.Errorf("canary leaked in %s", w)
@@ -132,4 +162,31 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// checkAudit checks that the successful run's secret read is in the audit trail with the run,
+// activity, store, secret, key and field names and version, and that reads and denials are
+// JSON lines.
+func checkAudit(t *testing.T, text, workflowID string) {
+	t.Helper()
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("audit line is not JSON: %q", line)
+		}
+		if ev["workflowId"] == workflowID && ev["event"] == "secret.read" && ev["outcome"] == "ok" {
+			found = ev["activity"] == "ResolveSecrets" && ev["store"] == "custom" && ev["secret"] == "good" &&
+				ev["version"] == "v7" && fmt.Sprint(ev["keys"]) == "[db_path]" && fmt.Sprint(ev["fields"]) == "[path]" && ev["runId"] != ""
+			if !found {
+				t.Fatalf("incomplete audit line: %s", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no audit line for the successful read of run %s:\n%s", workflowID, text)
+	}
+	if !strings.Contains(text, `"outcome":"AccessDenied"`) {
+		t.Errorf("the refused read is not audited:\n%s", text)
+	}
 }
