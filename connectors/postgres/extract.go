@@ -381,17 +381,19 @@ func typeParams(oid, typmod int64) (length, precision, scale *int64) {
 // for each partition of a referenced partitioned table (children of a constraint on the same
 // table) are internal and left out; those it clones onto partitions are real and kept.
 const keysQuery = `SELECT n.nspname::text, c.relname::text, k.conname::text, k.contype::text,
-	ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
-		JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord),
-	COALESCE(fn.nspname::text, ''), COALESCE(fc.relname::text, ''),
-	ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
-		JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord),
+	kc.names, COALESCE(fn.nspname::text, ''), COALESCE(fc.relname::text, ''), COALESCE(fk.names, '{}'),
 	k.confupdtype::text, k.confdeltype::text
 FROM pg_catalog.pg_constraint AS k
 JOIN pg_catalog.pg_class AS c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class AS fc ON fc.oid = k.confrelid
 LEFT JOIN pg_catalog.pg_namespace AS fn ON fn.oid = fc.relnamespace
+CROSS JOIN LATERAL (SELECT COALESCE(pg_catalog.array_agg(a.attname::text ORDER BY u.ord), '{}') AS names
+	FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
+	JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) AS kc
+LEFT JOIN LATERAL (SELECT pg_catalog.array_agg(a.attname::text ORDER BY u.ord) AS names
+	FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
+	JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) AS fk ON k.contype = 'f'
 WHERE n.nspname = ANY ($1::text[]) AND k.contype IN ('p', 'u', 'f')
 	AND NOT (k.contype = 'f' AND k.conparentid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS pk
 		WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid))
