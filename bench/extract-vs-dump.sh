@@ -91,7 +91,7 @@ END \$\$;
 ANALYZE;
 SQL
 	export BENCH_PG_PASSWORD=$pw
-	run_bench postgres "{\"connector\": \"postgres\", \"connection\": {\"host\": \"127.0.0.1\", \"port\": $SECURE_AGENT_TEST_PG_PORT, \"database\": \"$db\", \"username\": \"bench_reader\", \"password\": \"BENCH_PG_PASSWORD\", \"sslmode\": \"disable\"}, \"secretStore\": {\"type\": \"env\"}}" \
+	run_bench postgres "{\"connector\": \"postgres\", \"connection\": {\"host\": \"127.0.0.1\", \"port\": $SECURE_AGENT_TEST_PG_PORT, \"database\": \"$db\", \"username\": \"bench_reader\", \"password\": \"BENCH_PG_PASSWORD\", \"sslmode\": \"disable\"}, \"secretStore\": {\"type\": \"env\"}${BENCH_OPTIONS:+, \"options\": $BENCH_OPTIONS}}" \
 		pg_dump --schema-only -h 127.0.0.1 -p "$SECURE_AGENT_TEST_PG_PORT" -U postgres "$db"
 	[ -n "${KEEP_CATALOG:-}" ] || "${psql[@]}" -d postgres -c "DROP DATABASE $db WITH (FORCE)" -c "DROP ROLE bench_reader"
 }
