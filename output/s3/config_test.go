@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"github.com/secure-agent/secure-agent/internal/awsx"
+
 	"context"
 	"io"
 	"net/http"
@@ -186,7 +188,7 @@ func TestPublishRefusesLocalProblems(t *testing.T) {
 func TestBodyClientHidesWriterTo(t *testing.T) {
 	t.Parallel()
 	var got io.Reader
-	c := &bodyClient{next: clientFunc(func(r *http.Request) (*http.Response, error) {
+	c := &awsx.Client{Max: maxResponseBytes, Next: clientFunc(func(r *http.Request) (*http.Response, error) {
 		got = r.Body
 		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
 	})}

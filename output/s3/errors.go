@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/secure-agent/secure-agent/internal/awsx"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -100,11 +101,11 @@ func (s *Sink) classify(ctx context.Context, base string, u upload, err error) *
 
 // kindOf classifies err and says what to fix.
 func (s *Sink) kindOf(err error) (kind secrets.Kind, detail, what string) {
-	var credErr *credentialError
+	var credErr *awsx.CredentialError
 	if errors.As(err, &credErr) {
 		return s.credentialFailure(credErr)
 	}
-	if errors.Is(err, errResponseTooLarge) {
+	if errors.Is(err, awsx.ErrResponseTooLarge) {
 		return secrets.OutputUnavailable, "response too large",
 			fmt.Sprintf("the store sent a response larger than %d bytes, which S3 never does: check output.endpoint", maxResponseBytes)
 	}
@@ -192,11 +193,11 @@ func (s *Sink) rejected(code string) string {
 }
 
 // credentialFailure classifies a failure to obtain the agent's credentials.
-func (s *Sink) credentialFailure(credErr *credentialError) (secrets.Kind, string, string) {
+func (s *Sink) credentialFailure(credErr *awsx.CredentialError) (secrets.Kind, string, string) {
 	var op *smithy.OperationError
-	if errors.As(credErr.err, &op) && op.ServiceID == "STS" {
-		status, _ := responseOf(credErr.err)
-		if isNetwork(credErr.err) || status >= 500 || status == http.StatusTooManyRequests {
+	if errors.As(credErr.Err, &op) && op.ServiceID == "STS" {
+		status, _ := responseOf(credErr.Err)
+		if isNetwork(credErr.Err) || status >= 500 || status == http.StatusTooManyRequests {
 			return secrets.OutputUnavailable, "", "STS could not issue the agent's credentials (web identity); it will be retried"
 		}
 		return secrets.AuthFailed, "", "STS refused the agent's web identity (IRSA) token: check that AWS_ROLE_ARN names a role whose trust policy allows the cluster's OIDC provider and this service account"

@@ -42,10 +42,8 @@ package s3
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -61,6 +59,7 @@ import (
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/secure-agent/secure-agent/internal/awsx"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -74,9 +73,7 @@ const MaxAttempts = 3
 const DefaultRegion = "us-east-1"
 
 // HTTPClient sends HTTP requests; *http.Client implements it.
-type HTTPClient interface {
-	Do(*http.Request) (*http.Response, error)
-}
+type HTTPClient = awsx.HTTPClient
 
 // Config is the S3 output of a run, as given in workflow input. It holds no secret.
 type Config struct {
@@ -297,7 +294,7 @@ func New(ctx context.Context, cfg Config, creds Credentials, opts Options) (*Sin
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: "the S3 output is not valid: " + strings.Join(problems, "; ")}
 	}
 
-	httpClient := &bodyClient{}
+	httpClient := &awsx.Client{Max: maxResponseBytes}
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRegion(cmp.Or(cfg.Region, DefaultRegion)),
 		config.WithLogger(logging.Nop{}),
@@ -313,9 +310,9 @@ func New(ctx context.Context, cfg Config, creds Credentials, opts Options) (*Sin
 		return nil, &secrets.Error{Kind: secrets.AuthFailed, Cause: err,
 			Msg: fmt.Sprintf("S3 bucket %q: the agent's AWS configuration could not be loaded: check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and AWS_CA_BUNDLE in the agent's environment", cfg.Bucket)}
 	}
-	httpClient.next = cmp.Or[HTTPClient](awsCfg.HTTPClient, awshttp.NewBuildableClient())
+	httpClient.Next = cmp.Or[HTTPClient](awsCfg.HTTPClient, awshttp.NewBuildableClient())
 	if awsCfg.Credentials != nil {
-		awsCfg.Credentials = credentialSource{awsCfg.Credentials}
+		awsCfg.Credentials = awsx.CredentialSource{CredentialsProvider: awsCfg.Credentials}
 	}
 	client := s3api.NewFromConfig(awsCfg, func(o *s3api.Options) {
 		o.HTTPClient = httpClient
@@ -342,22 +339,3 @@ func newRetryer(backoff retry.BackoffDelayer) aws.Retryer {
 		}
 	})
 }
-
-// credentialSource marks failures to obtain the agent's credentials, so they can be told apart
-// from failures of the upload itself.
-type credentialSource struct{ aws.CredentialsProvider }
-
-func (c credentialSource) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := c.CredentialsProvider.Retrieve(ctx)
-	if err != nil {
-		return creds, &credentialError{err: err}
-	}
-	return creds, nil
-}
-
-type credentialError struct{ err error }
-
-func (e *credentialError) Error() string { return "retrieve AWS credentials: " + e.err.Error() }
-func (e *credentialError) Unwrap() error { return e.err }
-
-var errResponseTooLarge = errors.New("response body exceeds the size limit")

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/secure-agent/secure-agent/internal/awsx"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -42,11 +43,11 @@ func (s *Store) classify(ctx context.Context, ref secrets.Ref, err error, batch 
 		return secrets.ContextError(Name, ref, ctxErr)
 	}
 	e := &secrets.Error{Store: Name, Ref: ref.String(), Cause: err}
-	var credErr *credentialError
+	var credErr *awsx.CredentialError
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		e.Kind, e.Msg = secrets.StoreUnavailable, "the request was interrupted before Secrets Manager answered; try again"
-	case errors.Is(err, errResponseTooLarge):
+	case errors.Is(err, awsx.ErrResponseTooLarge):
 		e.Kind, e.Detail = secrets.StoreUnavailable, "response too large"
 		e.Msg = fmt.Sprintf("the response was larger than %d bytes, which Secrets Manager never sends: check the agent's Secrets Manager and STS endpoints", MaxResponseBytes)
 	case errors.As(err, &credErr):
@@ -93,13 +94,13 @@ func (s *Store) serviceFailure(e *secrets.Error, err error, ref secrets.Ref, bat
 }
 
 // credentialFailure fills e for a failure to obtain the agent's credentials.
-func (s *Store) credentialFailure(e *secrets.Error, credErr *credentialError) {
+func (s *Store) credentialFailure(e *secrets.Error, credErr *awsx.CredentialError) {
 	var op *smithy.OperationError
-	fromSTS := errors.As(credErr.err, &op) && op.ServiceID == sts.ServiceID
+	fromSTS := errors.As(credErr.Err, &op) && op.ServiceID == sts.ServiceID
 	var apiErr smithy.APIError
-	if fromSTS && errors.As(credErr.err, &apiErr) {
+	if fromSTS && errors.As(credErr.Err, &apiErr) {
 		code := apiErr.ErrorCode()
-		status, header := responseOf(credErr.err)
+		status, header := responseOf(credErr.Err)
 		e.Detail = detailFor(code, status)
 		switch kind := kindForCode(code, "", status); kind {
 		case secrets.Throttled:
@@ -114,7 +115,7 @@ func (s *Store) credentialFailure(e *secrets.Error, credErr *credentialError) {
 		e.Msg = stsAuthMessage(op.OperationName, code)
 		return
 	}
-	if fromSTS && isNetwork(credErr.err) {
+	if fromSTS && isNetwork(credErr.Err) {
 		e.Kind = secrets.StoreUnavailable
 		e.Msg = "could not reach STS to obtain the agent's credentials: check the agent's network and STS endpoint"
 		return

@@ -17,14 +17,11 @@
 package aws
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -40,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
 
+	"github.com/secure-agent/secure-agent/internal/awsx"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -70,9 +68,7 @@ const MaxBatchSize = 20
 const MaxResponseBytes = 8 << 20
 
 // HTTPClient sends HTTP requests; *http.Client implements it.
-type HTTPClient interface {
-	Do(*http.Request) (*http.Response, error)
-}
+type HTTPClient = awsx.HTTPClient
 
 // Config selects a region and an authentication method. Region, AuthMethod, RoleARN and
 // ExternalID come from workflow input and hold identifiers only; the other fields are agent-side
@@ -234,12 +230,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	method := cmp.Or(cfg.AuthMethod, AuthIAM)
 	// One bounded HTTP client for every AWS call; it wraps the SDK's (which applies
 	// AWS_CA_BUNDLE) once the configuration is loaded.
-	httpClient := &limitedClient{}
+	httpClient := &awsx.Client{Max: MaxResponseBytes}
 	awsCfg, err := loadConfig(ctx, cfg, method, httpClient)
 	if err != nil {
 		return nil, err
 	}
-	httpClient.next = cmp.Or[HTTPClient](awsCfg.HTTPClient, awshttp.NewBuildableClient())
+	httpClient.Next = cmp.Or[HTTPClient](awsCfg.HTTPClient, awshttp.NewBuildableClient())
 
 	if method == AuthAssumeRole {
 		stsClient := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
@@ -258,7 +254,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			}))
 	}
 	if awsCfg.Credentials != nil {
-		awsCfg.Credentials = credentialSource{awsCfg.Credentials}
+		awsCfg.Credentials = awsx.CredentialSource{CredentialsProvider: awsCfg.Credentials}
 	}
 	client := secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
 		noRetries(&o.Retryer, &o.RetryMaxAttempts)
@@ -319,78 +315,6 @@ func accessKeyFromEnv() (aws.CredentialsProvider, error) {
 	}
 	return credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN")), nil
 }
-
-// credentialSource marks failures to obtain the agent's credentials, so they can be told apart
-// from failures of the Secrets Manager call itself.
-type credentialSource struct{ aws.CredentialsProvider }
-
-func (c credentialSource) Retrieve(ctx context.Context) (aws.Credentials, error) {
-	creds, err := c.CredentialsProvider.Retrieve(ctx)
-	if err != nil {
-		return creds, &credentialError{err: err}
-	}
-	return creds, nil
-}
-
-type credentialError struct{ err error }
-
-func (e *credentialError) Error() string { return "retrieve AWS credentials: " + e.err.Error() }
-func (e *credentialError) Unwrap() error { return e.err }
-
-// errResponseTooLarge is returned while reading a body longer than MaxResponseBytes.
-var errResponseTooLarge = errors.New("response body exceeds the size limit")
-
-// limitedClient bounds every response body to MaxResponseBytes.
-//
-// It also gives net/http a request body of its own. The SDK closes its request body as soon as
-// response headers arrive, while net/http may still be probing that body for bytes beyond
-// Content-Length; the closed SDK body answers the probe's WriteTo with io.EOF, which net/http
-// takes as a write failure and drops the connection under a response still being read (seen
-// as "use of closed network connection" on responses larger than a few KiB).
-type limitedClient struct{ next HTTPClient }
-
-func (c *limitedClient) Do(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		body, err := io.ReadAll(req.Body)
-		_ = req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read request body: %w", err)
-		}
-		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	}
-	resp, err := c.next.Do(req)
-	if err != nil || resp == nil || resp.Body == nil {
-		return resp, err
-	}
-	resp.Body = &limitedBody{rc: resp.Body, max: MaxResponseBytes}
-	return resp, nil
-}
-
-type limitedBody struct {
-	rc   io.ReadCloser
-	max  int64
-	read int64
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.read > b.max {
-		return 0, errResponseTooLarge
-	}
-	if rest := b.max + 1 - b.read; int64(len(p)) > rest {
-		p = p[:rest]
-	}
-	n, err := b.rc.Read(p)
-	b.read += int64(n)
-	if b.read > b.max {
-		clear(p[:n])
-		return 0, errResponseTooLarge
-	}
-	return n, err
-}
-
-func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // SecretID is a parsed secretPath: a secret name, or a secret ARN split into its parts.
 type SecretID struct {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secure-agent/secure-agent/internal/awsx"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -308,7 +309,7 @@ func TestFetchOversizeResponse(t *testing.T) {
 	s := newStore(t, f, Config{})
 	_, err := s.Fetch(ctxBG, secrets.Ref{Path: "app"})
 	e := wantKind(t, err, secrets.StoreUnavailable)
-	if e.Detail != "response too large" || !errors.Is(err, errResponseTooLarge) {
+	if e.Detail != "response too large" || !errors.Is(err, awsx.ErrResponseTooLarge) {
 		t.Errorf("Detail %q, cause %v", e.Detail, e.Cause)
 	}
 }
