@@ -14,7 +14,7 @@ func FuzzUnquoteJSON(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, err := unquoteJSON(raw)
+		got, err := UnquoteJSON(raw)
 		var want string
 		wantErr := json.Unmarshal(raw, &want)
 		if !json.Valid(raw) || len(bytes.TrimSpace(raw)) != len(raw) || len(raw) == 0 || raw[0] != '"' {
@@ -22,23 +22,23 @@ func FuzzUnquoteJSON(f *testing.F) {
 		}
 		if wantErr != nil {
 			if err == nil {
-				t.Fatalf("unquoteJSON(%q) = %q, encoding/json refuses it: %v", raw, string(got), wantErr)
+				t.Fatalf("UnquoteJSON(%q) = %q, encoding/json refuses it: %v", raw, string(got), wantErr)
 			}
 			return
 		}
 		if err != nil {
-			t.Fatalf("unquoteJSON(%q) failed: %v; encoding/json gives %q", raw, err, want)
+			t.Fatalf("UnquoteJSON(%q) failed: %v; encoding/json gives %q", raw, err, want)
 		}
 		if string(got) != want {
-			t.Fatalf("unquoteJSON(%q) = %q, want %q", raw, string(got), want)
+			t.Fatalf("UnquoteJSON(%q) = %q, want %q", raw, string(got), want)
 		}
 	})
 }
 
 func TestUnquoteJSONRejectsMalformed(t *testing.T) {
 	for _, in := range []string{``, `"`, `abc`, `"a"b"`, `"\q"`, `"\u12"`, `"tab` + "\t" + `"`, `"\`} {
-		if _, err := unquoteJSON([]byte(in)); err == nil {
-			t.Errorf("unquoteJSON(%q) accepted malformed input", in)
+		if _, err := UnquoteJSON([]byte(in)); err == nil {
+			t.Errorf("UnquoteJSON(%q) accepted malformed input", in)
 		}
 	}
 }

@@ -232,7 +232,7 @@ func keyList(keys []string) string {
 func jsonFieldValue(raw json.RawMessage) (Value, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
-		return unquoteJSON(raw)
+		return UnquoteJSON(raw)
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, raw); err != nil {

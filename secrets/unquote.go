@@ -8,9 +8,10 @@ import (
 
 var errBadJSONString = errors.New("not a valid JSON string")
 
-// unquoteJSON decodes a JSON string literal into a new Value. encoding/json would decode into a Go
-// string, which cannot be zeroed afterwards; this writes only into a byte slice the caller owns.
-func unquoteJSON(raw []byte) (Value, error) {
+// UnquoteJSON decodes a JSON string literal into a new Value, exactly as encoding/json would
+// (invalid UTF-8 and lone surrogates become U+FFFD). encoding/json decodes into a Go string,
+// which cannot be zeroed afterwards; this writes only into a byte slice the caller owns.
+func UnquoteJSON(raw []byte) (Value, error) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, errBadJSONString
 	}

@@ -1,9 +1,6 @@
 package custom
 
-import (
-	"unicode/utf16"
-	"unicode/utf8"
-)
+import "github.com/secure-agent/secure-agent/secrets"
 
 // This file finds values in a JSON response without decoding it into Go strings, which could not
 // be zeroed: lookup returns a sub-slice of the body, and unquote writes a JSON string into a new
@@ -153,90 +150,9 @@ func isDelim(c byte) bool {
 	return false
 }
 
-// unquote decodes the JSON string literal raw (quotes included) into a new slice. Bytes that need
-// no escape are copied unchanged; a lone surrogate escape becomes U+FFFD, as encoding/json does.
+// unquote decodes a JSON string literal into bytes the caller owns and can zero (see
+// secrets.UnquoteJSON), reporting whether raw was a valid one.
 func unquote(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	in := raw[1 : len(raw)-1]
-	out := make([]byte, 0, len(in))
-	for i := 0; i < len(in); {
-		c := in[i]
-		if c == '"' || c < 0x20 {
-			clear(out)
-			return nil, false
-		}
-		if c != '\\' {
-			out = append(out, c)
-			i++
-			continue
-		}
-		if i+1 >= len(in) {
-			clear(out)
-			return nil, false
-		}
-		esc := in[i+1]
-		i += 2
-		switch esc {
-		case '"', '\\', '/':
-			out = append(out, esc)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := hex4(in, i)
-			if !ok {
-				clear(out)
-				return nil, false
-			}
-			i += 4
-			if utf16.IsSurrogate(r) {
-				if r2, ok := hex4(in, i+2); ok && i+1 < len(in) && in[i] == '\\' && in[i+1] == 'u' {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						r = dec
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			clear(out)
-			return nil, false
-		}
-	}
-	return out, true
-}
-
-// hex4 reads four hex digits at in[i:].
-func hex4(in []byte, i int) (rune, bool) {
-	if i < 0 || i+4 > len(in) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range in[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	v, err := secrets.UnquoteJSON(raw)
+	return v, err == nil
 }
