@@ -61,7 +61,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Connection:  map[string]workflows.FieldValue{"path": demoPathVar},
 		SecretStore: &stores.Spec{Type: stores.TypeEnv},
 	}
-	return startAndFollow(ctx, d.client, settings.TaskQueue, "", in, stdout, stderr)
+	return startAndFollow(ctx, d.client, settings.TaskQueue, "", in, followProgress, stdout, stderr)
 }
 
 // writeSampleDB creates the demo's SQLite database.

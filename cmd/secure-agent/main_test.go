@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/secure-agent/secure-agent/worker"
+	"github.com/secure-agent/secure-agent/workflows"
 )
 
 // portZeroConfig writes a temporal-dev.yaml that picks free ports, so tests never collide with a
@@ -104,6 +105,60 @@ func TestRunFollowsAWorkflowAndSetsTheExitCode(t *testing.T) {
 	stderr.Reset()
 	if code := mainWith(ctx, []string{"run", "--input", invalid}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "connection.path is required") {
 		t.Fatalf("invalid input: exit %d, %s", code, &stderr)
+	}
+
+	// --json: the summary, or the failure's kind, as JSON on stdout and nothing else there.
+	stdout.Reset()
+	if code := mainWith(ctx, []string{"run", "--json", "--input", good, "--task-queue", "run-test"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("run --json exited %d: %s", code, &stderr)
+	}
+	var ok struct {
+		WorkflowID string            `json:"workflowId"`
+		Summary    workflowsSummary `json:"summary"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &ok); err != nil || ok.WorkflowID == "" || ok.Summary.Counts["tables"] != 7 {
+		t.Fatalf("run --json printed %q (%v)", stdout.String(), err)
+	}
+	stdout.Reset()
+	if code := mainWith(ctx, []string{"run", "--json", "--input", missing, "--task-queue", "run-test"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("failed run --json exited %d", code)
+	}
+	var failed struct {
+		Error map[string]string `json:"error"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &failed); err != nil || failed.Error["type"] != "SecretNotFound" {
+		t.Fatalf("failed run --json printed %q (%v)", stdout.String(), err)
+	}
+	// --quiet: the summary only, no progress lines.
+	stdout.Reset()
+	stderr.Reset()
+	if code := mainWith(ctx, []string{"run", "--quiet", "--input", good, "--task-queue", "run-test"}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "extraction complete") || strings.Contains(stderr.String(), "schemas") {
+		t.Fatalf("run --quiet: stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// workflowsSummary mirrors the fields of workflows.Summary the tests read.
+type workflowsSummary struct {
+	Counts map[string]int64 `json:"counts"`
+}
+
+func TestRenderProgress(t *testing.T) {
+	line := renderProgress(workflows.Progress{Phase: "extracting", SchemasDone: 5, SchemasTotal: 10,
+		Counts: map[string]int64{"tables": 100, "columns": 900}}, 2*time.Second)
+	for _, want := range []string{"extracting", "[##########----------]", "5/10 schemas", "columns=900 tables=100", "500 entities/s"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q does not contain %q", line, want)
+		}
+	}
+	var b bytes.Buffer
+	bar := newProgressBar(&b, true) // not a terminal: one line per change
+	bar.update(workflows.Progress{Phase: "resolving"})
+	bar.update(workflows.Progress{Phase: "resolving"})
+	bar.update(workflows.Progress{Phase: "preflight"})
+	bar.finish()
+	if got := strings.Count(b.String(), "\n"); got != 2 {
+		t.Fatalf("%d lines for two distinct states:\n%s", got, b.String())
 	}
 }
 

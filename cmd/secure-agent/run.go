@@ -25,6 +25,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	inputPath := fs.String("input", "", "path of the workflow input JSON file (- for standard input)")
 	workflowID := fs.String("workflow-id", "", "workflow id (default: extraction-<connector>-<time>)")
 	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "task queue the agent polls")
+	quiet := fs.Bool("quiet", false, "no progress display; only the summary (or the failure)")
+	asJSON := fs.Bool("json", false, "print the result (or the failure) as JSON on stdout, nothing else")
 	if err := fs.Parse(args); err != nil {
 		return exitError{2}
 	}
@@ -52,8 +54,24 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer c.Close()
-	return startAndFollow(ctx, c, *taskQueue, *workflowID, in, stdout, stderr)
+	mode := followProgress
+	switch {
+	case *asJSON:
+		mode = followJSON
+	case *quiet:
+		mode = followQuiet
+	}
+	return startAndFollow(ctx, c, *taskQueue, *workflowID, in, mode, stdout, stderr)
 }
+
+// followMode says how startAndFollow reports.
+type followMode int
+
+const (
+	followProgress followMode = iota // live progress on stderr, summary on stdout
+	followQuiet                      // summary on stdout only
+	followJSON                       // the result or the failure as JSON on stdout only
+)
 
 // readInput decodes a workflow input strictly: an unknown key is an error naming it.
 func readInput(path string) (workflows.Input, error) {
@@ -75,9 +93,9 @@ func readInput(path string) (workflows.Input, error) {
 	return in, nil
 }
 
-// startAndFollow starts an ExtractionWorkflow, prints its progress to stderr while it runs and
-// its summary to stdout at the end. A failed run returns exitError{1} after printing why.
-func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, in workflows.Input, stdout, stderr io.Writer) error {
+// startAndFollow starts an ExtractionWorkflow, reports its progress while it runs and its
+// summary at the end, as mode says. A failed run returns exitError{1} after reporting why.
+func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, in workflows.Input, mode followMode, stdout, stderr io.Writer) error {
 	if id == "" {
 		id = fmt.Sprintf("extraction-%s-%s", in.Connector, time.Now().UTC().Format("20060102T150405.000"))
 	}
@@ -85,50 +103,66 @@ func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, 
 	if err != nil {
 		return fmt.Errorf("starting the workflow: %w", err)
 	}
-	fmt.Fprintf(stderr, "started %s (run %s) on task queue %s\n", run.GetID(), run.GetRunID(), taskQueue)
+	if mode != followJSON {
+		fmt.Fprintf(stderr, "started %s (run %s) on task queue %s\n", run.GetID(), run.GetRunID(), taskQueue)
+	}
 
 	done := make(chan error, 1)
 	var sum workflows.Summary
 	go func() { done <- run.Get(ctx, &sum) }()
-	tick := time.NewTicker(500 * time.Millisecond)
+	bar := newProgressBar(stderr, mode == followProgress)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	last := ""
 	for {
 		select {
 		case err := <-done:
+			bar.finish()
 			if err != nil {
-				fmt.Fprintf(stderr, "\nextraction failed: %s\n", describeFailure(err))
+				if mode == followJSON {
+					_ = json.NewEncoder(stdout).Encode(map[string]any{"workflowId": run.GetID(), "runId": run.GetRunID(), "error": failureJSON(err)})
+				} else {
+					fmt.Fprintf(stderr, "extraction failed: %s\n", describeFailure(err))
+				}
 				return exitError{1}
+			}
+			if mode == followJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"workflowId": run.GetID(), "runId": run.GetRunID(), "summary": sum})
 			}
 			printSummary(stdout, run, sum)
 			return nil
 		case <-tick.C:
-			if line := progressLine(ctx, c, run); line != "" && line != last {
-				fmt.Fprintln(stderr, line)
-				last = line
+			if mode == followProgress {
+				if p, ok := queryProgress(ctx, c, run); ok {
+					bar.update(p)
+				}
 			}
 		case <-ctx.Done():
+			bar.finish()
 			return ctx.Err()
 		}
 	}
 }
 
-func progressLine(ctx context.Context, c client.Client, run client.WorkflowRun) string {
+func queryProgress(ctx context.Context, c client.Client, run client.WorkflowRun) (workflows.Progress, bool) {
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	v, err := c.QueryWorkflow(qctx, run.GetID(), run.GetRunID(), workflows.QueryProgress)
-	if err != nil {
-		return ""
-	}
 	var p workflows.Progress
-	if v.Get(&p) != nil {
-		return ""
+	v, err := c.QueryWorkflow(qctx, run.GetID(), run.GetRunID(), workflows.QueryProgress)
+	if err != nil || v.Get(&p) != nil {
+		return p, false
 	}
-	line := fmt.Sprintf("  %-10s schemas %d/%d", p.Phase, p.SchemasDone, p.SchemasTotal)
-	if counts := formatCounts(p.Counts); counts != "" {
-		line += "  " + counts
+	return p, true
+}
+
+// failureJSON describes a failed run for --json: the error kind and its message.
+func failureJSON(err error) map[string]string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return map[string]string{"type": ae.Type(), "message": ae.Message()}
 	}
-	return line
+	return map[string]string{"type": "", "message": err.Error()}
 }
 
 func formatCounts(counts map[string]int64) string {
