@@ -9,6 +9,7 @@ package activities
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -43,6 +44,17 @@ type Activities struct {
 	// Audit receives one event per secret access and per denial (nil discards).
 	Audit  *audit.Log
 	Logger *slog.Logger
+	// Metrics receives counts for the agent's metrics (nil: none).
+	Metrics Recorder
+}
+
+// Recorder receives what the activities produce, for metrics. It gets a connector name, entity
+// kinds and numbers: never a path, a workflow id, a secret or data.
+type Recorder interface {
+	// EntitiesExtracted reports the entities of one committed ExtractSchemas batch, per kind.
+	EntitiesExtracted(connector string, counts map[string]int64)
+	// OutputWritten reports the sizes of one run's finalized output files, per entity kind.
+	OutputWritten(connector string, bytes map[string]int64)
 }
 
 // Policy is the agent-side policy the activities enforce (package policy implements it). Each
@@ -80,11 +92,15 @@ func sinkFields(fields []string) []string {
 type LeaseInput struct {
 	Lease     Lease  `json:"lease"`
 	Connector string `json:"connector"`
+	// OutputPrefix is the run's output prefix, for Preflight's check that the output is writable.
+	OutputPrefix string `json:"outputPrefix,omitempty"`
 }
 
 // PreflightResult is what Preflight found. No credentials.
 type PreflightResult struct {
 	connectors.PreflightReport
+	// OutputProblem says why this worker cannot write the run's output, if it cannot.
+	OutputProblem string `json:"outputProblem,omitempty"`
 }
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
@@ -99,7 +115,11 @@ func (a *Activities) Preflight(ctx context.Context, in LeaseInput) (*PreflightRe
 	if err != nil {
 		return nil, err
 	}
-	return &PreflightResult{PreflightReport: *report}, nil
+	res := &PreflightResult{PreflightReport: *report}
+	if err := output.CheckWritable(filepath.Join(a.OutputRoot, filepath.FromSlash(in.OutputPrefix))); err != nil {
+		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
+	}
+	return res, nil
 }
 
 // ListSchemasInput is the input of ListSchemas.

@@ -92,6 +92,9 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	if err != nil {
 		return nil, err
 	}
+	if a.Metrics != nil {
+		a.Metrics.EntitiesExtracted(in.Connector, cur.Counts)
+	}
 	return &ExtractResult{Counts: cur.Counts}, nil
 }
 
@@ -172,6 +175,13 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 	})
 	if err != nil {
 		return nil, appError(err, true)
+	}
+	if a.Metrics != nil {
+		bytes := make(map[string]int64, len(m.Files))
+		for _, f := range m.Files {
+			bytes[f.Entity] += f.Bytes
+		}
+		a.Metrics.OutputWritten(in.Connector, bytes)
 	}
 	return &FinalizeResult{Dir: dir, Manifest: output.ManifestPath(dir), Counts: m.Counts, Files: len(m.Files)}, nil
 }

@@ -329,3 +329,18 @@ func syncDir(dir string) error {
 func cleanName(name string) bool {
 	return name != "" && name == path.Base(name) && name != "." && name != ".." && !strings.ContainsAny(name, `/\`)
 }
+
+// CheckWritable reports whether files can be created in dir (creating it if needed), by writing
+// and removing a probe file. The error names dir and says what to fix.
+func CheckWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("the output directory %s cannot be created: %w; fix SECURE_AGENT_OUTPUT_DIR or its permissions", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".secure-agent-probe-*")
+	if err != nil {
+		return fmt.Errorf("the output directory %s is not writable: %w; fix SECURE_AGENT_OUTPUT_DIR or its permissions", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	return os.Remove(name)
+}

@@ -8,14 +8,18 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/audit"
@@ -42,7 +46,8 @@ func Dial(ctx context.Context, s Settings, logger *slog.Logger) (client.Client, 
 }
 
 // DialWith connects with explicit client options, adding the agent's logger, identity and
-// payload encryption.
+// payload encryption, and, when SECURE_AGENT_HTTP_ADDRESS is set (and opts has no metrics handler
+// of its own), the Temporal SDK's metrics, which an Agent built on the client serves on /metrics.
 func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog.Logger) (client.Client, error) {
 	keys, err := s.Codec()
 	if err != nil {
@@ -61,9 +66,16 @@ func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog
 	if opts.Identity == "" {
 		opts.Identity = identity()
 	}
+	var tel *telemetry
+	if s.HTTPAddress != "" && opts.MetricsHandler == nil {
+		tel, opts.MetricsHandler = newSDKMetrics(s, logger)
+	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w; set TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE", opts.HostPort, opts.Namespace, err)
+	}
+	if tel != nil {
+		dialed.Store(c, tel)
 	}
 	return c, nil
 }
@@ -73,6 +85,7 @@ func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog
 type Agent struct {
 	settings Settings
 	logger   *slog.Logger
+	client   client.Client
 	shared   sdkworker.Worker
 	leased   sdkworker.Worker
 	leases   *activities.LeaseStore
@@ -81,9 +94,16 @@ type Agent struct {
 	audit    *audit.Log
 	stop     chan struct{}
 	done     chan struct{}
+	started  atomic.Bool
+	// metrics and http are nil unless SECURE_AGENT_HTTP_ADDRESS is set.
+	metrics  *agentMetrics
+	registry *prometheus.Registry
+	http     *httpServer
 }
 
-// New builds the agent on c. Nothing runs until Start.
+// New builds the agent on c. No worker polls until Start; when SECURE_AGENT_HTTP_ADDRESS is
+// set, the metrics and health endpoint serves from New on (/readyz says 503 until Start returns)
+// until Stop.
 func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -109,13 +129,19 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 	a := &Agent{
 		settings: s,
 		logger:   logger,
+		client:   c,
 		leases:   activities.NewLeaseStore(s.LeaseTTL, nil),
-		resolver: secrets.NewResolver(secrets.ResolverOptions{CacheTTL: s.SecretCacheTTL, CacheSize: s.SecretCacheSize, Logger: logger}),
 		stores:   opener,
 		audit:    auditLog,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	resolverOpts := secrets.ResolverOptions{CacheTTL: s.SecretCacheTTL, CacheSize: s.SecretCacheSize, Logger: logger}
+	if s.HTTPAddress != "" {
+		a.metrics = newAgentMetrics()
+		resolverOpts.OnFetch = a.metrics.onFetch
+	}
+	a.resolver = secrets.NewResolver(resolverOpts)
 	leaseQueue := LeaseQueue(s.TaskQueue)
 	acts := &activities.Activities{
 		Stores:                 a.stores,
@@ -134,11 +160,43 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		MaxConcurrentWorkflowTaskExecutionSize: s.MaxConcurrentWorkflowTasks,
 		WorkerStopTimeout:                      s.StopTimeout,
 	}
+	if a.metrics != nil {
+		acts.Metrics = a.metrics
+		opts.Interceptors = []interceptor.WorkerInterceptor{&activityTimer{m: a.metrics}}
+	}
 	a.shared = sdkworker.New(c, s.TaskQueue, opts)
 	Register(a.shared, nil, acts)
 	a.leased = sdkworker.New(c, leaseQueue, opts)
 	Register(nil, a.leased, acts)
+	if a.metrics != nil {
+		if err := a.serveMetrics(); err != nil {
+			_ = auditLog.Close()
+			opener.Close()
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// serveMetrics registers the agent's metrics with its client's registry (a new one when the
+// client was not made by Dial or DialWith: then the SDK's metrics are missing) and starts the
+// HTTP endpoint.
+func (a *Agent) serveMetrics() error {
+	if tel, ok := dialed.Load(a.client); ok {
+		a.registry = tel.(*telemetry).registry
+	} else {
+		a.logger.Warn("the Temporal client was not made by worker.Dial with " + EnvPrefix + "_HTTP_ADDRESS set: /metrics has the agent's metrics but not the Temporal SDK's")
+		a.registry = newRegistry()
+	}
+	a.metrics.watch(a.leases.Active, a.resolver.CachedSecrets)
+	if err := a.registry.Register(a.metrics); err != nil {
+		return fmt.Errorf("registering the agent's metrics (is another agent on this client still running? Stop it first): %w", err)
+	}
+	if err := a.startHTTP(a.settings.HTTPAddress, a.registry); err != nil {
+		a.registry.Unregister(a.metrics)
+		return err
+	}
+	return nil
 }
 
 // Register registers the workflows and ResolveSecrets on shared, and the leased activities on
@@ -188,13 +246,15 @@ func (a *Agent) Start() error {
 		a.leased.Stop()
 		return fmt.Errorf("starting the worker on task queue %s: %w", a.settings.TaskQueue, err)
 	}
+	a.started.Store(true)
 	go a.janitor()
 	a.logger.Info("agent started", "taskQueue", a.settings.TaskQueue, "outputDir", a.settings.OutputDir)
 	return nil
 }
 
 // Stop stops polling, lets running activities finish within the stop timeout, and zeroes every
-// lease and cached secret.
+// lease and cached secret. /readyz says 503 from the start of Stop; the HTTP endpoint shuts
+// down last.
 func (a *Agent) Stop() {
 	select {
 	case <-a.stop:
@@ -204,11 +264,17 @@ func (a *Agent) Stop() {
 	close(a.stop)
 	a.shared.Stop()
 	a.leased.Stop()
-	<-a.done
+	if a.started.Load() {
+		<-a.done
+	}
 	a.leases.Close()
 	a.resolver.Purge(false)
 	a.stores.Close()
 	_ = a.audit.Close()
+	a.stopHTTP()
+	if a.registry != nil {
+		a.registry.Unregister(a.metrics)
+	}
 	a.logger.Info("agent stopped")
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,9 @@ type Settings struct {
 	// decrypt); CodecKeysFile is a file of them. Neither: payloads are not encrypted.
 	CodecKeys     string `envconfig:"CODEC_KEYS"`
 	CodecKeysFile string `envconfig:"CODEC_KEYS_FILE"`
+	// HTTPAddress, when set ("127.0.0.1:9090", ":9090"), serves /metrics (Prometheus), /healthz
+	// and /readyz there. Empty: off.
+	HTTPAddress string `envconfig:"HTTP_ADDRESS"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
@@ -115,6 +119,11 @@ func (s Settings) Validate() error {
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		bad("LOG_LEVEL", "%v", err)
+	}
+	if s.HTTPAddress != "" {
+		if _, _, err := net.SplitHostPort(s.HTTPAddress); err != nil {
+			bad("HTTP_ADDRESS", "must be host:port or :port, got %q", s.HTTPAddress)
+		}
 	}
 	if s.LogFormat != "json" && s.LogFormat != "text" {
 		bad("LOG_FORMAT", "must be json or text, got %q", s.LogFormat)

@@ -138,7 +138,7 @@ func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activi
 			return err
 		}
 		used := h.lease
-		err := fn(ctx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector})
+		err := fn(ctx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector, OutputPrefix: h.input.Output.Prefix})
 		if err == nil || !leaseLost(err) {
 			return err
 		}

@@ -16,6 +16,8 @@ type ConnectionReport struct {
 	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
 	// MissingPrivileges names catalog privileges the credentials lack.
 	MissingPrivileges []string `json:"missingPrivileges,omitempty"`
+	// OutputProblem says why the worker cannot write output, if it cannot.
+	OutputProblem string `json:"outputProblem,omitempty"`
 }
 
 // TestConnectionWorkflow validates the input, resolves the secrets, runs the preflight probe and
@@ -56,5 +58,6 @@ func TestConnectionWorkflow(ctx workflow.Context, in Input) (*ConnectionReport, 
 		Fields:            lease.lease.Fields,
 		Versions:          lease.versions(),
 		MissingPrivileges: report.MissingPrivileges,
+		OutputProblem:     report.OutputProblem,
 	}, nil
 }

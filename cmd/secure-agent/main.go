@@ -5,6 +5,7 @@
 //	secure-agent dev                    an embedded Temporal server and Web UI, plus the agent
 //	secure-agent demo                   dev, plus a sample database and one extraction
 //	secure-agent run --input FILE       start an extraction and follow it
+//	secure-agent check --input FILE     check a connection and print a checklist
 //	secure-agent codec-server           decrypt payloads for the Web UI and the temporal CLI
 //	secure-agent version                print the version
 package main
@@ -34,6 +35,7 @@ func commands() []command {
 		{"dev", "start an embedded Temporal server (SQLite) and Web UI, plus the agent", runDev},
 		{"demo", "dev, plus a bundled sample database: runs one extraction and exits", runDemo},
 		{"run", "start an ExtractionWorkflow from an input file and follow it to the end", runRun},
+		{"check", "check a connection step by step (TestConnectionWorkflow, or --local) and print a checklist", runCheck},
 		{"codec-server", "serve Temporal's remote codec protocol so the Web UI and CLI can decrypt payloads", runCodecServer},
 		{"version", "print the version", runVersion},
 	}

@@ -113,7 +113,7 @@ func TestRunFollowsAWorkflowAndSetsTheExitCode(t *testing.T) {
 		t.Fatalf("run --json exited %d: %s", code, &stderr)
 	}
 	var ok struct {
-		WorkflowID string            `json:"workflowId"`
+		WorkflowID string           `json:"workflowId"`
 		Summary    workflowsSummary `json:"summary"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &ok); err != nil || ok.WorkflowID == "" || ok.Summary.Counts["tables"] != 7 {

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/output"
+	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/stores"
+	"github.com/secure-agent/secure-agent/worker"
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+// The checklist, in the order a run meets each step.
+const (
+	checkInput      = "input valid"
+	checkPolicy     = "policy allows"
+	checkStore      = "secret store reachable"
+	checkSecrets    = "secrets and keys resolved"
+	checkSource     = "source reachable"
+	checkAuth       = "authenticated"
+	checkPrivileges = "catalog privileges"
+	checkOutput     = "output writable"
+)
+
+var checkOrder = []string{checkInput, checkPolicy, checkStore, checkSecrets, checkSource, checkAuth, checkPrivileges, checkOutput}
+
+// checkLine is one line of the checklist. Status is "ok", "failed" or "skipped" (a step after a
+// failure). Detail names what was checked (names only, never values) or what to fix.
+type checkLine struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// checklist is the result of `secure-agent check`.
+type checklist struct {
+	OK    bool        `json:"ok"`
+	Lines []checkLine `json:"checks"`
+}
+
+// failedAt returns the checklist line a failure of this kind belongs to.
+func failedAt(kind secrets.Kind) string {
+	switch kind {
+	case secrets.InvalidInput:
+		return checkInput
+	case secrets.PolicyDenied:
+		return checkPolicy
+	case secrets.StoreUnavailable, secrets.Throttled, secrets.AuthFailed:
+		return checkStore
+	case secrets.SecretNotFound, secrets.SecretKeyNotFound, secrets.AccessDenied, secrets.DecryptionFailed:
+		return checkSecrets
+	case secrets.SourceAuthFailed:
+		return checkAuth
+	}
+	return checkSource
+}
+
+// sourceLine is the line a failure from the source itself belongs to: authentication, a policy
+// refusal of the destination, or anything else about reaching it.
+func sourceLine(kind secrets.Kind) string {
+	switch kind {
+	case secrets.SourceAuthFailed:
+		return checkAuth
+	case secrets.PolicyDenied:
+		return checkPolicy
+	}
+	return checkSource
+}
+
+// build makes the checklist from where the check stopped (failure, or "" for none) and what
+// each passed line found.
+func build(failure string, failDetail string, details map[string]string, privileges []string, outputProblem string) checklist {
+	c := checklist{OK: true}
+	failed := false
+	for _, name := range checkOrder {
+		line := checkLine{Name: name, Status: "ok", Detail: details[name]}
+		switch {
+		case failed:
+			line.Status, line.Detail = "skipped", ""
+		case name == failure:
+			line.Status, line.Detail, failed = "failed", failDetail, true
+		case name == checkPrivileges && len(privileges) > 0:
+			line.Status, line.Detail = "failed", "missing: "+strings.Join(privileges, ", ")+"; grant them to the connection's user"
+		case name == checkOutput && outputProblem != "":
+			line.Status, line.Detail = "failed", outputProblem
+		}
+		if line.Status == "failed" {
+			c.OK = false
+		}
+		c.Lines = append(c.Lines, line)
+	}
+	return c
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	inputPath := fs.String("input", "", "path of the workflow input JSON file (- for standard input)")
+	local := fs.Bool("local", false, "run the steps in this process, with this machine's agent settings, instead of a TestConnectionWorkflow")
+	asJSON := fs.Bool("json", false, "print the checklist as JSON")
+	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "task queue the agent polls")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2}
+	}
+	if *inputPath == "" {
+		fmt.Fprintln(stderr, "secure-agent check: --input is required")
+		return exitError{2}
+	}
+	in, err := readInput(*inputPath)
+	if err != nil {
+		return err
+	}
+	settings, err := worker.LoadSettings()
+	if err != nil {
+		return err
+	}
+	var result checklist
+	if problems := in.Validate(); len(problems) > 0 {
+		result = build(checkInput, strings.Join(problems, "; "), nil, nil, "")
+	} else if *local {
+		result = checkLocally(ctx, settings, in)
+	} else {
+		c, err := worker.Dial(ctx, settings, settings.NewLogger())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		result, err = checkRemotely(ctx, c, *taskQueue, in)
+		if err != nil {
+			return err
+		}
+	}
+	printChecklist(stdout, result, *asJSON)
+	if !result.OK {
+		return exitError{1}
+	}
+	return nil
+}
+
+// checkRemotely runs TestConnectionWorkflow on the agents of the task queue.
+func checkRemotely(ctx context.Context, c client.Client, taskQueue string, in workflows.Input) (checklist, error) {
+	id := fmt.Sprintf("check-%s-%s", in.Connector, time.Now().UTC().Format("20060102T150405.000"))
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, workflows.TestConnectionWorkflowName, in)
+	if err != nil {
+		return checklist{}, fmt.Errorf("starting the connection test: %w", err)
+	}
+	var rep workflows.ConnectionReport
+	err = run.Get(ctx, &rep)
+	var ae *temporal.ApplicationError
+	switch {
+	case errors.As(err, &ae):
+		line := failedAt(secrets.Kind(ae.Type()))
+		var act *temporal.ActivityError
+		if errors.As(err, &act) && act.ActivityType().GetName() == "Preflight" {
+			line = sourceLine(secrets.Kind(ae.Type())) // the source refused: not the input's or the store's fault
+		}
+		return build(line, ae.Message(), nil, nil, ""), nil
+	case err != nil:
+		return checklist{}, fmt.Errorf("the connection test did not finish: %w", err)
+	}
+	return build("", "", reportDetails(rep.Fields, rep.Versions, rep.ServerVersion), rep.MissingPrivileges, rep.OutputProblem), nil
+}
+
+// checkLocally runs the same steps in this process: policy, resolution, preflight, output.
+func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) checklist {
+	fail := func(err error) checklist {
+		return build(failedAt(secrets.KindOf(err)), err.Error(), nil, nil, "")
+	}
+	failSource := func(err error) checklist {
+		return build(sourceLine(secrets.KindOf(err)), err.Error(), nil, nil, "")
+	}
+	pol, err := s.Policy()
+	if err != nil {
+		return build(checkPolicy, err.Error(), nil, nil, "")
+	}
+	if spec := in.SecretStore; spec != nil {
+		if err := pol.CheckStore(spec.Type); err != nil {
+			return fail(err)
+		}
+		if ref := spec.PolicyRef(); ref != "" {
+			if err := pol.CheckSecret(spec.Type, ref); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	opener, err := stores.NewOpener(stores.Options{EnvAllow: pol.EnvAllow(), CustomStoreHosts: pol.CustomHosts(),
+		CustomStoreEnvAllow: pol.CustomHeaderEnv(), AWSSessionName: s.AWSSessionName})
+	if err != nil {
+		return build(checkPolicy, err.Error(), nil, nil, "")
+	}
+	defer opener.Close()
+	src, ref, err := opener.Open(ctx, in.SecretStore)
+	if err != nil {
+		return fail(err)
+	}
+	spec, _ := connectors.Lookup(in.Connector)
+	req := secrets.Request{Secret: ref, AllowSensitiveLiterals: pol.AllowSensitiveLiterals()}
+	for name, v := range in.Connection {
+		f, _ := spec.Field(name)
+		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: string(v), Sensitive: f.Sensitive})
+	}
+	res, err := secrets.NewResolver(secrets.ResolverOptions{}).Resolve(ctx, src, req)
+	if err != nil {
+		return fail(err)
+	}
+	defer res.Zero()
+	creds := connectors.Credentials{}
+	var origins []string
+	for _, f := range res.Fields {
+		creds[f.Field] = f.Value
+		if f.FromSecret {
+			origins = append(origins, f.Ref.Path)
+		}
+	}
+	if host, port, ok := spec.Destination(creds); ok {
+		if err := pol.CheckDestination(host, port, origins); err != nil {
+			return fail(err)
+		}
+	}
+	source, err := worker.OpenSource(ctx, in.Connector, creds)
+	if err != nil {
+		return failSource(err)
+	}
+	defer source.Close()
+	report, err := source.Preflight(ctx)
+	if err != nil {
+		return failSource(err)
+	}
+	var outputProblem string
+	if err := output.CheckWritable(filepath.Join(s.OutputDir, filepath.FromSlash(in.Output.Prefix))); err != nil {
+		outputProblem = err.Error()
+	}
+	return build("", "", reportDetails(res.FieldNames(), res.Versions, report.ServerVersion), report.MissingPrivileges, outputProblem)
+}
+
+// reportDetails names what the passed lines found: field names and secret versions, the server.
+func reportDetails(fields []string, versions []secrets.SecretVersion, server string) map[string]string {
+	var secretNames []string
+	for _, v := range versions {
+		secretNames = append(secretNames, v.Ref.String())
+	}
+	d := map[string]string{
+		checkSecrets: "fields " + strings.Join(fields, ", "),
+		checkSource:  server,
+	}
+	if len(secretNames) > 0 {
+		d[checkSecrets] += " from " + strings.Join(secretNames, ", ")
+	}
+	return d
+}
+
+func printChecklist(w io.Writer, c checklist, asJSON bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(c)
+		return
+	}
+	marks := map[string]string{"ok": "[ok]  ", "failed": "[FAIL]", "skipped": "[--]  "}
+	for _, l := range c.Lines {
+		line := fmt.Sprintf("%s %s", marks[l.Status], l.Name)
+		if l.Detail != "" {
+			line += ": " + l.Detail
+		}
+		fmt.Fprintln(w, line)
+	}
+}
