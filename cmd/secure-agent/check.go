@@ -221,7 +221,11 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 	for _, f := range res.Fields {
 		creds[f.Field] = f.Value
 		if f.FromSecret {
-			origins = append(origins, f.Ref.Path)
+			origin := f.Ref.Path
+			if in.SecretStore != nil && in.SecretStore.Type == stores.TypeCustom {
+				origin = in.SecretStore.PolicyRef() // destination rules name custom secrets as host/secret_name
+			}
+			origins = append(origins, origin)
 		}
 	}
 	if host, port, ok := spec.Destination(creds); ok {
