@@ -67,7 +67,7 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 	for _, f := range res.Fields {
 		creds[f.Field] = f.Value // ownership moves to the lease store, or is zeroed below
 		if f.FromSecret {
-			origins[f.Field] = policyOrigin(in.SecretStore, f.Ref)
+			origins[f.Field] = PolicyOrigin(in.SecretStore, f.Ref)
 		}
 	}
 	var sourceOrigins []string
@@ -180,10 +180,10 @@ func (a *Activities) audit(ctx context.Context, ev audit.Event) {
 	}
 }
 
-// policyOrigin names a secret the way the policy's destination rules do: its path, or for a
+// PolicyOrigin names a secret the way the policy's destination rules do: its path, or for a
 // custom store "<store_url host[:port]>/<secret_name>", so a rule cannot be matched by a
 // secret of the same name on another store host.
-func policyOrigin(spec *stores.Spec, ref secrets.Ref) string {
+func PolicyOrigin(spec *stores.Spec, ref secrets.Ref) string {
 	if spec != nil && spec.Type == stores.TypeCustom {
 		return spec.PolicyRef()
 	}

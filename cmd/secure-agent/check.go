@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
@@ -221,11 +222,7 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 	for _, f := range res.Fields {
 		creds[f.Field] = f.Value
 		if f.FromSecret {
-			origin := f.Ref.Path
-			if in.SecretStore != nil && in.SecretStore.Type == stores.TypeCustom {
-				origin = in.SecretStore.PolicyRef() // destination rules name custom secrets as host/secret_name
-			}
-			origins = append(origins, origin)
+			origins = append(origins, activities.PolicyOrigin(in.SecretStore, f.Ref))
 		}
 	}
 	if host, port, ok := spec.Destination(creds); ok {
