@@ -36,7 +36,8 @@ func startDev(ctx context.Context, configPath string, settings worker.Settings, 
 		return nil, err
 	}
 	d := &devEnv{server: srv, logger: logger}
-	d.client, err = worker.DialWith(ctx, settings, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()}, logger)
+	d.client, err = worker.DialWith(ctx, settings, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
+		ConnectionOptions: client.ConnectionOptions{TLS: srv.ClientTLS()}}, logger)
 	if err != nil {
 		d.stop()
 		return nil, err

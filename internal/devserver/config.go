@@ -96,6 +96,13 @@ type Config struct {
 	// (the browser) calls to decode payloads, for example
 	// "http://127.0.0.1:8081". Empty: the UI shows payloads as stored.
 	UICodecEndpoint string `yaml:"uiCodecEndpoint"`
+
+	// TLS, when TLS.CertFile is set, makes the frontend serve TLS and, with
+	// TLS.RequireClientCert, accept only clients with a certificate issued by
+	// TLS.ClientCAFile (mutual TLS). Off by default. The Web UI still serves
+	// plain HTTP. LoadConfig resolves relative paths against the directory
+	// of the YAML file.
+	TLS TLSConfig `yaml:"tls"`
 }
 
 // DefaultConfig returns the configuration used when temporal-dev.yaml is
@@ -143,6 +150,11 @@ func LoadConfig(path string) (Config, error) {
 
 	if cfg.DatabaseFile != "" && !filepath.IsAbs(cfg.DatabaseFile) {
 		cfg.DatabaseFile = filepath.Join(filepath.Dir(path), cfg.DatabaseFile)
+	}
+	for _, f := range []*string{&cfg.TLS.CertFile, &cfg.TLS.KeyFile, &cfg.TLS.ClientCAFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(filepath.Dir(path), *f)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("devserver: %s: %w", path, err)
@@ -240,6 +252,8 @@ func (c Config) Validate() error {
 			add("uiCodecEndpoint must not carry credentials in the URL: remove the user:password@ part")
 		}
 	}
+
+	errs = append(errs, c.TLS.validate()...)
 
 	return errors.Join(errs...)
 }

@@ -119,6 +119,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"database URI characters", "databaseFile: dev.db?mode=ro", []string{"databaseFile"}},
 		{"codec not a URL", "uiCodecEndpoint: 127.0.0.1:8081", []string{"uiCodecEndpoint"}},
 		{"codec with credentials", "uiCodecEndpoint: http://u:p@127.0.0.1:8081", []string{"uiCodecEndpoint", "credentials"}},
+		{"tls without certFile", "tls: {keyFile: k.pem}", []string{"tls.certFile"}},
+		{"tls without keyFile", "tls: {certFile: c.pem}", []string{"tls.keyFile"}},
+		{"client certs without CA", "tls: {certFile: c.pem, keyFile: k.pem, requireClientCert: true}", []string{"tls.clientCAFile"}},
+		{"client CA not required", "tls: {certFile: c.pem, keyFile: k.pem, clientCAFile: ca.pem}", []string{"requireClientCert"}},
 		{"two documents", "logLevel: info\n---\nlogLevel: debug\n", []string{"more than one YAML document"}},
 		{"every problem at once", "frontendAddress: 0.0.0.0:1\nlogLevel: loud\nretention: 1s", []string{"frontendAddress", "logLevel", "retention"}},
 	}
@@ -134,6 +138,27 @@ func TestLoadConfigRejects(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadConfigTLSPaths(t *testing.T) {
+	path := writeYAML(t, "tls:\n  certFile: certs/server.pem\n  keyFile: /abs/server-key.pem\n  clientCAFile: ca.pem\n  requireClientCert: true\n")
+	cfg, err := devserver.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	want := devserver.TLSConfig{
+		CertFile:          filepath.Join(dir, "certs", "server.pem"),
+		KeyFile:           "/abs/server-key.pem",
+		ClientCAFile:      filepath.Join(dir, "ca.pem"),
+		RequireClientCert: true,
+	}
+	if cfg.TLS != want || !cfg.TLS.Enabled() {
+		t.Errorf("TLS = %+v, want %+v", cfg.TLS, want)
+	}
+	if devserver.DefaultConfig().TLS.Enabled() {
+		t.Error("TLS is on by default")
 	}
 }
 

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -58,6 +60,9 @@ type Server struct {
 
 	temporal temporal.Server
 	ui       *uiServer
+	// internalID is the client identity of the server's own clients when the frontend serves
+	// TLS; nil otherwise.
+	internalID *internalIdentity
 
 	stopOnce sync.Once
 	stopErr  error
@@ -101,12 +106,20 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 	// error path, nothing on success.
 	defer ports.release()
 
+	tlsConfig, internalID, err := prepareTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+
 	sqlConfig, err := prepareDatabase(cfg)
 	if err != nil {
 		return nil, err
 	}
 
 	serverConfig := buildServerConfig(ports, sqlConfig)
+	if tlsConfig != nil {
+		serverConfig.Global.TLS = *tlsConfig
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&serverConfig.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: creating the authorizer: %w", err)
@@ -128,15 +141,16 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error
 		frontendAddr: ports.frontendDial(),
 		namespace:    cfg.Namespace,
 		temporal:     ts,
+		internalID:   internalID,
 	}
 	namespaces := append([]string{cfg.Namespace}, cfg.ExtraNamespaces...)
-	if err := waitForFrontend(ctx, s.frontendAddr, namespaces); err != nil {
+	if err := waitForFrontend(ctx, s.frontendAddr, internalID, namespaces); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
 
 	if ports.ui != nil {
-		ui, err := startUI(ctx, cfg, *ports.ui, s.frontendAddr, ports.uiListener)
+		ui, err := startUI(ctx, cfg, *ports.ui, s.frontendAddr, internalID, ports.uiListener)
 		ports.uiListener = nil // startUI owns it now
 		if err != nil {
 			_ = s.Stop()
@@ -232,6 +246,16 @@ func (s *Server) UIURL() string {
 
 // Namespace returns the configured namespace, which exists and is ready.
 func (s *Server) Namespace() string { return s.namespace }
+
+// ClientTLS returns the TLS settings an in-process client (the agent of `dev` and `demo`) uses to
+// reach a TLS frontend: the server's own internal identity, over loopback. Nil when the frontend
+// serves plain gRPC.
+func (s *Server) ClientTLS() *tls.Config {
+	if s.internalID == nil {
+		return nil
+	}
+	return s.internalID.clientTLS()
+}
 
 // Stop shuts down the Web UI and the Temporal server and frees their ports;
 // when Stop returns, new listeners can bind them. With a database file, the
@@ -436,9 +460,14 @@ func buildServerConfig(p *ports, sqlConfig *config.SQL) *config.Config {
 	return &c
 }
 
-// waitForFrontend polls the frontend until it describes every namespace.
-func waitForFrontend(ctx context.Context, addr string, namespaces []string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// waitForFrontend polls the frontend until it describes every namespace. id,
+// when not nil, is the internal identity for a TLS frontend.
+func waitForFrontend(ctx context.Context, addr string, id *internalIdentity, namespaces []string) error {
+	creds := insecure.NewCredentials()
+	if id != nil {
+		creds = credentials.NewTLS(id.clientTLS())
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("devserver: connecting to the frontend at %s: %w", addr, err)
 	}

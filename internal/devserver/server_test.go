@@ -522,4 +522,12 @@ func TestStartRejectsInvalidConfig(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("error %q does not say the directory does not exist", err)
 	}
+	cfg = testConfig()
+	cfg.TLS = devserver.TLSConfig{CertFile: filepath.Join(t.TempDir(), "missing.pem"), KeyFile: filepath.Join(t.TempDir(), "missing-key.pem")}
+	if srv, err := devserver.Start(context.Background(), cfg, nil); err == nil {
+		_ = srv.Stop()
+		t.Fatal("Start accepted a missing TLS certificate")
+	} else if !strings.Contains(err.Error(), "tls.certFile") {
+		t.Errorf("error %q does not name tls.certFile", err)
+	}
 }

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,7 +24,7 @@ type uiServer struct {
 // uiConfig is the Web UI's configuration: the embedded assets, the frontend
 // as its gRPC backend, the configured namespace as its default, and browser
 // settings for plain HTTP on this machine.
-func uiConfig(cfg Config, a address, frontendAddr string) *uiconfig.Config {
+func uiConfig(cfg Config, a address, frontendAddr string, id *internalIdentity) *uiconfig.Config {
 	dialHost := a.dialIP().String()
 	port := strconv.Itoa(a.port)
 	origins := []string{"http://" + net.JoinHostPort(dialHost, port)}
@@ -34,7 +35,7 @@ func uiConfig(cfg Config, a address, frontendAddr string) *uiconfig.Config {
 	if a.ip.To4() == nil {
 		host = "[" + host + "]" // the UI server formats "host:port" itself
 	}
-	return &uiconfig.Config{
+	c := &uiconfig.Config{
 		TemporalGRPCAddress: frontendAddr,
 		Host:                host,
 		Port:                a.port,
@@ -50,13 +51,21 @@ func uiConfig(cfg Config, a address, frontendAddr string) *uiconfig.Config {
 		DisableNewsFetch:   true,
 		NotifyOnNewVersion: false,
 	}
+	if id != nil {
+		// A TLS frontend: the UI dials it with the internal client
+		// certificate, over loopback, without verifying the server's.
+		c.TLS.CertData = base64.StdEncoding.EncodeToString(id.certPEM)
+		c.TLS.KeyData = base64.StdEncoding.EncodeToString(id.keyPEM)
+		c.TLS.EnableHostVerification = false
+	}
+	return c
 }
 
 // startUI starts the Web UI on the address held by l and waits until it
 // answers its health check. l is closed just before the UI binds the port.
-func startUI(ctx context.Context, cfg Config, a address, frontendAddr string, l net.Listener) (*uiServer, error) {
+func startUI(ctx context.Context, cfg Config, a address, frontendAddr string, id *internalIdentity, l net.Listener) (*uiServer, error) {
 	defer func() { _ = l.Close() }()
-	uc := uiConfig(cfg, a, frontendAddr)
+	uc := uiConfig(cfg, a, frontendAddr, id)
 	if err := uc.Validate(); err != nil {
 		return nil, fmt.Errorf("devserver: Web UI configuration: %w", err)
 	}
