@@ -8,6 +8,7 @@ package connectors
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"strconv"
@@ -356,4 +357,14 @@ type Filters struct {
 	// IncludeSystemSchemas extracts the engine's own schemas (pg_catalog, information_schema,
 	// mysql, sys, ...), which are skipped by default.
 	IncludeSystemSchemas bool `json:"includeSystemSchemas,omitempty"`
+}
+
+// ContextError is a connector's error for a ctx that ended: SourceUnavailable (retried), wrapping
+// ctxErr so errors.Is(err, context.DeadlineExceeded) holds. connector prefixes the message.
+func ContextError(connector string, ctxErr error) error {
+	msg := connector + ": the step was cancelled before the catalog was read"
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		msg = connector + ": the catalog was not read before the deadline; check that the source is reachable from the agent, or raise the activity timeout for a large catalog"
+	}
+	return &secrets.Error{Kind: secrets.SourceUnavailable, Msg: msg, Cause: ctxErr}
 }

@@ -586,10 +586,4 @@ func (discard) Write(connectors.Entity) error { return nil }
 var errRedacted = errors.New("mysql: driver error (text withheld: it can name the host, user or database)")
 
 // contextError is the error for a ctx that ended: SourceUnavailable, wrapping ctxErr.
-func contextError(ctxErr error) error {
-	msg := "mysql: the step was cancelled before the server answered"
-	if errors.Is(ctxErr, context.DeadlineExceeded) {
-		msg = "mysql: the server did not answer before the deadline; check that it is reachable from the agent, or raise the activity timeout for a large catalog"
-	}
-	return &secrets.Error{Kind: secrets.SourceUnavailable, Msg: msg, Cause: ctxErr}
-}
+func contextError(ctxErr error) error { return connectors.ContextError("mysql", ctxErr) }

@@ -716,13 +716,7 @@ func pgError(pe *pgconn.PgError, phase string) error {
 }
 
 // contextError is the error for a ctx that ended: SourceUnavailable, wrapping ctxErr.
-func contextError(ctxErr error) error {
-	msg := "postgres: the step was cancelled before the catalog was read"
-	if errors.Is(ctxErr, context.DeadlineExceeded) {
-		msg = "postgres: the catalog was not read before the deadline; raise the activity timeout for a large database"
-	}
-	return &secrets.Error{Kind: secrets.SourceUnavailable, Msg: msg, Cause: ctxErr}
-}
+func contextError(ctxErr error) error { return connectors.ContextError("postgres", ctxErr) }
 
 // errWithheld stands in for a driver error whose text may name connection fields.
 var errWithheld = errors.New("postgres: driver error (text withheld: it may name connection fields)")

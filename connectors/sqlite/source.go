@@ -952,13 +952,7 @@ func (s *Source) classify(ctx context.Context, err error) error {
 }
 
 // contextError is the error for a ctx that ended: SourceUnavailable, wrapping ctxErr.
-func contextError(ctxErr error) error {
-	msg := "sqlite: the step was cancelled before the catalog was read"
-	if errors.Is(ctxErr, context.DeadlineExceeded) {
-		msg = "sqlite: the catalog was not read before the deadline; raise the activity timeout for a large database"
-	}
-	return &secrets.Error{Kind: secrets.SourceUnavailable, Msg: msg, Cause: ctxErr}
-}
+func contextError(ctxErr error) error { return connectors.ContextError("sqlite", ctxErr) }
 
 // errRedacted replaces a cause whose text would reveal the database path.
 var errRedacted = errors.New("sqlite: driver error (text withheld: it named the database path)")
