@@ -99,7 +99,10 @@ func ParseKeys(spec string) (*Keys, error) {
 //
 // The file must be a regular file that neither group nor others may read or write: mode 0600 or
 // 0400 (chmod 600 FILE). Any other file is refused before it is read, with an error that says so.
-// On Kubernetes, mount the secret with defaultMode: 0400 (and no fsGroup, which adds group read).
+// On Kubernetes, Secret files are owned by root: a 0400 file is unreadable to a non-root agent, and
+// the fsGroup that would fix that adds group read, which this refuses. Pass the keys as
+// SECURE_AGENT_CODEC_KEYS from the Secret instead (the Helm chart does), unless the platform gives
+// the agent's user a 0400 or 0600 file.
 // On Windows, where Unix modes do not apply, the mode is not checked. Errors name the file and the
 // line, never a key.
 func LoadKeysFile(path string) (*Keys, error) {
