@@ -1,18 +1,14 @@
 package worker_test
 
 import (
+	"github.com/secure-agent/secure-agent/internal/testpki"
+
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -32,67 +28,18 @@ import (
 )
 
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA struct{ *testpki.CA }
 
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
+func newTestCA(t *testing.T, name string) *testCA { return &testCA{testpki.NewCA(t, name)} }
 
 // issue writes a certificate signed by ca and its key to dir/name.pem and dir/name-key.pem.
 func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage, dnsNames []string, ips []net.IP) (certPath, keyPath string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     dnsNames,
-		IPAddresses:  ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := ca.Issue(t, name, usage, dnsNames, ips)
 	certPath = filepath.Join(dir, name+".pem")
 	keyPath = filepath.Join(dir, name+"-key.pem")
-	writeFile(t, certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeFile(t, keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	writeFile(t, certPath, certPEM)
+	writeFile(t, keyPath, keyPEM)
 	return certPath, keyPath
 }
 
@@ -128,15 +75,15 @@ func TestDialMutualTLS(t *testing.T) {
 	clearTemporalEnv(t)
 	dir := t.TempDir()
 	ca := newTestCA(t, "secure-agent test CA")
-	caPath := filepath.Join(dir, "ca.pem")
-	writeFile(t, caPath, ca.pem)
+	caPath := filepath.Join(dir, "ca.PEM")
+	writeFile(t, caPath, ca.PEM)
 	serverCert, serverKey := ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth,
 		[]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	clientCert, clientKey := ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth, nil, nil)
 
 	otherCA := newTestCA(t, "some other CA")
-	otherCAPath := filepath.Join(dir, "other-ca.pem")
-	writeFile(t, otherCAPath, otherCA.pem)
+	otherCAPath := filepath.Join(dir, "other-ca.PEM")
+	writeFile(t, otherCAPath, otherCA.PEM)
 
 	var serverLog syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -230,7 +230,7 @@ func TestFieldValidation(t *testing.T) {
 		{"bad cert PEM", map[string]string{FieldTLSCert: canaryPEM, FieldTLSKey: string(keyPEM)}, FieldTLSCert},
 		{"key of another cert", map[string]string{FieldTLSCert: string(certPEM), FieldTLSKey: string(otherKey)}, FieldTLSKey},
 		{"bad key PEM", map[string]string{FieldTLSCert: string(certPEM), FieldTLSKey: "-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----\n"}, FieldTLSKey},
-		{"PEM with tls disabled", map[string]string{FieldTLS: "disable", FieldTLSCA: string(ca.pem)}, FieldTLS},
+		{"PEM with tls disabled", map[string]string{FieldTLS: "disable", FieldTLSCA: string(ca.PEM)}, FieldTLS},
 	} {
 		c := base()
 		for k, v := range tc.set {

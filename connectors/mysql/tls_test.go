@@ -1,17 +1,13 @@
 package mysql
 
 import (
+	"github.com/secure-agent/secure-agent/internal/testpki"
+
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -23,71 +19,20 @@ import (
 )
 
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA struct{ *testpki.CA }
 
 func newCA(t *testing.T, name string) (*testCA, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, pool
+	ca := testpki.NewCA(t, name)
+	return &testCA{ca}, ca.Pool()
 }
 
 // issue makes a certificate signed by the CA, for a server (DNS names, IPs) or a client.
 func (ca *testCA) issue(t *testing.T, cn string, dns []string, ips []net.IP, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	usage := x509.ExtKeyUsageServerAuth
 	if client {
 		usage = x509.ExtKeyUsageClientAuth
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		DNSNames:     dns,
-		IPAddresses:  ips,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	return ca.Issue(t, cn, usage, dns, ips)
 }
 
 func (ca *testCA) serverCert(t *testing.T, dns []string, ips []net.IP) tls.Certificate {
@@ -215,7 +160,7 @@ func TestTLSModes(t *testing.T) {
 	nameCert := ca.serverCert(t, []string{"db.internal"}, nil)
 	clientPEM, clientKey := ca.issue(t, "agent", nil, nil, true)
 	clientPool := x509.NewCertPool()
-	clientPool.AddCert(ca.cert)
+	clientPool.AddCert(ca.Cert)
 
 	withIP := startFake(t, &tls.Config{Certificates: []tls.Certificate{ipCert}})
 	withName := startFake(t, &tls.Config{Certificates: []tls.Certificate{nameCert}})
@@ -232,22 +177,22 @@ func TestTLSModes(t *testing.T) {
 		detail string
 		event  string // what the server saw, "" for nothing
 	}{
-		{"verify-full", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
-		{"verify-full wrong CA", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-full", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.PEM)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"verify-full wrong CA", withIP, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(other.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
 		{"verify-full system roots", withIP, map[string]string{FieldTLS: "verify-full"}, secrets.InvalidInput, "tls", "handshake failed"},
-		{"verify-full wrong host", withName, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
-		{"verify-ca other host", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(ca.pem)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
-		{"verify-ca wrong CA", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-full wrong host", withName, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"verify-ca other host", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(ca.PEM)}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"verify-ca wrong CA", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(other.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
 		{"required unverified", withName, map[string]string{FieldTLS: "required"}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
-		{"required with CA verifies", withName, map[string]string{FieldTLS: "required", FieldTLSCA: string(other.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"required with CA verifies", withName, map[string]string{FieldTLS: "required", FieldTLSCA: string(other.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
 		{"preferred uses TLS", withName, map[string]string{}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
 		{"preferred falls back", noTLS, map[string]string{FieldTLS: "preferred"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
 		{"required without server TLS", noTLS, map[string]string{FieldTLS: "required"}, secrets.InvalidInput, "tls", ""},
 		{"disable", withIP, map[string]string{FieldTLS: "disable"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
-		{"client cert", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem), FieldTLSCert: string(clientPEM), FieldTLSKey: string(clientKey)},
+		{"client cert", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.PEM), FieldTLSCert: string(clientPEM), FieldTLSKey: string(clientKey)},
 			secrets.SourceAuthFailed, "MySQL 1045", "tls+client-cert"},
-		{"client cert missing (TLS 1.3)", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
-		{"client cert missing (TLS 1.2)", needsClient12, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.pem)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"client cert missing (TLS 1.3)", needsClient, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
+		{"client cert missing (TLS 1.2)", needsClient12, map[string]string{FieldTLS: "verify-full", FieldTLSCA: string(ca.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			creds := connectors.Credentials{FieldHost: secrets.Value("127.0.0.1"), FieldPort: secrets.Value(tc.server.port()),

@@ -1,17 +1,14 @@
 package postgres
 
 import (
+	"github.com/secure-agent/secure-agent/internal/testpki"
+
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -25,61 +22,23 @@ import (
 )
 
 // testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
+type testCA struct{ *testpki.CA }
 
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
+func newCA(t *testing.T) *testCA { return &testCA{testpki.NewCA(t, "test CA")} }
 
 // issue makes a leaf certificate for the names (DNS names or IP addresses); it returns the
 // certificate and key PEMs.
 func (ca *testCA) issue(t *testing.T, usage x509.ExtKeyUsage, names ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
+	var dns []string
+	var ips []net.IP
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			ips = append(ips, ip)
 		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
+			dns = append(dns, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	return ca.Issue(t, "leaf", usage, dns, ips)
 }
 
 // tlsPostgres is a fake server that accepts PostgreSQL's SSLRequest, completes a TLS handshake
@@ -139,7 +98,7 @@ func TestTLSHandshakes(t *testing.T) {
 	byIP := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("127.0.0.1")}}, nil)
 	byName := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("db.internal")}}, nil)
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	sawCert := make(chan bool, 1)
 	mtls := tlsPostgres(t, &tls.Config{Certificates: []tls.Certificate{serverCert("127.0.0.1")},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}, sawCert)
@@ -151,16 +110,16 @@ func TestTLSHandshakes(t *testing.T) {
 		fields map[string]string
 		want   secrets.Kind // SourceAuthFailed: the handshake succeeded
 	}{
-		{"verify-full", byIP, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.SourceAuthFailed},
-		{"verify-full wrong name", byName, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.InvalidInput},
+		{"verify-full", byIP, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM)}, secrets.SourceAuthFailed},
+		{"verify-full wrong name", byName, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM)}, secrets.InvalidInput},
 		{"verify-full system roots", byIP, map[string]string{"sslmode": "verify-full", "sslrootcert": "system"}, secrets.InvalidInput},
-		{"verify-ca ignores the name", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(ca.pem)}, secrets.SourceAuthFailed},
-		{"verify-ca wrong CA", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(otherCA.pem)}, secrets.InvalidInput},
+		{"verify-ca ignores the name", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(ca.PEM)}, secrets.SourceAuthFailed},
+		{"verify-ca wrong CA", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(otherCA.PEM)}, secrets.InvalidInput},
 		{"require without CA", byName, map[string]string{"sslmode": "require"}, secrets.SourceAuthFailed},
-		{"require with a CA verifies it", byName, map[string]string{"sslmode": "require", "sslrootcert": string(otherCA.pem)}, secrets.InvalidInput},
+		{"require with a CA verifies it", byName, map[string]string{"sslmode": "require", "sslrootcert": string(otherCA.PEM)}, secrets.InvalidInput},
 		{"prefer", byName, map[string]string{}, secrets.SourceAuthFailed},
-		{"client certificate missing", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem)}, secrets.InvalidInput},
-		{"client certificate", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.pem),
+		{"client certificate missing", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM)}, secrets.InvalidInput},
+		{"client certificate", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM),
 			"sslcert": string(clientCert), "sslkey": string(clientKey)}, secrets.SourceAuthFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,7 +196,7 @@ func TestTLSFieldValidation(t *testing.T) {
 			{"db.example", "verify-full", "t"},
 			{"/var/run/postgresql", "require", "n"}, // a Unix socket never uses TLS
 		} {
-			cfgs, err := buildTLS(tc.host, tc.mode, ca.pem, nil, nil)
+			cfgs, err := buildTLS(tc.host, tc.mode, ca.PEM, nil, nil)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.host, tc.mode, err)
 			}
