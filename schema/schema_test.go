@@ -252,8 +252,9 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 	// Options: the ranges and defaults of the Go constants.
 	opts := props(t, deref(t, root, top["options"].(node)))
 	for name, want := range map[string][2]float64{
-		"schemasPerBatch":      {workflows.DefaultSchemasPerBatch, workflows.MaxSchemasPerBatch},
-		"maxConcurrentBatches": {workflows.DefaultMaxConcurrentBatches, workflows.MaxMaxConcurrentBatches},
+		"schemasPerBatch":       {workflows.DefaultSchemasPerBatch, workflows.MaxSchemasPerBatch},
+		"maxConcurrentBatches":  {workflows.DefaultMaxConcurrentBatches, workflows.MaxMaxConcurrentBatches},
+		"resolveTimeoutSeconds": {workflows.DefaultResolveTimeout, workflows.MaxResolveTimeout},
 	} {
 		o := opts[name].(node)
 		if o["default"] != want[0] || o["maximum"] != want[1] {
@@ -485,6 +486,9 @@ func TestRefusedByBoth(t *testing.T) {
 		{"maxConcurrentBatches negative", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"maxConcurrentBatches": -1}}`},
 		{"schemasPerBatch not an integer", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"schemasPerBatch": 2.5}}`},
 		{"unknown option", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"batchSize": 5}}`},
+		{"resolveTimeoutSeconds below the minimum", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"resolveTimeoutSeconds": 9}}`},
+		{"resolveTimeoutSeconds above the maximum", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"resolveTimeoutSeconds": 3601}}`},
+		{"resolveTimeoutSeconds as a duration string", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"resolveTimeoutSeconds": "10m"}}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := goAccepts([]byte(c.input)); err == nil {
@@ -505,6 +509,7 @@ func TestAcceptedByBoth(t *testing.T) {
 		{"port as a number, boolean value", `{"connector": "mysql", "connection": {"host": "h", "port": 3306, "username": "u", "tls": true}}`},
 		{"empty blocks", `{"connector": "sqlite", "connection": {"path": "p"}, "filters": {}, "output": {}, "options": {}}`},
 		{"zero options take the defaults", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"schemasPerBatch": 0}}`},
+		{"resolveTimeoutSeconds at its bounds", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"resolveTimeoutSeconds": 10}}`},
 		{"s3 with endpoint and no region", `{"connector": "sqlite", "connection": {"path": "p"}, "output": {"type": "s3", "bucket": "metadata", "endpoint": "http://127.0.0.1:9000"}}`},
 		{"aws access-key", `{"connector": "sqlite", "connection": {"path": "db_path"}, "secretStore": {"type": "aws", "secretPath": "prod/db", "region": "us-gov-west-1", "authMethod": "access-key", "versionId": "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE"}}`},
 		{"azure secret URL with version", `{"connector": "sqlite", "connection": {"path": "db-path"}, "secretStore": {"type": "azure", "secretPath": "https://myvault.vault.azure.net/secrets/catalog/0123456789abcdef0123456789abcdef", "vaultName": "myvault"}}`},

@@ -92,6 +92,10 @@ type RunOptions struct {
 	SchemasPerBatch int `json:"schemasPerBatch,omitempty"`
 	// MaxConcurrentBatches bounds how many extraction activities run at once (default 4).
 	MaxConcurrentBatches int `json:"maxConcurrentBatches,omitempty"`
+	// ResolveTimeoutSeconds bounds how long ResolveSecrets keeps retrying a secret store that is
+	// unavailable or throttling (its schedule-to-close timeout): after it the run fails with
+	// StoreUnavailable. Default 600 (10 minutes).
+	ResolveTimeoutSeconds int `json:"resolveTimeoutSeconds,omitempty"`
 }
 
 // Limits on RunOptions.
@@ -100,6 +104,9 @@ const (
 	MaxSchemasPerBatch          = 1000
 	DefaultMaxConcurrentBatches = 4
 	MaxMaxConcurrentBatches     = 64
+	DefaultResolveTimeout       = 600 // seconds
+	MinResolveTimeout           = 10
+	MaxResolveTimeout           = 3600
 )
 
 func (o RunOptions) withDefaults() RunOptions {
@@ -108,6 +115,9 @@ func (o RunOptions) withDefaults() RunOptions {
 	}
 	if o.MaxConcurrentBatches == 0 {
 		o.MaxConcurrentBatches = DefaultMaxConcurrentBatches
+	}
+	if o.ResolveTimeoutSeconds == 0 {
+		o.ResolveTimeoutSeconds = DefaultResolveTimeout
 	}
 	return o
 }
@@ -191,6 +201,10 @@ func (in Input) Validate() []string {
 	}
 	if o.MaxConcurrentBatches < 0 || o.MaxConcurrentBatches > MaxMaxConcurrentBatches {
 		add("options.maxConcurrentBatches must be between 1 and %d", MaxMaxConcurrentBatches)
+	}
+	if t := o.ResolveTimeoutSeconds; t != 0 && (t < MinResolveTimeout || t > MaxResolveTimeout) {
+		add("options.resolveTimeoutSeconds must be between %d and %d (seconds); leave it out for the default %d",
+			MinResolveTimeout, MaxResolveTimeout, DefaultResolveTimeout)
 	}
 	return problems
 }

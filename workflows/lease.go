@@ -32,10 +32,10 @@ var (
 		return out
 	}()
 
-	// ResolveSecrets: transient store errors are retried for up to 10 minutes.
+	// ResolveSecrets: transient store errors are retried until options.resolveTimeoutSeconds
+	// (default 10 minutes) sets ScheduleToCloseTimeout.
 	resolveOptions = workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: 10 * time.Minute,
+		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			NonRetryableErrorTypes: finalKinds,
@@ -119,15 +119,37 @@ func (h *leaseHolder) resolve(ctx workflow.Context) error {
 		}
 		sink[k] = string(v)
 	}
+	opts := resolveOptions
+	opts.ScheduleToCloseTimeout = time.Duration(h.input.Options.withDefaults().ResolveTimeoutSeconds) * time.Second
 	var lease activities.Lease
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, resolveOptions), acts.ResolveSecrets, activities.ResolveInput{
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.ResolveSecrets, activities.ResolveInput{
 		Connector: h.input.Connector, Connection: conn, Sink: sink, SecretStore: h.input.SecretStore,
 	}).Get(ctx, &lease)
 	if err != nil {
-		return err
+		return storeGaveUp(err, opts.ScheduleToCloseTimeout)
 	}
 	h.lease = &lease
 	return nil
+}
+
+// storeGaveUp turns a ResolveSecrets failure that ran out of retry time into a final
+// StoreUnavailable error that says so: the store kept failing with retryable errors
+// (unavailable, throttled) for the whole bound. Any other failure is returned as it is.
+func storeGaveUp(err error, bound time.Duration) error {
+	var actErr *temporal.ActivityError
+	var timeout *temporal.TimeoutError
+	if !errors.As(err, &actErr) || !(errors.As(err, &timeout) || actErr.RetryState() == enumspb.RETRY_STATE_TIMEOUT) {
+		return err
+	}
+	last := "no attempt finished in time"
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		last = ae.Message() // the store error's own safe message (it names its kind), already in history
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"the secret store was unavailable for longer than the retry bound of %s (options.resolveTimeoutSeconds); last error: %s. "+
+			"Check that the store is reachable from the agent, or raise the bound", bound, last),
+		string(secrets.StoreUnavailable), err)
 }
 
 // run calls fn with the current lease. If fn fails because the lease is lost, it resolves a new
