@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -74,7 +75,9 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	}()
 
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
+		stopBeating := keepAlive(ctx, heartbeatEvery, func() { activity.RecordHeartbeat(ctx, Cursor{Counts: map[string]int64{}}) })
 		counts, err := a.extractBatch(ctx, src, dir, in)
+		stopBeating() // before the commit heartbeat, which no liveness beat may overwrite
 		if err != nil {
 			return err
 		}
@@ -108,7 +111,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	for i, s := range in.Schemas {
 		names[i] = s.Name
 	}
-	w := &heartbeatWriter{ctx: ctx, inner: part, cursor: Cursor{Counts: map[string]int64{}}}
+	w := &countingWriter{inner: part, counts: map[string]int64{}}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
 		return nil, err
@@ -120,28 +123,52 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	return w.counts, nil
 }
 
-// heartbeatWriter counts entities and heartbeats the cursor while a schema streams, so a large
-// schema keeps the activity alive. The SDK throttles the heartbeats it sends.
-type heartbeatWriter struct {
-	ctx    context.Context
-	inner  connectors.EntityWriter
-	cursor Cursor
-	counts map[string]int64
-	last   time.Time
+// heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
+// rows are arriving (a large catalog query can take a while before its first row). The
+// activity's heartbeat timeout (workflows: 20 s) is a few of these, so a killed worker is
+// noticed within it.
+const heartbeatEvery = 5 * time.Second
+
+// keepAlive calls beat (a heartbeat of an empty cursor: nothing committed yet) at once and then
+// every interval, until ctx ends or stop is called; stop returns once beat will not be called
+// again.
+func keepAlive(ctx context.Context, every time.Duration, beat func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		beat()
+		for {
+			select {
+			case <-tick.C:
+				beat()
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
-func (w *heartbeatWriter) Write(e connectors.Entity) error {
+// countingWriter counts the entities it passes on, per kind.
+type countingWriter struct {
+	inner  connectors.EntityWriter
+	counts map[string]int64
+}
+
+func (w *countingWriter) Write(e connectors.Entity) error {
 	if err := w.inner.Write(e); err != nil {
 		return appError(err, true) // an output error names the agent's own directory: safe to show
 	}
-	if w.counts == nil {
-		w.counts = map[string]int64{}
-	}
 	w.counts[e.Kind()]++
-	if now := time.Now(); now.Sub(w.last) > time.Second {
-		w.last = now
-		activity.RecordHeartbeat(w.ctx, w.cursor)
-	}
 	return nil
 }
 

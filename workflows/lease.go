@@ -55,7 +55,7 @@ var (
 	extractOptions = workflow.ActivityOptions{
 		ScheduleToStartTimeout: leaseScheduleToStart,
 		StartToCloseTimeout:    2 * time.Hour,
-		HeartbeatTimeout:       time.Minute,
+		HeartbeatTimeout:       20 * time.Second, // the activity beats every 5 s while it runs
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 10, NonRetryableErrorTypes: finalKinds,
