@@ -23,7 +23,18 @@ import (
 const (
 	// changePublishToS3 adds the Publish activity after Finalize for s3 outputs.
 	changePublishToS3 = "publish-to-s3"
+	// changeRefuseUnknownFields makes an unknown input field a validation problem.
+	changeRefuseUnknownFields = "refuse-unknown-fields"
 )
+
+// validateInput is Input.Validate as of the run's version: a run started before unknown fields
+// were refused keeps ignoring them, so its replay decides as it did.
+func validateInput(ctx workflow.Context, in Input) []string {
+	if workflow.GetVersion(ctx, changeRefuseUnknownFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		in.problems.unknownField = ""
+	}
+	return in.Validate()
+}
 
 // Workflow type names and the default task queue: the contract users see.
 const (
@@ -82,7 +93,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return nil, err
 	}
-	if problems := in.Validate(); len(problems) > 0 {
+	if problems := validateInput(ctx, in); len(problems) > 0 {
 		progress.Phase = PhaseFailed
 		return nil, invalidInput(problems)
 	}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -31,6 +32,8 @@ type Input struct {
 	Output OutputSpec `json:"output,omitzero"`
 	// Options tune the run; zero values take the defaults.
 	Options RunOptions `json:"options,omitzero"`
+
+	problems inputProblems // what UnmarshalJSON could not take; see Validate
 }
 
 // FieldValue is a connection field's value as typed: a JSON string, or a number or boolean,
@@ -57,7 +60,7 @@ func (v *FieldValue) UnmarshalJSON(b []byte) error {
 		*v = FieldValue(b)
 		return nil
 	}
-	return fmt.Errorf("a connection field must be a string, number or boolean, not %s", b)
+	return errors.New("a connection field must be a string, number or boolean") // never echo the value
 }
 
 // OutputSpec says where the metadata of a run is written.
@@ -126,8 +129,17 @@ func (o RunOptions) withDefaults() RunOptions {
 // workflow calls it first, and so do the CLI and tests. It returns nil or the list of problems,
 // each saying what to fix.
 func (in Input) Validate() []string {
+	if len(in.problems.decode) > 0 {
+		return slices.Clone(in.problems.decode)
+	}
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if f := in.problems.unknownField; f != "" {
+		if len(f) > 80 {
+			f = f[:77] + "..."
+		}
+		add("the input has an unknown field %s: check its spelling and where it is nested against schema/input.schema.json", f)
+	}
 
 	spec, ok := connectors.Lookup(in.Connector)
 	switch {

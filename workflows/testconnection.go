@@ -28,7 +28,7 @@ func TestConnectionWorkflow(ctx workflow.Context, in Input) (*ConnectionReport, 
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return nil, err
 	}
-	if problems := in.Validate(); len(problems) > 0 {
+	if problems := validateInput(ctx, in); len(problems) > 0 {
 		progress.Phase = PhaseFailed
 		return nil, invalidInput(problems)
 	}

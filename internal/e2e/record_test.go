@@ -78,6 +78,14 @@ func TestRecordHistories(t *testing.T) {
 		Credentials: map[string]workflows.FieldValue{"accessKeyId": "REC_S3_KEY_ID", "secretAccessKey": "REC_S3_SECRET"}}
 	record("extraction-s3-v2", h.start(workflows.ExtractionWorkflowName, s3Input))
 
+	// v3: validation starts with a version marker (change id "refuse-unknown-fields"); an
+	// unknown field or a wrongly typed one fails the run with InvalidInput.
+	record("extraction-success-v3", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
+	record("testconnection-success-v3", h.start(workflows.TestConnectionWorkflowName, envInput("REC_SHOP_DB")))
+	record("extraction-unknown-field-v3", h.start(workflows.ExtractionWorkflowName,
+		map[string]any{"connector": "sqlite", "connection": map[string]any{"path": "REC_SHOP_DB"}, "secretStore": map[string]any{"type": "env"}, "filter": map[string]any{}}))
+	record("extraction-wrong-type-v3", h.start(workflows.ExtractionWorkflowName, map[string]any{"connector": 5}))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)
