@@ -29,5 +29,8 @@ func FuzzDecode(f *testing.F) {
 		if err == nil && (keyID != "k1" || len(out) != 1 || string(out[0].GetData()) != `"x"`) {
 			t.Fatalf("decoded unauthenticated data %x with key id %q into %v", data, keyID, out)
 		}
+		if err != nil && err.Error() == "" {
+			t.Fatalf("a refusal without a message for %x", data)
+		}
 	})
 }

@@ -74,3 +74,32 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// FuzzFilters validates arbitrary patterns as they arrive in a workflow input's filters: a
+// refused pattern gets a problem that names its place; an accepted one can be matched against
+// any name without panicking.
+func FuzzFilters(f *testing.F) {
+	for _, s := range [][2]string{{"tmp_*", "tmp_1"}, {"", "x"}, {"\xff", "x"}, {strings.Repeat("*a", 600), "aaaa"}, {"sales", "Sales"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		fl := Filters{IncludeSchemas: []string{"*"}, ExcludeTables: []string{pattern}, TempTables: []string{pattern}}
+		problems := fl.Validate()
+		for _, p := range problems {
+			if !strings.HasPrefix(p, "filters.excludeTables[0] ") && !strings.HasPrefix(p, "filters.tempTables[0] ") {
+				t.Fatalf("problem %q does not name the pattern's place", p)
+			}
+		}
+		if len(problems) > 0 {
+			if len(problems) != 2 {
+				t.Fatalf("one bad pattern in two lists gave %d problems: %v", len(problems), problems)
+			}
+			return
+		}
+		// excludeTables patterns match "schema.table", tempTables patterns the table name alone.
+		excluded := Glob(pattern, "s."+name) || Glob(pattern, name)
+		if fl.TableIncluded("s", name) == excluded {
+			t.Fatalf("TableIncluded(s, %q) with pattern %q excluded and temp: %v, Glob says excluded %v", name, pattern, !excluded, excluded)
+		}
+	})
+}

@@ -703,11 +703,11 @@ func FuzzParsePath(f *testing.F) {
 		if err == nil && id.Name == "" {
 			t.Errorf("ParsePath(%q) accepted a path without a name", path)
 		}
-		if err != nil && secrets.KindOf(err) != secrets.InvalidInput {
-			t.Errorf("ParsePath(%q): kind %s", path, secrets.KindOf(err))
+		if err != nil && (secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "") {
+			t.Errorf("ParsePath(%q): kind %s: %q", path, secrets.KindOf(err), err)
 		}
-		if err := ValidateRef(secrets.Ref{Path: path, Version: version, Stage: stage}, "us-east-1"); err != nil && secrets.KindOf(err) != secrets.InvalidInput {
-			t.Errorf("ValidateRef: kind %s", secrets.KindOf(err))
+		if err := ValidateRef(secrets.Ref{Path: path, Version: version, Stage: stage}, "us-east-1"); err != nil && (secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "") {
+			t.Errorf("ValidateRef: kind %s: %q", secrets.KindOf(err), err)
 		}
 	})
 }

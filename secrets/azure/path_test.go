@@ -160,9 +160,11 @@ func FuzzParsePath(f *testing.F) {
 		if err == nil && !secretNameRE.MatchString(loc.Name) {
 			t.Errorf("ParsePath(%q) accepted name %q", path, loc.Name)
 		}
-		if err != nil && secrets.KindOf(err) != secrets.InvalidInput {
-			t.Errorf("ParsePath(%q) error kind %q", path, secrets.KindOf(err))
+		if err != nil && (secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "") {
+			t.Errorf("ParsePath(%q) error kind %q: %q", path, secrets.KindOf(err), err)
 		}
-		_, _ = ParseRef(secrets.Ref{Path: path, Version: version}, "myvault")
+		if _, err := ParseRef(secrets.Ref{Path: path, Version: version}, "myvault"); err != nil && (secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "") {
+			t.Errorf("ParseRef(%q, %q) error kind %q: %q", path, version, secrets.KindOf(err), err)
+		}
 	})
 }

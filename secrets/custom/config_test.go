@@ -275,8 +275,8 @@ func FuzzParsePath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		segs, err := ParsePath(name)
 		if err != nil {
-			if secrets.KindOf(err) != secrets.InvalidInput {
-				t.Fatalf("kind %s", secrets.KindOf(err))
+			if secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "" {
+				t.Fatalf("kind %s: %q", secrets.KindOf(err), err)
 			}
 			return
 		}
@@ -293,8 +293,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		cfg, ref, err := ParseConfig(raw)
 		if err != nil {
-			if secrets.KindOf(err) != secrets.InvalidInput {
-				t.Fatalf("kind %s", secrets.KindOf(err))
+			if secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "" {
+				t.Fatalf("kind %s: %q", secrets.KindOf(err), err)
 			}
 			return
 		}

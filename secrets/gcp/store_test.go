@@ -815,12 +815,15 @@ func FuzzParsePath(f *testing.F) {
 			if p.Name() != path {
 				t.Fatalf("Name() = %q for %q", p.Name(), path)
 			}
-		} else if !errorsAs(err, new(*secrets.Error)) {
-			t.Fatalf("error is %T", err)
+		} else if secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "" {
+			t.Fatalf("ParsePath(%q): %T of kind %s: %q", path, err, secrets.KindOf(err), err)
 		}
 		r, err := ParseRef(secrets.Ref{Path: path, Version: version})
 		if err == nil && (r.Version == "" || !validVersion(r.Version)) {
 			t.Fatalf("ParseRef(%q, %q) gave version %q", path, version, r.Version)
+		}
+		if err != nil && (secrets.KindOf(err) != secrets.InvalidInput || err.Error() == "") {
+			t.Fatalf("ParseRef(%q, %q): kind %s: %q", path, version, secrets.KindOf(err), err)
 		}
 	})
 }
