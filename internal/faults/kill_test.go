@@ -1,0 +1,141 @@
+package faults
+
+import (
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/secure-agent/secure-agent/workflows"
+)
+
+// TestWorkerKilledMidExtraction proves that a run survives the SIGKILL of the only worker
+// process in the middle of its extraction (issue 7, item 2): the worker gets no chance to stop
+// gracefully, its in-memory credential lease and its half-written part die with it, and a new
+// worker process started afterwards must finish the run. The run resolves its secrets again
+// (LeaseRenewals >= 1 proves the kill landed while the run was using the lease), and its output is
+// the same, kind by kind and line by line after sorting, as a clean run's: nothing lost, nothing
+// written twice, no temp file or part left behind, and the password in no log.
+func TestWorkerKilledMidExtraction(t *testing.T) {
+	t.Parallel()
+	server := startDevServer(t)
+	src := manySchemas(t)
+	cfg := newAgentConfig(t, server, src.password)
+	c := server.client(t)
+	in := src.input()
+
+	first := startWorker(t, cfg, "first")
+	id, runID := startRun(t, c, cfg, "interrupted", in)
+	waitSchemasDone(t, c, id, 4)
+	killedAt := time.Now()
+	if err := syscall.Kill(first.pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.kill(t) // waits until it is gone
+	second := startWorker(t, cfg, "second")
+
+	sum := result(t, c, id, runID)
+	t.Logf("the interrupted run completed %s after the kill (lease renewals %d, durations %v)",
+		time.Since(killedAt).Round(time.Second), sum.LeaseRenewals, sum.Durations)
+	if sum.LeaseRenewals < 1 {
+		t.Errorf("the interrupted run never resolved its lease again (renewals %d): the kill did not land mid-run", sum.LeaseRenewals)
+	}
+
+	cleanID, cleanRunID := startRun(t, c, cfg, "clean", in)
+	clean := result(t, c, cleanID, cleanRunID)
+	t.Logf("the clean run took %s", clean.Durations["total"])
+	assertExpectedCounts(t, clean)
+	if clean.LeaseRenewals != 0 {
+		t.Errorf("the clean run renewed its lease %d times", clean.LeaseRenewals)
+	}
+	assertSameOutput(t, "interrupted run", sum, clean)
+	assertNoSecretInLogs(t, src.password, first, second)
+}
+
+// TestTwoWorkersOneKilled proves the scale-out story under a crash (issue 7, item 3): two worker
+// processes serve one task queue, several runs are in flight on both, and the worker that holds
+// the most running extractions is killed with SIGKILL. Every run must complete on the survivor with
+// the expected counts (checked against the catalog as created) and output identical to a clean
+// run's, at least one run must have resolved its lease again (the killed worker held leases), and
+// every run directory must be complete: the manifest and its files, nothing else.
+func TestTwoWorkersOneKilled(t *testing.T) {
+	t.Parallel()
+	server := startDevServer(t)
+	src := manySchemas(t)
+	cfg := newAgentConfig(t, server, src.password)
+	c := server.client(t)
+	in := src.input()
+
+	workers := []*proc{startWorker(t, cfg, "A"), startWorker(t, cfg, "B")}
+	const nRuns = 6
+	ids, runIDs := make([]string, nRuns), make([]string, nRuns)
+	for i := range nRuns {
+		ids[i], runIDs[i] = startRun(t, c, cfg, fmt.Sprintf("run%d", i), in)
+	}
+
+	// Wait until at least half the runs are extracting, and pick as victim the worker that runs
+	// the most of their extraction activities (its leases are then surely in use).
+	var victim *proc
+	deadline := time.Now().Add(waitFor)
+	for victim == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the runs never got to extracting on a worker within %s", waitFor)
+		}
+		mid := 0
+		for _, id := range ids {
+			if p, err := progress(c, id); err == nil && midExtraction(p, 2) {
+				mid++
+			}
+		}
+		if mid >= nRuns/2 {
+			on := runningOn(c, ids)
+			best := 0
+			for _, w := range workers {
+				if on[w.pid()] > best {
+					victim, best = w, on[w.pid()]
+				}
+			}
+			if victim != nil {
+				t.Logf("%d runs mid-extraction; running extractions per worker pid: %v; killing %s", mid, on, victim.name)
+			}
+		}
+		if victim == nil {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	survivor := workers[0]
+	if survivor == victim {
+		survivor = workers[1]
+	}
+	killedAt := time.Now()
+	if err := syscall.Kill(victim.pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.kill(t)
+
+	sums := make([]workflows.Summary, nRuns)
+	renewed := 0
+	for i := range nRuns {
+		sums[i] = result(t, c, ids[i], runIDs[i])
+		if sums[i].LeaseRenewals >= 1 {
+			renewed++
+		}
+	}
+	t.Logf("all %d runs completed %s after the kill; %d of them resolved their lease again",
+		nRuns, time.Since(killedAt).Round(time.Second), renewed)
+	if renewed == 0 {
+		t.Errorf("no run resolved its lease again: the killed worker held none")
+	}
+	if !survivor.alive() {
+		t.Errorf("the surviving worker %s died", survivor.name)
+	}
+
+	cleanID, cleanRunID := startRun(t, c, cfg, "clean", in)
+	clean := result(t, c, cleanID, cleanRunID)
+	t.Logf("the clean run took %s", clean.Durations["total"])
+	assertExpectedCounts(t, clean)
+	for i, sum := range sums {
+		assertSameOutput(t, fmt.Sprintf("run %d (renewals %d)", i, sum.LeaseRenewals), sum, clean)
+	}
+	assertNoSecretInLogs(t, src.password, workers...)
+}
