@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,36 +24,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/proto"
-)
 
-// temporalCLI finds the real temporal CLI that scripts/services installs (.tools/temporal), or
-// the one named by SECURE_AGENT_TEMPORAL_CLI or found on PATH. Missing, it fails the test when
-// SECURE_AGENT_REQUIRE_INTEGRATION=1 and skips it otherwise.
-func temporalCLI(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("SECURE_AGENT_TEMPORAL_CLI"), "../.tools/temporal"}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if info, err := os.Stat(c); err == nil && !info.IsDir() {
-			abs, err := filepath.Abs(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return abs
-		}
-	}
-	why := "the temporal CLI is not installed (.tools/temporal): run scripts/services, which builds it from the Go module proxy"
-	if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-	return ""
-}
+	"github.com/secure-agent/secure-agent/internal/testenv"
+)
 
 type echoInput struct {
 	Connector string `json:"connector"`
@@ -81,7 +52,7 @@ func failingWorkflow(ctx workflow.Context, in echoInput) error {
 // TestTemporalCLIWithCodecServer runs workflows on a real in-process Temporal server with the
 // codec, then reads their histories with the real temporal CLI, with and without the codec server.
 func TestTemporalCLIWithCodecServer(t *testing.T) {
-	cli := temporalCLI(t)
+	cli := testenv.TemporalCLI(t)
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	srv := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}))
 	ns := srv.GetDefaultNamespace()

@@ -1,9 +1,9 @@
 package worker_test
 
 import (
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/internal/testpki"
 
-	"bytes"
 	"context"
 	"crypto/x509"
 	"database/sql"
@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +84,7 @@ func TestDialMutualTLS(t *testing.T) {
 	otherCAPath := filepath.Join(dir, "other-ca.PEM")
 	writeFile(t, otherCAPath, otherCA.PEM)
 
-	var serverLog syncBuffer
+	var serverLog testenv.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(ctx, devserver.Config{
@@ -245,22 +244,4 @@ func TestDialMutualTLS(t *testing.T) {
 	if log := serverLog.String(); log != "" {
 		t.Logf("server errors:\n%s", log)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/secure-agent/secure-agent/codec"
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -20,7 +21,7 @@ import (
 // server: the input arrives encrypted in history, and the encrypting agent reads it and
 // completes the run.
 func TestCLIStartThroughCodecServer(t *testing.T) {
-	cli := temporalCLI(t)
+	cli := testenv.TemporalCLI(t)
 	keySpec := "e2e:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
 	keys, err := codec.ParseKeys(keySpec)
 	if err != nil {

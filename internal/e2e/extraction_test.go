@@ -18,6 +18,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
@@ -92,37 +93,8 @@ func TestInvalidInputOnRealServer(t *testing.T) {
 	}
 }
 
-// temporalCLI finds the real temporal CLI that scripts/services installs.
-func temporalCLI(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("SECURE_AGENT_TEMPORAL_CLI"), "../../.tools/temporal"}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(c); err == nil {
-			abs, _ := filepath.Abs(c)
-			return abs
-		}
-	}
-	requireOrSkip(t, "the temporal CLI is not installed: run scripts/services (it builds it from the Go module proxy)")
-	return ""
-}
-
-// requireOrSkip fails when integration is required (CI) and skips otherwise.
-func requireOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
 func TestStartWithTemporalCLI(t *testing.T) {
-	cli := temporalCLI(t)
+	cli := testenv.TemporalCLI(t)
 	db := filepath.Join(t.TempDir(), "shop.db")
 	tables, _ := makeShop(t, db)
 	t.Setenv("E2E_CLI_DB", db)

@@ -4,14 +4,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 	_ "modernc.org/sqlite"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/worker"
 )
 
@@ -33,38 +32,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is one agent on the shared server, logging at debug level into logs.
 type harness struct {
 	t         *testing.T
 	client    client.Client
 	agent     *worker.Agent
 	settings  worker.Settings
-	logs      *syncBuffer
+	logs      *testenv.SyncBuffer
 	logger    *slog.Logger
 	taskQueue string
 }
 
 func newHarness(t *testing.T, mutate func(*worker.Settings)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	settings := worker.Settings{
 		TaskQueue: fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano()),

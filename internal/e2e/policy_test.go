@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
@@ -23,7 +24,7 @@ import (
 // the same secret reaches its listed host, and the env store cannot read the agent's own
 // credentials. Every denial is audited.
 func TestPolicyStopsExfiltration(t *testing.T) {
-	_, admin := pgAdmin(t)
+	_, admin := testenv.PGAdmin(t)
 	db, user, password := manySchemas(t, 1, 2)
 
 	// The attacker's host: counts every connection attempt.

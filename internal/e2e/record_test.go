@@ -12,6 +12,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.temporal.io/sdk/client"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -31,7 +32,7 @@ func TestRecordHistories(t *testing.T) {
 	if os.Getenv("SECURE_AGENT_RECORD_HISTORIES") != "1" {
 		t.Skip("set SECURE_AGENT_RECORD_HISTORIES=1 to record replay histories")
 	}
-	cli := temporalCLI(t)
+	cli := testenv.TemporalCLI(t)
 	db := filepath.Join(t.TempDir(), "shop.db")
 	makeShop(t, db)
 	locked := filepath.Join(t.TempDir(), "locked.db")

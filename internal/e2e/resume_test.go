@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,37 +15,17 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
 
-// pgAdmin connects to the test PostgreSQL that scripts/services runs, or skips (fails in CI).
-func pgAdmin(t *testing.T) (*pgx.Conn, *url.URL) {
-	t.Helper()
-	raw := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL")
-	if raw == "" {
-		raw = "postgres://postgres:secure-agent-test@127.0.0.1:55432/postgres?sslmode=disable"
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		requireOrSkip(t, "PostgreSQL is not reachable: run scripts/services ("+err.Error()+")")
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn, u
-}
-
 // manySchemas creates a database with n schemas of tables tables each, and a read-only login.
 func manySchemas(t *testing.T, n, tables int) (db, user, password string) {
 	t.Helper()
-	admin, u := pgAdmin(t)
+	admin, u := testenv.PGAdmin(t)
 	ctx := context.Background()
 	suffix := randomHex(t)[:8]
 	db, user, password = "resume_"+suffix, "reader_"+suffix, "pw-"+randomHex(t)
@@ -92,7 +71,7 @@ func mustExec(t *testing.T, conn *pgx.Conn, sql string) {
 // sorting, to a clean run's: nothing lost, nothing duplicated.
 func TestExtractionResumesAfterWorkerStops(t *testing.T) {
 	db, user, password := manySchemas(t, 24, 15)
-	_, admin := pgAdmin(t)
+	_, admin := testenv.PGAdmin(t)
 	t.Setenv("E2E_RESUME_PG_PASSWORD", password)
 	h := newHarness(t, func(s *worker.Settings) { s.EnvAllow = []string{"E2E_RESUME_*"} })
 	in := workflows.Input{

@@ -25,7 +25,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +42,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/workflows"
@@ -111,35 +111,6 @@ func register(pgid int, on bool) {
 	} else {
 		delete(procs.pgids, pgid)
 	}
-}
-
-// requireOrSkip fails when integration is required (CI) and skips otherwise.
-func requireOrSkip(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
-// temporalCLI finds the temporal CLI as internal/e2e does.
-func temporalCLI(t *testing.T) string {
-	t.Helper()
-	candidates := []string{os.Getenv("SECURE_AGENT_TEMPORAL_CLI"), "../../.tools/temporal"}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(c); err == nil {
-			abs, _ := filepath.Abs(c)
-			return abs
-		}
-	}
-	requireOrSkip(t, "the temporal CLI is not installed: run scripts/services (it builds it from the Go module proxy)")
-	return ""
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -235,7 +206,7 @@ func startDevServer(t *testing.T) *devServer {
 	t.Helper()
 	dir := t.TempDir()
 	s := &devServer{
-		t: t, cli: temporalCLI(t), db: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"),
+		t: t, cli: testenv.TemporalCLI(t), db: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"),
 		port: freePort(t), httpPort: freePort(t), metricPort: freePort(t),
 	}
 	s.start()
@@ -407,32 +378,11 @@ type source struct {
 	host, port, db, user, password string
 }
 
-// pgAdmin connects to the test PostgreSQL that scripts/services runs, or skips (fails in CI).
-func pgAdmin(t *testing.T) (*pgx.Conn, *url.URL) {
-	t.Helper()
-	raw := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL")
-	if raw == "" {
-		raw = "postgres://postgres:secure-agent-test@127.0.0.1:55432/postgres?sslmode=disable"
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		requireOrSkip(t, "PostgreSQL is not reachable: run scripts/services ("+err.Error()+")")
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn, u
-}
-
 // manySchemas creates a database of nSchemas schemas of nTables tables each and a read-only
 // login whose password is a canary: it must never show up in logs or output.
 func manySchemas(t *testing.T) source {
 	t.Helper()
-	admin, u := pgAdmin(t)
+	admin, u := testenv.PGAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	suffix := randomHex(t)[:8]

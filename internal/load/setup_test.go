@@ -6,7 +6,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 	_ "modernc.org/sqlite"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
@@ -43,24 +43,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	server.Stop()
 	os.Exit(code)
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // source is one small SQLite database, reached through one secret of the store.
@@ -173,7 +155,7 @@ type env struct {
 	client   client.Client
 	agent    *worker.Agent
 	settings worker.Settings
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	store    *secretStore
 	sources  []source
 	warmup   source // reached through its own secret, so that the load starts with a cold cache
@@ -186,7 +168,7 @@ type env struct {
 func newEnv(tb testing.TB, nSources int) *env {
 	tb.Helper()
 	dir := tb.TempDir()
-	e := &env{tb: tb, logs: &syncBuffer{}, store: newSecretStore(tb)}
+	e := &env{tb: tb, logs: &testenv.SyncBuffer{}, store: newSecretStore(tb)}
 	for i := range nSources {
 		s := makeSource(tb, filepath.Join(dir, fmt.Sprintf("source-%02d.db", i)), i)
 		s.secret = fmt.Sprintf("source-%02d", i)

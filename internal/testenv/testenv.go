@@ -1,0 +1,121 @@
+// Package testenv is what the integration tests of several packages share: finding the services
+// that scripts/services provides (the temporal CLI, PostgreSQL), and failing or skipping when one
+// is missing. Only tests import it.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RequireOrSkip fails the test when integration is required (SECURE_AGENT_REQUIRE_INTEGRATION=1,
+// set by scripts/test in CI) and skips it otherwise, saying why.
+func RequireOrSkip(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// TemporalCLI returns the absolute path of the real temporal CLI: the one named by
+// SECURE_AGENT_TEMPORAL_CLI, else the one scripts/services builds into the module's .tools/,
+// else one on PATH. Missing, it calls RequireOrSkip.
+func TemporalCLI(t testing.TB) string {
+	t.Helper()
+	candidates := []string{os.Getenv("SECURE_AGENT_TEMPORAL_CLI")}
+	if root, ok := moduleRoot(); ok {
+		candidates = append(candidates, filepath.Join(root, ".tools", "temporal"))
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if info, err := os.Stat(c); err == nil && !info.IsDir() {
+			abs, err := filepath.Abs(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return abs
+		}
+	}
+	RequireOrSkip(t, "the temporal CLI is not installed (.tools/temporal): run scripts/services, which builds it from the Go module proxy")
+	return ""
+}
+
+// moduleRoot is the nearest directory at or above the working directory (a test's package
+// directory) that holds go.mod.
+func moduleRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+// PGAdminURL is the administrator URL of the test PostgreSQL that scripts/services runs
+// (SECURE_AGENT_TEST_PG_ADMIN_URL, see scripts/test-env).
+func PGAdminURL() string {
+	if raw := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL"); raw != "" {
+		return raw
+	}
+	return "postgres://postgres:secure-agent-test@127.0.0.1:55432/postgres?sslmode=disable"
+}
+
+// PGAdmin connects to the test PostgreSQL as its administrator, closed when the test ends; an
+// unreachable server goes to RequireOrSkip.
+func PGAdmin(t testing.TB) (*pgx.Conn, *url.URL) {
+	t.Helper()
+	raw := PGAdminURL()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, raw)
+	if err != nil {
+		RequireOrSkip(t, "PostgreSQL is not reachable: run scripts/services ("+err.Error()+")")
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn, u
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writers: a log sink for tests.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
