@@ -96,26 +96,44 @@ type LeaseInput struct {
 	OutputPrefix string `json:"outputPrefix,omitempty"`
 }
 
+// PreflightInput is the input of Preflight: the lease, and whether to list the schemas on the
+// same connection. (Its JSON form is a LeaseInput's plus two fields, so inputs recorded before
+// they existed still decode.)
+type PreflightInput struct {
+	LeaseInput
+	// ListSchemas asks Preflight to return the schemas that pass Filters too, saving the run a
+	// round trip through the server.
+	ListSchemas bool               `json:"listSchemas,omitempty"`
+	Filters     connectors.Filters `json:"filters,omitzero"`
+}
+
 // PreflightResult is what Preflight found. No credentials.
 type PreflightResult struct {
 	connectors.PreflightReport
 	// OutputProblem says why this worker cannot write the run's output, if it cannot.
 	OutputProblem string `json:"outputProblem,omitempty"`
+	// Schemas are the schemas that pass the filters, sorted, when ListSchemas was asked.
+	Schemas []string `json:"schemas,omitempty"`
 }
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
-// access. An authentication failure is final: retrying could lock the account.
-func (a *Activities) Preflight(ctx context.Context, in LeaseInput) (*PreflightResult, error) {
+// access, then lists the schemas when asked. An authentication failure is final: retrying could
+// lock the account.
+func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*PreflightResult, error) {
 	var report *connectors.PreflightReport
-	err := a.withSource(ctx, in, func(src connectors.Source) error {
+	var schemas []string
+	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
 		var err error
-		report, err = src.Preflight(ctx)
+		if report, err = src.Preflight(ctx); err != nil || !in.ListSchemas {
+			return err
+		}
+		schemas, err = src.Schemas(ctx, in.Filters)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	res := &PreflightResult{PreflightReport: *report}
+	res := &PreflightResult{PreflightReport: *report, Schemas: schemas}
 	if err := output.CheckWritable(filepath.Join(a.OutputRoot, filepath.FromSlash(in.OutputPrefix))); err != nil {
 		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
 	}

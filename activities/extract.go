@@ -178,6 +178,9 @@ type FinalizeInput struct {
 	Prefix    string    `json:"prefix,omitempty"`
 	Identity  string    `json:"identity,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
+	// Release, when set, is the run's lease: Finalize releases it once the manifest is written,
+	// saving the run a round trip through the server when nothing else needs the credentials.
+	Release *Lease `json:"release,omitempty"`
 }
 
 // FinalizeResult says where the output is.
@@ -189,7 +192,7 @@ type FinalizeResult struct {
 }
 
 // Finalize joins the committed parts into one file per entity kind and writes manifest.json
-// last. It runs on the lease's queue, where the parts are.
+// last, then releases the lease when asked. It runs on the lease's queue, where the parts are.
 func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeResult, error) {
 	info := activity.GetInfo(ctx)
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
@@ -202,6 +205,13 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 	})
 	if err != nil {
 		return nil, appError(err, true)
+	}
+	if in.Release != nil {
+		// Idempotent: a retried Finalize finds the lease already gone, which is what it wants.
+		if err := a.Leases.Release(in.Release.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID); err != nil {
+			return nil, appError(err, true)
+		}
+		a.logger().Info("credentials released", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)
 	}
 	if a.Metrics != nil {
 		bytes := make(map[string]int64, len(m.Files))

@@ -31,7 +31,7 @@ func TestSourceActivitiesNeverSeeSinkCredentials(t *testing.T) {
 	id, _ := leases.Put("default-test-workflow-id", "default-test-run-id", connectors.Credentials{
 		"path": secrets.Value("/db"), SinkFieldPrefix + "secretAccessKey": secrets.Value("sink-secret"),
 	}, nil)
-	_, err := env.ExecuteActivity(a.Preflight, LeaseInput{Connector: "sqlite", Lease: Lease{ID: id, Fields: []string{"path", SinkFieldPrefix + "secretAccessKey"}}})
+	_, err := env.ExecuteActivity(a.Preflight, PreflightInput{LeaseInput: LeaseInput{Connector: "sqlite", Lease: Lease{ID: id, Fields: []string{"path", SinkFieldPrefix + "secretAccessKey"}}}})
 	if err == nil {
 		t.Fatal("expected the staged failure")
 	}

@@ -128,7 +128,7 @@ func TestMetricsAndHealthOnRealServer(t *testing.T) {
 	if fams["secure_agent_active_leases"] == nil {
 		t.Error("secure_agent_active_leases is missing")
 	}
-	for _, act := range []string{"ResolveSecrets", "ExtractSchemas", "Finalize", "ReleaseCredentials"} {
+	for _, act := range []string{"ResolveSecrets", "Preflight", "ExtractSchemas", "Finalize"} {
 		if v := value(fams, "secure_agent_activity_duration_seconds", map[string]string{"activity_type": act, "outcome": "ok"}); v < 1 {
 			t.Errorf("activity duration samples for %s = %v, want >= 1", act, v)
 		}

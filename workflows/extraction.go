@@ -25,6 +25,9 @@ const (
 	changePublishToS3 = "publish-to-s3"
 	// changeRefuseUnknownFields makes an unknown input field a validation problem.
 	changeRefuseUnknownFields = "refuse-unknown-fields"
+	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
+	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
+	changeFewerRoundTrips = "fewer-round-trips"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
@@ -118,26 +121,36 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	}
 	timed("resolve", t)
 
-	// Preflight: one connection, authentication and catalog probe.
+	// Every step costs a round trip through the server; runs started before some steps were
+	// merged keep their sequence on replay.
+	fewerTrips := workflow.GetVersion(ctx, changeFewerRoundTrips, workflow.DefaultVersion, 1) == 1
+
+	// Preflight: one connection, authentication and catalog probe, and the schemas.
 	progress.Phase = PhasePreflight
 	t = workflow.Now(ctx)
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, li).Get(ctx, &report)
+		pin := activities.PreflightInput{LeaseInput: li}
+		if fewerTrips {
+			pin.ListSchemas, pin.Filters = true, in.Filters
+		}
+		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, pin).Get(ctx, &report)
 	}); err != nil {
 		return fail(err)
 	}
 	timed("preflight", t)
 
-	// List the schemas and extract them in batches, a bounded number at a time.
-	progress.Phase = PhaseListing
+	// Extract the schemas in batches, a bounded number at a time.
 	t = workflow.Now(ctx)
-	var names []string
-	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		return workflow.ExecuteActivity(withOptions(ctx, listOptions, li.Lease), acts.ListSchemas,
-			activities.ListSchemasInput{LeaseInput: li, Filters: in.Filters}).Get(ctx, &names)
-	}); err != nil {
-		return fail(err)
+	names := report.Schemas
+	if !fewerTrips {
+		progress.Phase = PhaseListing
+		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+			return workflow.ExecuteActivity(withOptions(ctx, listOptions, li.Lease), acts.ListSchemas,
+				activities.ListSchemasInput{LeaseInput: li, Filters: in.Filters}).Get(ctx, &names)
+		}); err != nil {
+			return fail(err)
+		}
 	}
 	sort.Strings(names)
 	progress.Phase = PhaseExtracting
@@ -151,12 +164,18 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	progress.Phase = PhaseFinalizing
 	t = workflow.Now(ctx)
 	var fin activities.FinalizeResult
+	releaseInFinalize := fewerTrips && in.Output.Type != "s3" // Publish still needs the sink's credentials
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, activities.FinalizeInput{
-			Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start,
-		}).Get(ctx, &fin)
+		fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start}
+		if releaseInFinalize {
+			fi.Release = &li.Lease
+		}
+		return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, fi).Get(ctx, &fin)
 	}); err != nil {
 		return fail(err)
+	}
+	if releaseInFinalize {
+		lease.releasedElsewhere()
 	}
 	timed("finalize", t)
 

@@ -209,6 +209,12 @@ func (h *leaseHolder) release() {
 	}
 }
 
+// releasedElsewhere records that an activity (Finalize) released the lease, so release does not
+// schedule ReleaseCredentials.
+func (h *leaseHolder) releasedElsewhere() {
+	h.released = true
+}
+
 // versions returns the secret versions read by the current lease.
 func (h *leaseHolder) versions() []secrets.SecretVersion {
 	if h.lease == nil {

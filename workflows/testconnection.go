@@ -43,7 +43,7 @@ func TestConnectionWorkflow(ctx workflow.Context, in Input) (*ConnectionReport, 
 	progress.Phase = PhasePreflight
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, li).Get(ctx, &report)
+		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, activities.PreflightInput{LeaseInput: li}).Get(ctx, &report)
 	}); err != nil {
 		progress.Phase = PhaseFailed
 		return nil, err

@@ -79,6 +79,11 @@ func TestRecordHistories(t *testing.T) {
 		Credentials: map[string]workflows.FieldValue{"accessKeyId": "REC_S3_KEY_ID", "secretAccessKey": "REC_S3_SECRET"}}
 	record("extraction-s3-v2", h.start(workflows.ExtractionWorkflowName, s3Input))
 
+	// v4: Preflight lists the schemas, and Finalize releases a local output's lease (change id
+	// "fewer-round-trips"); an s3 output still releases after Publish.
+	record("extraction-success-v4", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
+	record("extraction-s3-v4", h.start(workflows.ExtractionWorkflowName, s3Input))
+
 	// v3: validation starts with a version marker (change id "refuse-unknown-fields"); an
 	// unknown field or a wrongly typed one fails the run with InvalidInput.
 	record("extraction-success-v3", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
@@ -96,4 +101,5 @@ func TestRecordHistories(t *testing.T) {
 	_ = run.Get(context.Background(), nil)
 	unlock()
 	record("extraction-cancelled-v1", run)
+	record("extraction-cancelled-v4", run) // the same run; v1 is kept, v4 is what this code records
 }
