@@ -157,6 +157,19 @@ func (a *Activities) ListSchemas(ctx context.Context, in ListSchemasInput) ([]st
 	return schemas, err
 }
 
+// ControlQueue is the task queue on which the worker with lease queue leaseQueue answers
+// LeaseAlive. Its own worker serves it, apart from the leased activities, so it answers even
+// when every activity slot is busy.
+func ControlQueue(leaseQueue string) string { return leaseQueue + "/control" }
+
+// LeaseAlive reports whether this worker still holds the run's lease. The workflow asks it (on
+// ControlQueue) when a leased activity did not start in time, to tell a busy worker, whose
+// activities wait for a free slot, from a dead one, whose lease must be resolved again.
+func (a *Activities) LeaseAlive(ctx context.Context, in LeaseInput) (bool, error) {
+	info := activity.GetInfo(ctx)
+	return a.Leases.Holds(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID), nil
+}
+
 // ReleaseCredentials zeroes and drops the lease. The workflow calls it after success, failure
 // and cancellation; leases also expire on their own.
 func (a *Activities) ReleaseCredentials(ctx context.Context, in LeaseInput) error {

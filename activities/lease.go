@@ -129,6 +129,16 @@ func (s *LeaseStore) Release(id, workflowID, runID string) error {
 	return nil
 }
 
+// Holds reports whether the store holds lease id for the given run. It does not extend the
+// lease and reads no credential.
+func (s *LeaseStore) Holds(id, workflowID, runID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked()
+	e, ok := s.leases[id]
+	return ok && e.workflowID == workflowID && e.runID == runID
+}
+
 // Active returns the number of live leases.
 func (s *LeaseStore) Active() int {
 	s.mu.Lock()

@@ -100,3 +100,28 @@ func zeroed(v secrets.Value) bool {
 	}
 	return true
 }
+
+// TestHoldsAnswersForItsRunOnly: LeaseAlive's answer. Holds is true for the run the lease was
+// made for, false for another run, after release and after expiry, and it does not extend the
+// lease.
+func TestHoldsAnswersForItsRunOnly(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	s := NewLeaseStore(10*time.Minute, func() time.Time { return now })
+	id, _ := s.Put("wf", "run", connectors.Credentials{"password": secrets.Value("holds-canary")}, nil)
+	if !s.Holds(id, "wf", "run") {
+		t.Fatal("Holds is false for the lease's own run")
+	}
+	if s.Holds(id, "wf", "other-run") || s.Holds(id, "other-wf", "run") || s.Holds("no-such-id", "wf", "run") {
+		t.Fatal("Holds is true for another run or another id")
+	}
+	now = now.Add(9 * time.Minute)
+	_ = s.Holds(id, "wf", "run")
+	now = now.Add(2 * time.Minute) // 11 minutes after Put: Holds did not extend it
+	if s.Holds(id, "wf", "run") {
+		t.Fatal("Holds extended the lease, or an expired lease is still held")
+	}
+	id2, _ := s.Put("wf", "run", connectors.Credentials{"password": secrets.Value("holds-canary-2")}, nil)
+	if err := s.Release(id2, "wf", "run"); err != nil || s.Holds(id2, "wf", "run") {
+		t.Fatalf("after release: Holds true (release error %v)", err)
+	}
+}

@@ -88,6 +88,7 @@ type Agent struct {
 	client   client.Client
 	shared   sdkworker.Worker
 	leased   sdkworker.Worker
+	control  sdkworker.Worker // answers LeaseAlive even when every leased slot is busy
 	leases   *activities.LeaseStore
 	resolver *secrets.Resolver
 	stores   *stores.Opener
@@ -165,9 +166,14 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		opts.Interceptors = []interceptor.WorkerInterceptor{&activityTimer{m: a.metrics}}
 	}
 	a.shared = sdkworker.New(c, s.TaskQueue, opts)
-	Register(a.shared, nil, acts)
+	Register(a.shared, nil, nil, acts)
 	a.leased = sdkworker.New(c, leaseQueue, opts)
-	Register(nil, a.leased, acts)
+	Register(nil, a.leased, nil, acts)
+	a.control = sdkworker.New(c, activities.ControlQueue(leaseQueue), sdkworker.Options{
+		MaxConcurrentActivityExecutionSize: controlSlots, WorkerStopTimeout: time.Second,
+		MaxConcurrentActivityTaskPollers: 1, Interceptors: opts.Interceptors,
+	})
+	Register(nil, nil, a.control, acts)
 	if a.metrics != nil {
 		if err := a.serveMetrics(); err != nil {
 			_ = auditLog.Close()
@@ -199,9 +205,13 @@ func (a *Agent) serveMetrics() error {
 	return nil
 }
 
-// Register registers the workflows and ResolveSecrets on shared, and the leased activities on
-// leased; either may be nil. Tests use it with their own workers.
-func Register(shared, leased sdkworker.Registry, acts *activities.Activities) {
+// controlSlots is how many LeaseAlive questions one agent answers at once; each takes
+// microseconds.
+const controlSlots = 16
+
+// Register registers the workflows and ResolveSecrets on shared, the leased activities on
+// leased, and LeaseAlive on control; any may be nil. Tests use it with their own workers.
+func Register(shared, leased, control sdkworker.Registry, acts *activities.Activities) {
 	if shared != nil {
 		shared.RegisterWorkflowWithOptions(workflows.ExtractionWorkflow, workflow.RegisterOptions{Name: workflows.ExtractionWorkflowName})
 		shared.RegisterWorkflowWithOptions(workflows.TestConnectionWorkflow, workflow.RegisterOptions{Name: workflows.TestConnectionWorkflowName})
@@ -214,6 +224,9 @@ func Register(shared, leased sdkworker.Registry, acts *activities.Activities) {
 		leased.RegisterActivityWithOptions(acts.Finalize, activity.RegisterOptions{Name: "Finalize"})
 		leased.RegisterActivityWithOptions(acts.Publish, activity.RegisterOptions{Name: "Publish"})
 		leased.RegisterActivityWithOptions(acts.ReleaseCredentials, activity.RegisterOptions{Name: "ReleaseCredentials"})
+	}
+	if control != nil {
+		control.RegisterActivityWithOptions(acts.LeaseAlive, activity.RegisterOptions{Name: "LeaseAlive"})
 	}
 }
 
@@ -237,13 +250,19 @@ func LeaseQueue(shared string) string {
 	return fmt.Sprintf("%s/lease/%s-%s", shared, hostLabel(), hex.EncodeToString(b[:]))
 }
 
-// Start starts both workers and the lease janitor.
+// Start starts the workers (control, leased, then shared, so no run is taken before its
+// lease can be served) and the lease janitor.
 func (a *Agent) Start() error {
+	if err := a.control.Start(); err != nil {
+		return fmt.Errorf("starting the lease control worker: %w", err)
+	}
 	if err := a.leased.Start(); err != nil {
+		a.control.Stop()
 		return fmt.Errorf("starting the lease worker: %w", err)
 	}
 	if err := a.shared.Start(); err != nil {
 		a.leased.Stop()
+		a.control.Stop()
 		return fmt.Errorf("starting the worker on task queue %s: %w", a.settings.TaskQueue, err)
 	}
 	a.started.Store(true)
@@ -264,6 +283,7 @@ func (a *Agent) Stop() {
 	close(a.stop)
 	a.shared.Stop()
 	a.leased.Stop()
+	a.control.Stop()
 	if a.started.Load() {
 		<-a.done
 	}

@@ -319,7 +319,7 @@ func (r *tagRecorder) WithTags(tags map[string]string) client.MetricsHandler {
 // TestMetricLabelVocabularyCoversRegistrations keeps the label allow-lists in step with Register.
 func TestMetricLabelVocabularyCoversRegistrations(t *testing.T) {
 	reg := &nameRecorder{}
-	Register(reg, reg, nil)
+	Register(reg, reg, reg, nil)
 	if len(reg.activities) == 0 || len(reg.workflows) == 0 {
 		t.Fatal("nothing registered")
 	}

@@ -70,6 +70,9 @@ type Progress struct {
 	Counts       map[string]int64 `json:"counts"`
 	// LeaseRenewals counts how often the secrets were resolved again after a worker was lost.
 	LeaseRenewals int `json:"leaseRenewals"`
+	// WorkerBusyWaits counts how often a step did not start in time because the worker holding
+	// the lease had no free slot, and was tried again on it.
+	WorkerBusyWaits int `json:"workerBusyWaits,omitempty"`
 }
 
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
@@ -85,6 +88,8 @@ type Summary struct {
 	ServerVersion string                  `json:"serverVersion,omitempty"`
 	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
 	LeaseRenewals int                     `json:"leaseRenewals"`
+	// WorkerBusyWaits: see Progress.
+	WorkerBusyWaits int `json:"workerBusyWaits,omitempty"`
 	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
 	Durations map[string]string `json:"durations"`
 }
@@ -201,16 +206,17 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	progress.Phase = PhaseDone
 	timed("total", start)
 	return &Summary{
-		Connector:     in.Connector,
-		OutputDir:     fin.Dir,
-		Manifest:      fin.Manifest,
-		Published:     published.ManifestURL,
-		Counts:        fin.Counts,
-		Schemas:       len(names),
-		ServerVersion: report.ServerVersion,
-		Versions:      lease.versions(),
-		LeaseRenewals: progress.LeaseRenewals,
-		Durations:     durations,
+		Connector:       in.Connector,
+		OutputDir:       fin.Dir,
+		Manifest:        fin.Manifest,
+		Published:       published.ManifestURL,
+		Counts:          fin.Counts,
+		Schemas:         len(names),
+		ServerVersion:   report.ServerVersion,
+		Versions:        lease.versions(),
+		LeaseRenewals:   progress.LeaseRenewals,
+		WorkerBusyWaits: progress.WorkerBusyWaits,
+		Durations:       durations,
 	}, nil
 }
 

@@ -20,6 +20,15 @@ var acts *activities.Activities
 // that held them.
 const MaxLeaseRenewals = 3
 
+// MaxBusyWaits bounds how often one leased step is tried again because the worker holding the
+// lease was alive but had no free activity slot (about an hour at leaseScheduleToStart each).
+// After it the worker is treated as lost.
+const MaxBusyWaits = 300
+
+// changeAskBusyWorker asks the lease's worker whether it is alive (LeaseAlive) before resolving
+// the secrets again after a leased step did not start in time.
+const changeAskBusyWorker = "ask-busy-worker"
+
 // Timeouts and retries per activity. The README's table is written from these.
 var (
 	finalKinds = func() []string {
@@ -41,9 +50,15 @@ var (
 			NonRetryableErrorTypes: finalKinds,
 		},
 	}
-	// Activities on the lease's queue start within ScheduleToStart or the lease is presumed lost.
-	leaseScheduleToStart = 30 * time.Second
-	preflightOptions     = workflow.ActivityOptions{
+	// Activities on the lease's queue start within ScheduleToStart, or the workflow asks the
+	// worker (LeaseAlive) whether it is busy or gone.
+	leaseScheduleToStart = 10 * time.Second
+	aliveOptions         = workflow.ActivityOptions{
+		ScheduleToStartTimeout: 5 * time.Second,
+		StartToCloseTimeout:    5 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 1},
+	}
+	preflightOptions = workflow.ActivityOptions{
 		ScheduleToStartTimeout: leaseScheduleToStart,
 		StartToCloseTimeout:    2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -167,6 +182,13 @@ func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activi
 		if h.lease != used || h.renewing {
 			continue // another caller already renewed, or is renewing: use its lease
 		}
+		if startTimedOut(err) && h.progress.WorkerBusyWaits < MaxBusyWaits && h.workerBusy(ctx, *used) {
+			h.progress.WorkerBusyWaits++
+			continue // alive and holding the lease, its slots all taken: wait for a turn
+		}
+		if h.lease != used || h.renewing {
+			continue // renewed by another caller while this one asked
+		}
 		if h.progress.LeaseRenewals >= MaxLeaseRenewals {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("the worker holding the credentials was lost %d times; check that the agent's workers stay up", MaxLeaseRenewals+1),
@@ -182,15 +204,37 @@ func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activi
 	}
 }
 
-// leaseLost reports whether err means the worker holding the lease is gone: the activity could
-// not start on its queue in time, or the worker no longer knows the lease.
+// leaseLost reports whether err may mean the worker holding the lease is gone: the activity
+// could not start on its queue in time, or the worker no longer knows the lease.
 func leaseLost(err error) bool {
-	var te *temporal.TimeoutError
-	if errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-		return true
-	}
 	var ae *temporal.ApplicationError
-	return errors.As(err, &ae) && ae.Type() == string(secrets.LeaseNotFound)
+	return startTimedOut(err) || errors.As(err, &ae) && ae.Type() == string(secrets.LeaseNotFound)
+}
+
+// startTimedOut reports whether the activity did not start on its queue in time.
+func startTimedOut(err error) bool {
+	var te *temporal.TimeoutError
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
+}
+
+// workerBusy asks the worker that holds lease, on its control queue, whether it is alive and
+// still holds the lease. Yes means its activity slots are all taken: the step waits for a turn
+// instead of resolving the secrets again on whichever worker comes first. No answer within 5 s
+// means the worker is gone. Runs recorded before the question existed never ask.
+func (h *leaseHolder) workerBusy(ctx workflow.Context, lease activities.Lease) bool {
+	if workflow.GetVersion(ctx, changeAskBusyWorker, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	opts := aliveOptions
+	opts.TaskQueue = activities.ControlQueue(lease.TaskQueue)
+	var holds bool
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.LeaseAlive,
+		activities.LeaseInput{Lease: lease, Connector: h.input.Connector}).Get(ctx, &holds)
+	if err == nil && holds {
+		workflow.GetLogger(ctx).Info("the worker holding the credentials is busy; the step waits for a free slot",
+			"busyWaits", h.progress.WorkerBusyWaits+1)
+	}
+	return err == nil && holds
 }
 
 // release asks the holding worker to zero the lease. It runs in a disconnected context so it

@@ -81,7 +81,7 @@ func (f *fixture) env() *testsuite.TestWorkflowEnvironment {
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(30 * time.Second)
-	worker.Register(env, env, f.acts)
+	worker.Register(env, env, env, f.acts)
 	return env
 }
 

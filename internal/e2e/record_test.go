@@ -29,10 +29,10 @@ const historiesDir = "../../testdata/histories"
 // them proves that runs in flight survive a change. When a workflow changes shape, add a branch
 // below with a new file name (the next -vN) and run the command again.
 func TestRecordHistories(t *testing.T) {
-	if os.Getenv("SECURE_AGENT_RECORD_HISTORIES") != "1" {
+	if !recording() {
 		t.Skip("set SECURE_AGENT_RECORD_HISTORIES=1 to record replay histories")
 	}
-	cli := testenv.TemporalCLI(t)
+	testenv.TemporalCLI(t)
 	db := filepath.Join(t.TempDir(), "shop.db")
 	makeShop(t, db)
 	locked := filepath.Join(t.TempDir(), "locked.db")
@@ -41,24 +41,7 @@ func TestRecordHistories(t *testing.T) {
 	t.Setenv("REC_LOCKED_DB", locked)
 	h := newHarness(t, func(s *worker.Settings) { s.EnvAllow = []string{"REC_*"} })
 
-	record := func(name string, run client.WorkflowRun) {
-		t.Helper()
-		_ = run.Get(context.Background(), nil)
-		file := filepath.Join(historiesDir, name+".json")
-		if _, err := os.Stat(file); err == nil {
-			t.Logf("%s exists: kept", file)
-			return
-		}
-		out, err := exec.Command(cli, "workflow", "show", "--address", server.GetFrontendHostPort(),
-			"--namespace", server.GetDefaultNamespace(), "--workflow-id", run.GetID(), "--run-id", run.GetRunID(),
-			"--output", "json").Output()
-		if err != nil {
-			t.Fatalf("temporal workflow show: %v", err)
-		}
-		if err := os.WriteFile(file, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := func(name string, run client.WorkflowRun) { recordHistory(t, h, name, run) }
 	record("extraction-success-v1", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
 	record("extraction-invalid-input-v1", h.start(workflows.ExtractionWorkflowName, map[string]any{"connector": "oracle"}))
 	record("extraction-secret-not-found-v1", h.start(workflows.ExtractionWorkflowName, envInput("REC_NOT_SET")))
@@ -102,4 +85,29 @@ func TestRecordHistories(t *testing.T) {
 	unlock()
 	record("extraction-cancelled-v1", run)
 	record("extraction-cancelled-v4", run) // the same run; v1 is kept, v4 is what this code records
+}
+
+// recording reports whether this run records replay histories (SECURE_AGENT_RECORD_HISTORIES=1).
+func recording() bool { return os.Getenv("SECURE_AGENT_RECORD_HISTORIES") == "1" }
+
+// recordHistory waits for run to end and writes its history to testdata/histories/<name>.json
+// with the real temporal CLI, unless that file exists: recorded files are never overwritten.
+func recordHistory(t *testing.T, h *harness, name string, run client.WorkflowRun) {
+	t.Helper()
+	_ = run.Get(context.Background(), nil)
+	file := filepath.Join(historiesDir, name+".json")
+	if _, err := os.Stat(file); err == nil {
+		t.Logf("%s exists: kept", file)
+		return
+	}
+	out, err := exec.Command(testenv.TemporalCLI(t), "workflow", "show", "--address", server.GetFrontendHostPort(),
+		"--namespace", server.GetDefaultNamespace(), "--workflow-id", run.GetID(), "--run-id", run.GetRunID(),
+		"--output", "json").Output()
+	if err != nil {
+		t.Fatalf("temporal workflow show: %v", err)
+	}
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s", file)
 }
