@@ -101,9 +101,17 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	return &ExtractResult{Counts: cur.Counts}, nil
 }
 
+// PartID names a batch's output part by the position of its first schema.
+func PartID(batch []Schema) string {
+	if len(batch) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("b%06d", batch[0].Index)
+}
+
 // extractBatch writes the batch's schemas to its part and commits it.
 func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (map[string]int64, error) {
-	part, err := output.NewPartWriter(dir, fmt.Sprintf("b%06d", in.Schemas[0].Index))
+	part, err := output.NewPartWriter(dir, PartID(in.Schemas))
 	if err != nil {
 		return nil, appError(err, true) // output errors name the agent's own directory: safe
 	}
@@ -181,6 +189,10 @@ type FinalizeInput struct {
 	// Release, when set, is the run's lease: Finalize releases it once the manifest is written,
 	// saving the run a round trip through the server when nothing else needs the credentials.
 	Release *Lease `json:"release,omitempty"`
+	// Expected, when set, lists the parts the run's batches committed (part id -> kinds with at
+	// least one entity). Finalize writes nothing and returns the missing ones when some are not
+	// on this worker's disk: they were committed by a worker that was lost.
+	Expected map[string][]string `json:"expected,omitempty"`
 }
 
 // FinalizeResult says where the output is.
@@ -189,6 +201,9 @@ type FinalizeResult struct {
 	Manifest string           `json:"manifest"`
 	Counts   map[string]int64 `json:"counts"`
 	Files    int              `json:"files"`
+	// Missing are the expected parts this worker does not have, sorted; when set, nothing was
+	// written and the lease was not released.
+	Missing []string `json:"missing,omitempty"`
 }
 
 // Finalize joins the committed parts into one file per entity kind and writes manifest.json
@@ -196,6 +211,17 @@ type FinalizeResult struct {
 func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeResult, error) {
 	info := activity.GetInfo(ctx)
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
+	if in.Expected != nil {
+		missing, err := output.MissingParts(dir, in.Expected)
+		if err != nil {
+			return nil, appError(err, true)
+		}
+		if len(missing) > 0 {
+			a.logger().Warn("parts committed by a lost worker are not on this worker's disk; the workflow extracts them again",
+				"workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID, "parts", len(missing))
+			return &FinalizeResult{Dir: dir, Missing: missing}, nil
+		}
+	}
 	m, err := output.Finalize(dir, output.ManifestMeta{
 		Connector:  in.Connector,
 		WorkflowID: info.WorkflowExecution.ID,

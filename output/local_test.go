@@ -508,3 +508,36 @@ func TestPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingParts: a part committed on another worker's disk is missing here, kind by kind; a
+// part that committed no entity of a kind is not expected to have that kind's file; a finalized
+// run misses nothing.
+func TestMissingParts(t *testing.T) {
+	dir := RunDir(t.TempDir(), "", "sqlite", "wf", "run")
+	writePart(t, dir, "b000000", tbl("a", "t1"), col("a", "t1", "c", 1))
+	writePart(t, dir, "b000002", tbl("c", "t3"))
+	expected := map[string][]string{
+		"b000000": {"tables", "columns"},
+		"b000001": {"tables"},            // committed elsewhere
+		"b000002": {"tables", "columns"}, // its columns part is elsewhere
+		"b000003": nil,                   // committed no entity: nothing to find
+	}
+	missing, err := MissingParts(dir, expected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(missing, []string{"b000001", "b000002"}) {
+		t.Fatalf("missing = %v, want [b000001 b000002]", missing)
+	}
+	writePart(t, dir, "b000001", tbl("b", "t2"))
+	writePart(t, dir, "b000002", tbl("c", "t3"), col("c", "t3", "c", 1))
+	if missing, err := MissingParts(dir, expected); err != nil || len(missing) != 0 {
+		t.Fatalf("after the parts were written again: missing %v, %v", missing, err)
+	}
+	if _, err := Finalize(dir, meta); err != nil {
+		t.Fatal(err)
+	}
+	if missing, err := MissingParts(dir, map[string][]string{"b000009": {"tables"}}); err != nil || len(missing) != 0 {
+		t.Fatalf("a finalized run: missing %v, %v", missing, err)
+	}
+}

@@ -319,3 +319,34 @@ func FileSHA256(name string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// MissingParts returns, sorted, the ids of the parts in expected (part id -> the kinds it
+// committed) of which some kind's file is not in runDir's parts directory: parts committed on
+// another machine's disk by a worker that was lost. A run directory that already has its manifest
+// misses nothing.
+func MissingParts(runDir string, expected map[string][]string) ([]string, error) {
+	if _, err := os.Stat(ManifestPath(runDir)); err == nil {
+		return nil, nil
+	}
+	parts, err := committedParts(runDir)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, names := range parts {
+		for _, n := range names {
+			have[n] = true
+		}
+	}
+	var missing []string
+	for id, kinds := range expected {
+		for _, kind := range kinds {
+			if !have[partName(kind, id)] {
+				missing = append(missing, id)
+				break
+			}
+		}
+	}
+	sort.Strings(missing)
+	return missing, nil
+}

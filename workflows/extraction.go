@@ -8,6 +8,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ const (
 	changePublishToS3 = "publish-to-s3"
 	// changeRefuseUnknownFields makes an unknown input field a validation problem.
 	changeRefuseUnknownFields = "refuse-unknown-fields"
+	// changeCheckParts has Finalize check that every committed part is on its worker's disk,
+	// and extracts again the batches whose parts were committed by a lost worker.
+	changeCheckParts = "check-parts"
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
@@ -73,6 +77,9 @@ type Progress struct {
 	// WorkerBusyWaits counts how often a step did not start in time because the worker holding
 	// the lease had no free slot, and was tried again on it.
 	WorkerBusyWaits int `json:"workerBusyWaits,omitempty"`
+	// PartsReextracted counts the batches extracted again because their parts were committed by
+	// a worker that was lost, on a disk the finalizing worker does not see.
+	PartsReextracted int `json:"partsReextracted,omitempty"`
 }
 
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
@@ -88,8 +95,9 @@ type Summary struct {
 	ServerVersion string                  `json:"serverVersion,omitempty"`
 	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
 	LeaseRenewals int                     `json:"leaseRenewals"`
-	// WorkerBusyWaits: see Progress.
-	WorkerBusyWaits int `json:"workerBusyWaits,omitempty"`
+	// WorkerBusyWaits and PartsReextracted: see Progress.
+	WorkerBusyWaits  int `json:"workerBusyWaits,omitempty"`
+	PartsReextracted int `json:"partsReextracted,omitempty"`
 	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
 	Durations map[string]string `json:"durations"`
 }
@@ -160,7 +168,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	sort.Strings(names)
 	progress.Phase = PhaseExtracting
 	progress.SchemasTotal = len(names)
-	if err := extractBatches(ctx, lease, in, opts, names, progress); err != nil {
+	batches := makeBatches(names, opts.SchemasPerBatch)
+	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
+	if err != nil {
 		return fail(err)
 	}
 	timed("extract", t)
@@ -170,14 +180,43 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	t = workflow.Now(ctx)
 	var fin activities.FinalizeResult
 	releaseInFinalize := fewerTrips && in.Output.Type != "s3" // Publish still needs the sink's credentials
-	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start}
-		if releaseInFinalize {
-			fi.Release = &li.Lease
+	checkParts := workflow.GetVersion(ctx, changeCheckParts, workflow.DefaultVersion, 1) == 1
+	for refills := 0; ; refills++ {
+		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start}
+			if releaseInFinalize {
+				fi.Release = &li.Lease
+			}
+			if checkParts {
+				fi.Expected = parts
+			}
+			fin = activities.FinalizeResult{} // decoding into the last result would keep its Missing
+			return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, fi).Get(ctx, &fin)
+		}); err != nil {
+			return fail(err)
 		}
-		return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, fi).Get(ctx, &fin)
-	}); err != nil {
-		return fail(err)
+		if len(fin.Missing) == 0 {
+			break
+		}
+		// The parts of these batches are on the disk of a worker that was lost: extract them
+		// again here, then finalize again.
+		if refills == maxRefills {
+			return fail(temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"%d output parts were still missing on the finalizing worker after extracting them again %d times; check that the agent's output directory is not being cleaned up during runs",
+				len(fin.Missing), maxRefills), string(secrets.OutputUnavailable), nil))
+		}
+		progress.Phase = PhaseExtracting
+		progress.PartsReextracted += len(fin.Missing)
+		var redo [][]activities.Schema
+		for _, b := range batches {
+			if slices.Contains(fin.Missing, activities.PartID(b)) {
+				redo = append(redo, b)
+			}
+		}
+		if _, err := extractBatches(ctx, lease, in, opts, redo, progress, false); err != nil {
+			return fail(err)
+		}
+		progress.Phase = PhaseFinalizing
 	}
 	if releaseInFinalize {
 		lease.releasedElsewhere()
@@ -206,38 +245,51 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	progress.Phase = PhaseDone
 	timed("total", start)
 	return &Summary{
-		Connector:       in.Connector,
-		OutputDir:       fin.Dir,
-		Manifest:        fin.Manifest,
-		Published:       published.ManifestURL,
-		Counts:          fin.Counts,
-		Schemas:         len(names),
-		ServerVersion:   report.ServerVersion,
-		Versions:        lease.versions(),
-		LeaseRenewals:   progress.LeaseRenewals,
-		WorkerBusyWaits: progress.WorkerBusyWaits,
-		Durations:       durations,
+		Connector:        in.Connector,
+		OutputDir:        fin.Dir,
+		Manifest:         fin.Manifest,
+		Published:        published.ManifestURL,
+		Counts:           fin.Counts,
+		Schemas:          len(names),
+		ServerVersion:    report.ServerVersion,
+		Versions:         lease.versions(),
+		LeaseRenewals:    progress.LeaseRenewals,
+		WorkerBusyWaits:  progress.WorkerBusyWaits,
+		PartsReextracted: progress.PartsReextracted,
+		Durations:        durations,
 	}, nil
 }
 
-// extractBatches runs one ExtractSchemas activity per batch of schemas, at most
-// opts.MaxConcurrentBatches at once, and stops at the first failure.
-func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts RunOptions, names []string, progress *Progress) error {
+// maxRefills bounds how often Finalize may find parts missing and have them extracted again.
+const maxRefills = 2
+
+// makeBatches cuts the sorted schema names into batches of at most per schemas, each schema with
+// its position.
+func makeBatches(names []string, per int) [][]activities.Schema {
 	var batches [][]activities.Schema
-	for i := 0; i < len(names); i += opts.SchemasPerBatch {
+	for i := 0; i < len(names); i += per {
 		var b []activities.Schema
-		for j := i; j < min(i+opts.SchemasPerBatch, len(names)); j++ {
+		for j := i; j < min(i+per, len(names)); j++ {
 			b = append(b, activities.Schema{Index: j, Name: names[j]})
 		}
 		batches = append(batches, b)
 	}
+	return batches
+}
+
+// extractBatches runs one ExtractSchemas activity per batch, at most opts.MaxConcurrentBatches at
+// once, and stops at the first failure. It returns the parts the batches committed (part id ->
+// the kinds with at least one entity, sorted); count adds the batches to progress (not when
+// batches are extracted again).
+func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts RunOptions, batches [][]activities.Schema, progress *Progress, count bool) (map[string][]string, error) {
+	parts := map[string][]string{}
 	batchCtx, cancelBatches := workflow.WithCancel(ctx)
 	defer cancelBatches()
 	running := 0
 	var firstErr error
 	for _, b := range batches {
 		if err := workflow.Await(ctx, func() bool { return running < opts.MaxConcurrentBatches || firstErr != nil }); err != nil {
-			return err
+			return nil, err
 		}
 		if firstErr != nil {
 			break
@@ -258,17 +310,27 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 				}
 				return
 			}
-			progress.SchemasDone += len(b)
+			kinds := []string{}
 			for k, n := range res.Counts {
-				progress.Counts[k] += n
+				if n > 0 {
+					kinds = append(kinds, k)
+				}
+				if count {
+					progress.Counts[k] += n
+				}
+			}
+			slices.Sort(kinds)
+			parts[activities.PartID(b)] = kinds
+			if count {
+				progress.SchemasDone += len(b)
 			}
 		})
 	}
 	// Wait for every started batch, even after a failure, so none outlives the workflow's view.
 	if err := workflow.Await(ctx, func() bool { return running == 0 }); err != nil {
-		return err
+		return nil, err
 	}
-	return firstErr
+	return parts, firstErr
 }
 
 // invalidInput is the single, final error that lists every problem of an input.

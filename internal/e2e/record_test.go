@@ -75,6 +75,10 @@ func TestRecordHistories(t *testing.T) {
 		map[string]any{"connector": "sqlite", "connection": map[string]any{"path": "REC_SHOP_DB"}, "secretStore": map[string]any{"type": "env"}, "filter": map[string]any{}}))
 	record("extraction-wrong-type-v3", h.start(workflows.ExtractionWorkflowName, map[string]any{"connector": 5}))
 
+	// v6: Finalize is told which parts the batches committed (change id "check-parts").
+	record("extraction-success-v6", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
+	record("extraction-s3-v6", h.start(workflows.ExtractionWorkflowName, s3Input))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)

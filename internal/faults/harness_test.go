@@ -689,3 +689,27 @@ func runningOn(c client.Client, ids []string) map[int]int {
 	}
 	return out
 }
+
+// recordHistory writes the history of a finished run to testdata/histories/<name>.json with the
+// real temporal CLI when SECURE_AGENT_RECORD_HISTORIES=1, unless the file exists (recorded files
+// are never overwritten: replaying them proves that runs in flight survive a change).
+func recordHistory(t *testing.T, s *devServer, name, id, runID string) {
+	t.Helper()
+	if os.Getenv("SECURE_AGENT_RECORD_HISTORIES") != "1" {
+		return
+	}
+	file := filepath.Join("..", "..", "testdata", "histories", name+".json")
+	if _, err := os.Stat(file); err == nil {
+		t.Logf("%s exists: kept", file)
+		return
+	}
+	out, err := exec.Command(s.cli, "workflow", "show", "--address", s.addr(), "--namespace", "default",
+		"--workflow-id", id, "--run-id", runID, "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("temporal workflow show: %v", err)
+	}
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s", file)
+}

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -66,7 +67,12 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	c := server.client(t)
 	in := src.input()
 
-	workers := []*proc{startWorker(t, cfg, "A"), startWorker(t, cfg, "B")}
+	// Each worker has a disk of its own, like two pods with an emptyDir each: the parts a killed
+	// worker committed are gone with it, and the run's finalizing worker must notice and extract
+	// those batches again.
+	cfgB := cfg
+	cfgB.outputDir = filepath.Join(t.TempDir(), "out-b")
+	workers := []*proc{startWorker(t, cfg, "A"), startWorker(t, cfgB, "B")}
 	const nRuns = 6
 	ids, runIDs := make([]string, nRuns), make([]string, nRuns)
 	for i := range nRuns {
@@ -114,17 +120,28 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	victim.kill(t)
 
 	sums := make([]workflows.Summary, nRuns)
-	renewed := 0
+	renewed, reextracted := 0, 0
 	for i := range nRuns {
 		sums[i] = result(t, c, ids[i], runIDs[i])
 		if sums[i].LeaseRenewals >= 1 {
 			renewed++
 		}
+		reextracted += sums[i].PartsReextracted
 	}
-	t.Logf("all %d runs completed %s after the kill; %d of them resolved their lease again",
-		nRuns, time.Since(killedAt).Round(time.Second), renewed)
+	t.Logf("all %d runs completed %s after the kill; %d of them resolved their lease again, %d batches were extracted again",
+		nRuns, time.Since(killedAt).Round(time.Second), renewed, reextracted)
 	if renewed == 0 {
 		t.Errorf("no run resolved its lease again: the killed worker held none")
+	}
+	if reextracted == 0 {
+		t.Errorf("no batch was extracted again, though the killed worker's disk held committed parts of the runs it served")
+	}
+	for i, sum := range sums {
+		if sum.PartsReextracted > 0 {
+			// v6: Finalize finds parts missing (change id "check-parts"), the batches run again.
+			recordHistory(t, server, "extraction-refill-parts-v6", ids[i], runIDs[i])
+			break
+		}
 	}
 	if !survivor.alive() {
 		t.Errorf("the surviving worker %s died", survivor.name)
