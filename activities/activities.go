@@ -1,6 +1,8 @@
 // Package activities holds the agent's Temporal activities: ResolveSecrets on the shared task
-// queue, and Preflight, ListSchemas, ExtractSchemas, Finalize and ReleaseCredentials on the
-// worker-specific queue named in the credential Lease, plus the in-memory lease store.
+// queue; Preflight (which lists the schemas too), ExtractSchemas, Finalize (which can release the
+// lease), Publish and ReleaseCredentials on the worker-specific queue named in the credential
+// Lease, plus ListSchemas for runs started by older agents; LeaseAlive on that worker's control
+// queue; and the in-memory lease store.
 //
 // Activities never return, heartbeat or log a secret value: results carry names, counts and
 // versions; failures are classified ApplicationErrors whose messages come from secrets.Error.
