@@ -260,7 +260,19 @@ func (s *devServer) start() {
 // stop stops the server gracefully (SIGTERM), or with SIGKILL when it has not exited in 10 s.
 func (s *devServer) stop() {
 	s.t.Helper()
-	_ = syscall.Kill(s.p.pid(), syscall.SIGTERM)
+	s.halt(syscall.SIGTERM)
+}
+
+// crash kills the server with SIGKILL: no shutdown, whatever was in flight is cut off.
+func (s *devServer) crash() {
+	s.t.Helper()
+	s.halt(syscall.SIGKILL)
+}
+
+// halt sends sig to the server and waits for it to exit (SIGKILL after 10 s).
+func (s *devServer) halt(sig syscall.Signal) {
+	s.t.Helper()
+	_ = syscall.Kill(s.p.pid(), sig)
 	select {
 	case <-s.p.exited:
 	case <-time.After(10 * time.Second):

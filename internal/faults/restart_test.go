@@ -13,13 +13,23 @@ import (
 
 // TestServerRestartMidRun proves that runs survive a restart of the Temporal server under a live
 // worker (issue 7, item 4): the dev server keeps its state in a SQLite file; while runs are
-// extracting it is stopped (SIGTERM, SIGKILL after 10 s) and, a few seconds later, started again on
-// the same ports and file. The worker process is not restarted (the same pid stays alive
-// throughout) and must reconnect by itself; the workflows started before the restart must still be
-// known to the server afterwards (persistence), and every run must complete with output identical
-// to a clean run's.
+// extracting it is stopped, gracefully (SIGTERM, SIGKILL after 10 s) or by a crash (SIGKILL), and,
+// a few seconds later, started again on the same ports and file. The worker process is not
+// restarted (the same pid stays alive throughout) and must reconnect by itself; the workflows
+// started before the restart must still be known to the server afterwards (persistence), and
+// every run must complete with output identical to a clean run's.
 func TestServerRestartMidRun(t *testing.T) {
 	t.Parallel()
+	for _, crash := range []bool{false, true} {
+		name := map[bool]string{false: "graceful", true: "crash"}[crash]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			serverRestartMidRun(t, crash)
+		})
+	}
+}
+
+func serverRestartMidRun(t *testing.T, crash bool) {
 	server := startDevServer(t)
 	src := manySchemas(t)
 	cfg := newAgentConfig(t, server, src.password)
@@ -43,7 +53,11 @@ func TestServerRestartMidRun(t *testing.T) {
 	t.Logf("stopping the server; progress of the runs: %v", before)
 
 	stoppedAt := time.Now()
-	server.stop()
+	if crash {
+		server.crash()
+	} else {
+		server.stop()
+	}
 	time.Sleep(3 * time.Second)
 	if !w.alive() {
 		t.Fatalf("the worker died while the server was down:\n%s", w.tail(30))
