@@ -151,6 +151,12 @@ func TestRenderProgress(t *testing.T) {
 			t.Errorf("%q does not contain %q", line, want)
 		}
 	}
+	line = renderProgress(workflows.Progress{Phase: "finalizing", LeaseRenewals: 1, WorkerBusyWaits: 2, PartsReextracted: 3}, time.Second)
+	for _, want := range []string{"resolved again 1×", "waited 2× for a busy worker", "3 batches extracted again"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q does not contain %q", line, want)
+		}
+	}
 	var b bytes.Buffer
 	bar := newProgressBar(&b, true) // not a terminal: one line per change
 	bar.update(workflows.Progress{Phase: "resolving"})

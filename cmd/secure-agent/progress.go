@@ -73,6 +73,12 @@ func renderProgress(p workflows.Progress, elapsed time.Duration) string {
 	if p.LeaseRenewals > 0 {
 		line += fmt.Sprintf("  (credentials resolved again %d×)", p.LeaseRenewals)
 	}
+	if p.WorkerBusyWaits > 0 {
+		line += fmt.Sprintf("  (waited %d× for a busy worker)", p.WorkerBusyWaits)
+	}
+	if p.PartsReextracted > 0 {
+		line += fmt.Sprintf("  (%d batches extracted again)", p.PartsReextracted)
+	}
 	return line
 }
 
