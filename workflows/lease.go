@@ -20,10 +20,19 @@ var acts *activities.Activities
 // that held them.
 const MaxLeaseRenewals = 3
 
-// MaxBusyWaits bounds how often one leased step is tried again because the worker holding the
-// lease was alive but had no free activity slot (about an hour at leaseScheduleToStart each).
-// After it the worker is treated as lost.
-const MaxBusyWaits = 300
+// MaxBusyWaits bounds how often one leased step is scheduled again because the worker holding
+// the lease was alive but had no free activity slot. Each time the step may wait twice as long
+// to start (20 s, 40 s, ... up to maxBusyScheduleToStart), so it does not time out forever behind
+// a queue that takes longer than that to drain; 20 waits are about 2.5 hours. After them the
+// worker is treated as lost.
+const MaxBusyWaits = 20
+
+// maxBusyScheduleToStart caps how long a step waits to start on a worker found busy.
+const maxBusyScheduleToStart = 10 * time.Minute
+
+// startTimeoutKey carries, in a workflow context, a longer schedule-to-start for a step that
+// found its worker busy; withOptions applies it.
+type startTimeoutKey struct{}
 
 // changeAskBusyWorker asks the lease's worker whether it is alive (LeaseAlive) before resolving
 // the secrets again after a leased step did not start in time.
@@ -99,9 +108,13 @@ var (
 	}
 )
 
-// withOptions applies opts, pinned to the lease's task queue.
+// withOptions applies opts, pinned to the lease's task queue, with the longer schedule-to-start
+// that ctx may carry for a step that found its worker busy.
 func withOptions(ctx workflow.Context, opts workflow.ActivityOptions, lease activities.Lease) workflow.Context {
 	opts.TaskQueue = lease.TaskQueue
+	if d, ok := ctx.Value(startTimeoutKey{}).(time.Duration); ok && opts.ScheduleToStartTimeout > 0 && d > opts.ScheduleToStartTimeout {
+		opts.ScheduleToStartTimeout = d
+	}
 	return workflow.WithActivityOptions(ctx, opts)
 }
 
@@ -170,21 +183,29 @@ func storeGaveUp(err error, bound time.Duration) error {
 // run calls fn with the current lease. If fn fails because the lease is lost, it resolves a new
 // lease (once for all concurrent callers) and calls fn again.
 func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activities.LeaseInput) error) error {
+	busy, wait := 0, time.Duration(0)
 	for {
 		if err := workflow.Await(ctx, func() bool { return !h.renewing }); err != nil {
 			return err
 		}
 		used := h.lease
-		err := fn(ctx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector, OutputPrefix: h.input.Output.Prefix})
+		callCtx := ctx
+		if wait > 0 {
+			callCtx = workflow.WithValue(ctx, startTimeoutKey{}, wait)
+		}
+		err := fn(callCtx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector, OutputPrefix: h.input.Output.Prefix})
 		if err == nil || !leaseLost(err) {
 			return err
 		}
 		if h.lease != used || h.renewing {
 			continue // another caller already renewed, or is renewing: use its lease
 		}
-		if startTimedOut(err) && h.progress.WorkerBusyWaits < MaxBusyWaits && h.workerBusy(ctx, *used) {
+		if startTimedOut(err) && busy < MaxBusyWaits && h.workerBusy(ctx, *used) {
+			// Alive and holding the lease, its slots all taken: wait for a turn, longer each time.
+			busy++
 			h.progress.WorkerBusyWaits++
-			continue // alive and holding the lease, its slots all taken: wait for a turn
+			wait = min(max(2*wait, 2*leaseScheduleToStart), maxBusyScheduleToStart)
+			continue
 		}
 		if h.lease != used || h.renewing {
 			continue // renewed by another caller while this one asked

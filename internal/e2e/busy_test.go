@@ -19,7 +19,8 @@ import (
 // timeout is 30 s). A second run's Preflight cannot start within the 10 s a leased step may wait;
 // the worker holding its lease answers LeaseAlive on its control queue, so the run waits for the
 // slot instead of resolving its secrets again (which, with one agent, would land on the same full
-// worker until the renewals ran out). The run completes without renewing its lease.
+// worker until the renewals ran out), scheduled again with twice the time to start. The run
+// completes without renewing its lease.
 func TestBusyWorkerIsNotMistakenForLost(t *testing.T) {
 	free := filepath.Join(t.TempDir(), "free.db")
 	makeShop(t, free)
@@ -68,6 +69,17 @@ func TestBusyWorkerIsNotMistakenForLost(t *testing.T) {
 	}
 	if waited.Counts["tables"] == 0 {
 		t.Errorf("counts %v", waited.Counts)
+	}
+	// The step was scheduled again with twice the time to start, so it cannot time out forever
+	// behind a queue that takes longer than the first wait to drain.
+	var waits []time.Duration
+	for _, ev := range history(t, h.client, waiting).Events {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Preflight" {
+			waits = append(waits, a.GetScheduleToStartTimeout().AsDuration())
+		}
+	}
+	if len(waits) != waited.WorkerBusyWaits+1 || waits[0] != 10*time.Second || len(waits) < 2 || waits[1] != 20*time.Second {
+		t.Errorf("Preflight was scheduled with schedule-to-start %v after %d busy waits, want 10s, then 20s, ...", waits, waited.WorkerBusyWaits)
 	}
 	if recording() {
 		// v5: a leased step that does not start in time asks LeaseAlive (change id
