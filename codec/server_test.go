@@ -7,13 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/secure-agent/secure-agent/internal/testenv"
 )
 
 const (
@@ -21,35 +22,17 @@ const (
 	testOrigin = "http://127.0.0.1:8233"
 )
 
-// lockedBuffer is a log sink the server's goroutines may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testServer struct {
 	*httptest.Server
 	keys *Keys
-	logs *lockedBuffer
+	logs *testenv.SyncBuffer
 }
 
 func newTestServer(t *testing.T, mutate func(*ServerOptions)) *testServer {
 	t.Helper()
 	_, k := newKey(t)
 	keys := mustKeys(t, "k1:"+k)
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	opts := ServerOptions{
 		Token:          testToken,
 		AllowedOrigins: []string{testOrigin},

@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -185,7 +185,7 @@ func TestCodecServerCommand(t *testing.T) {
 	t.Setenv("SECURE_AGENT_CODEC_KEYS", "k1:"+strings.Repeat("A", 43)+"=")
 	t.Setenv("SECURE_AGENT_CODEC_SERVER_TOKEN", "tok-123")
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &lockedBuffer{}
+	stderr := &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- mainWith(ctx, []string{"codec-server", "--listen", "127.0.0.1:0"}, io.Discard, stderr) }()
 	var addr string
@@ -224,22 +224,4 @@ func TestCodecServerCommand(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("codec-server exited %d: %s", code, stderr.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader at a time.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
