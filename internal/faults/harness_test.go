@@ -678,25 +678,34 @@ func assertExpectedCounts(t *testing.T, sum workflows.Summary) {
 	}
 }
 
-// runningOn counts, per worker pid, the started ExtractSchemas activities of the runs ids
-// (from each activity's last worker identity, "secure-agent@host/pid").
-func runningOn(c client.Client, ids []string) map[int]int {
+// leaseHolders counts, per worker pid, the runs among ids whose secrets that worker resolved:
+// it holds their lease and, on its own disk, the parts of their committed batches. The pid is
+// taken from the identity on the run's last started ResolveSecrets.
+func leaseHolders(c client.Client, ids []string) map[int]int {
 	out := map[int]int{}
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		d, err := c.DescribeWorkflowExecution(ctx, id, "")
-		cancel()
-		if err != nil {
-			continue
+		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		resolves := map[int64]bool{} // scheduled event ids of ResolveSecrets
+		pid := 0
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				break
+			}
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "ResolveSecrets" {
+				resolves[ev.GetEventId()] = true
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && resolves[a.GetScheduledEventId()] {
+				ident := a.GetIdentity()
+				if p, err := strconv.Atoi(ident[strings.LastIndex(ident, "/")+1:]); err == nil {
+					pid = p
+				}
+			}
 		}
-		for _, a := range d.GetPendingActivities() {
-			if a.GetActivityType().GetName() != "ExtractSchemas" || a.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
-				continue
-			}
-			ident := a.GetLastWorkerIdentity()
-			if pid, err := strconv.Atoi(ident[strings.LastIndex(ident, "/")+1:]); err == nil {
-				out[pid]++
-			}
+		cancel()
+		if pid != 0 {
+			out[pid]++
 		}
 	}
 	return out

@@ -79,8 +79,8 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		ids[i], runIDs[i] = startRun(t, c, cfg, fmt.Sprintf("run%d", i), in)
 	}
 
-	// Wait until at least half the runs are extracting, and pick as victim the worker that runs
-	// the most of their extraction activities (its leases are then surely in use).
+	// Wait until at least half the runs are extracting with a batch committed, and pick as victim
+	// the worker that holds the most of their leases (and so of their committed parts).
 	var victim *proc
 	deadline := time.Now().Add(waitFor)
 	for victim == nil {
@@ -88,15 +88,23 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 			t.Fatalf("the runs never got to extracting on a worker within %s", waitFor)
 		}
 		var mid []string // runs with a committed batch that are still extracting
+		finished := 0
 		for _, id := range ids {
-			if p, err := progress(c, id); err == nil && midExtraction(p, 2) {
+			p, err := progress(c, id)
+			if err == nil && midExtraction(p, 2) {
 				mid = append(mid, id)
 			}
+			if err == nil && p.Phase == workflows.PhaseDone {
+				finished++
+			}
+		}
+		if finished == nRuns {
+			t.Fatal("every run finished before a worker could be killed")
 		}
 		if len(mid) >= nRuns/2 {
-			// Count only those runs: the worker running their extraction holds their lease and,
-			// on its own disk, their committed parts.
-			on := runningOn(c, mid)
+			// Count only those runs, by the worker that holds their lease and, on its own disk,
+			// their committed parts.
+			on := leaseHolders(c, mid)
 			best := 0
 			for _, w := range workers {
 				if on[w.pid()] > best {
@@ -104,7 +112,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 				}
 			}
 			if victim != nil {
-				t.Logf("%d runs mid-extraction; their running extractions per worker pid: %v; killing %s", len(mid), on, victim.name)
+				t.Logf("%d runs mid-extraction; their lease holders by worker pid: %v; killing %s", len(mid), on, victim.name)
 			}
 		}
 		if victim == nil {
