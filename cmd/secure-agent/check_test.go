@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/secure-agent/secure-agent/internal/testenv"
 )
 
 // runCheckJSON runs `secure-agent check --json` on an input and returns the exit code and the
@@ -132,20 +133,8 @@ func TestCheckLocalChecklist(t *testing.T) {
 
 // TestCheckLocalAgainstPostgres covers the source lines: wrong password, missing privilege.
 func TestCheckLocalAgainstPostgres(t *testing.T) {
-	raw := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL")
-	if raw == "" {
-		raw = "postgres://postgres:secure-agent-test@127.0.0.1:55432/postgres?sslmode=disable"
-	}
+	admin, u := testenv.PGAdmin(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, raw)
-	if err != nil {
-		if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
-			t.Fatalf("PostgreSQL is not reachable: %v", err)
-		}
-		t.Skip("PostgreSQL is not reachable: run scripts/services")
-	}
-	defer admin.Close(ctx)
-	u, _ := url.Parse(raw)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	db, user := "check_"+suffix, "check_user_"+suffix
 	for _, stmt := range []string{"CREATE DATABASE " + db, "CREATE ROLE " + user + " LOGIN PASSWORD 'right-pw'"} {
