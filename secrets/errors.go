@@ -41,6 +41,9 @@ const (
 	LeaseScopeMismatch Kind = "LeaseScopeMismatch"
 	// SourceAuthFailed: the data source refused the resolved credentials.
 	SourceAuthFailed Kind = "SourceAuthFailed"
+	// LeakPrevented: a step's result, error or heartbeat held a secret value, and the worker
+	// withheld it. A bug to report, or a secret that also appears in the source's catalog.
+	LeakPrevented Kind = "LeakPrevented"
 )
 
 // Retried kinds: transient, retried within the caller's bounds.
@@ -53,13 +56,16 @@ const (
 	SourceUnavailable Kind = "SourceUnavailable"
 	// OutputUnavailable: the output (a directory or an object store) failed transiently.
 	OutputUnavailable Kind = "OutputUnavailable"
+	// LeaseLimit: the worker already holds as many credential leases as it may; the step is
+	// retried once one ends, here or on another replica.
+	LeaseLimit Kind = "LeaseLimit"
 )
 
 // Kinds lists every kind, final ones first.
 var Kinds = []Kind{
 	InvalidInput, PolicyDenied, SecretNotFound, SecretKeyNotFound, AccessDenied, AuthFailed,
-	DecryptionFailed, LeaseNotFound, LeaseScopeMismatch, SourceAuthFailed,
-	StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable,
+	DecryptionFailed, LeaseNotFound, LeaseScopeMismatch, SourceAuthFailed, LeakPrevented,
+	StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable, LeaseLimit,
 }
 
 // Error implements error, so a Kind can be the target of errors.Is.
@@ -68,7 +74,7 @@ func (k Kind) Error() string { return string(k) }
 // Retryable reports whether an error of this kind may succeed if tried again.
 func (k Kind) Retryable() bool {
 	switch k {
-	case StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable:
+	case StoreUnavailable, Throttled, SourceUnavailable, OutputUnavailable, LeaseLimit:
 		return true
 	}
 	return false

@@ -29,6 +29,9 @@ type Request struct {
 	// AllowSensitiveLiterals lets a sensitive field hold a literal. It is an agent-side policy for
 	// local development only; workflow input can never set it.
 	AllowSensitiveLiterals bool
+	// Guard, when set, receives the values of the sensitive fields once they are resolved, so
+	// the caller can check that nothing it returns holds them (see Guard).
+	Guard *Guard
 }
 
 // Validate reports every structural problem of the request at once, as one InvalidInput error.
@@ -67,6 +70,8 @@ type Resolved struct {
 	Ref Ref
 	// Key is the key of a JSON-object secret the value came from; empty for a whole secret.
 	Key string
+	// Sensitive is the field's declaration (see Field.Sensitive).
+	Sensitive bool
 }
 
 // SecretVersion records the version of one secret read during a resolution. Not secret.

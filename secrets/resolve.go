@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,7 +44,9 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 		switch {
 		case perField != nil:
 			if f.Sensitive || perField.Names(f.Value) {
-				ref = &Ref{Path: f.Value}
+				// A value given for a sensitive field may be the secret itself, typed by
+				// mistake: it stays hidden until the store proves it is a name.
+				ref = &Ref{Path: f.Value, Hidden: f.Sensitive}
 			}
 		case f.Secret != nil:
 			ref = f.Secret
@@ -77,11 +80,19 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 
 	res := &Resolution{}
 	for _, ref := range distinct {
-		if s, ok := got[ref]; ok {
-			res.Versions = append(res.Versions, SecretVersion{Ref: ref, Version: s.Version})
-		} else {
-			problems = append(problems, fetchErrs[ref])
+		s, ok := got[ref]
+		if !ok {
+			problems = append(problems, fieldsOf(fetchErrs[ref], ref, refs, req.Fields))
+			continue
 		}
+		if err := checkVersion(src.Name, ref, s); err != nil {
+			problems = append(problems, err)
+			s.Zero()
+			delete(got, ref) // its fields are not resolved: the problem is reported once, here
+			continue
+		}
+		// A hidden name that the store found is a name after all: it may be shown from here on.
+		res.Versions = append(res.Versions, SecretVersion{Ref: ref.Shown(), Version: s.Version})
 	}
 	decoded := make(map[Ref]*decodedSecret, len(got))
 	defer func() {
@@ -92,7 +103,7 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 	for i, f := range req.Fields {
 		ref := refs[i]
 		if ref == nil {
-			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: Value(f.Value)})
+			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: Value(f.Value), Sensitive: f.Sensitive})
 			continue
 		}
 		s, ok := got[*ref]
@@ -100,7 +111,7 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 			continue // the fetch error is already reported once for the secret
 		}
 		if perField != nil {
-			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: append(Value(nil), s.Value...), FromSecret: true, Ref: *ref})
+			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: append(Value(nil), s.Value...), FromSecret: true, Ref: ref.Shown(), Sensitive: f.Sensitive})
 			continue
 		}
 		d := decoded[*ref]
@@ -119,7 +130,50 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 		res.Zero()
 		return nil, joinErrors(problems)
 	}
+	if req.Guard != nil {
+		for _, f := range res.Fields {
+			if f.Sensitive {
+				req.Guard.Add(f.Field, f.Value)
+			}
+		}
+	}
 	return res, nil
+}
+
+// checkVersion refuses a version id that equals or contains a value the secret itself holds: a
+// version comes from the store's metadata (or a response path the agent's operator configured),
+// and one that repeats part of the secret would carry it into results, the audit and logs.
+// Values shorter than MinGuardLen are not compared (see Guard).
+func checkVersion(store string, ref Ref, s *Secret) error {
+	if s.Version == "" {
+		return nil
+	}
+	var g Guard
+	defer g.Zero()
+	g.AddContent("", s.Value)
+	if _, found := g.FindString(s.Version); !found {
+		return nil
+	}
+	return &Error{Kind: InvalidInput, Store: store, Ref: ref.String(),
+		Msg: "the version id the store reported equals or contains part of the secret's own value, so the agent will not record it: the version must come from the store's metadata; check the store's version header, or the version path configured on the agent"}
+}
+
+// fieldsOf names, in a fetch error that names no field, the fields that read ref, so a message
+// about a hidden name still says which field it was given for.
+func fieldsOf(err error, ref Ref, refs []*Ref, fields []Field) error {
+	var se *Error
+	if !ref.Hidden || !errors.As(err, &se) || se.Field != "" {
+		return err
+	}
+	var names []string
+	for i, r := range refs {
+		if r != nil && *r == ref {
+			names = append(names, fields[i].Name)
+		}
+	}
+	c := *se
+	c.Field = strings.Join(names, ", ")
+	return &c
 }
 
 func sensitiveLiteral(store, field string) error {
@@ -164,9 +218,9 @@ func (d *decodedSecret) keys() []string {
 
 // pickField applies the key-or-literal rule to one field reading the secret ref.
 func pickField(store string, f Field, ref Ref, d *decodedSecret, allowLiterals bool) (Resolved, error) {
-	literal := Resolved{Field: f.Name, Value: Value(f.Value)}
+	literal := Resolved{Field: f.Name, Value: Value(f.Value), Sensitive: f.Sensitive}
 	fromSecret := func(v Value, key string) Resolved {
-		return Resolved{Field: f.Name, Value: v, FromSecret: true, Ref: ref, Key: key}
+		return Resolved{Field: f.Name, Value: v, FromSecret: true, Ref: ref, Key: key, Sensitive: f.Sensitive}
 	}
 	if d.object != nil {
 		if raw, ok := d.object[f.Value]; ok {
@@ -182,8 +236,9 @@ func pickField(store string, f Field, ref Ref, d *decodedSecret, allowLiterals b
 			return Resolved{}, &Error{Kind: InvalidInput, Store: store, Ref: ref.String(), Field: f.Name,
 				Msg: fmt.Sprintf("the secret is a JSON object: set the field to one of its keys (%s)", keyList(d.keys()))}
 		case f.Sensitive && !allowLiterals:
+			// Never repeat the value: it may be the password itself, typed by mistake.
 			return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
-				Msg: fmt.Sprintf("the secret has no key %q; the keys it holds are %s: set the field to one of them or add the key to the secret", f.Value, keyList(d.keys()))}
+				Msg: fmt.Sprintf("the secret has no key named by this field's value (not shown: a value given for a sensitive field is never repeated); the keys it holds are %s: set the field to one of them or add the key to the secret", keyList(d.keys()))}
 		}
 		return literal, nil
 	}

@@ -119,7 +119,7 @@ func (r *Resolver) fetchAll(ctx context.Context, src Source, refs []Ref) (map[Re
 	var waits []joined
 	var leads []Ref
 	for _, ref := range refs {
-		key := src.Key + "\x00" + ref.String()
+		key := src.Key + "\x00" + ref.key()
 		start := r.opts.Now()
 		if r.cache != nil {
 			if s := r.cache.get(key); s != nil {
@@ -179,9 +179,9 @@ func (r *Resolver) lead(ctx context.Context, src Source, refs []Ref, flights map
 			err = &Error{Kind: StoreUnavailable, Store: src.Name, Ref: ref.String(), Msg: "the store returned no secret and no error"}
 		}
 		if err == nil && r.cache != nil {
-			r.cache.put(src.Key+"\x00"+ref.String(), s)
+			r.cache.put(src.Key+"\x00"+ref.key(), s)
 		}
-		r.flights.finish(src.Key+"\x00"+ref.String(), flights[ref], s, err)
+		r.flights.finish(src.Key+"\x00"+ref.key(), flights[ref], s, err)
 	}
 	if batch, ok := src.Store.(BatchStore); ok && len(refs) > 1 {
 		go func() {

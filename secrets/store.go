@@ -12,6 +12,7 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,8 +57,8 @@ type PerFieldStore interface {
 	Names(value string) bool
 }
 
-// Ref names one secret in a store. All of its fields are identifiers, never secret material, and
-// may appear in errors, logs and workflow history.
+// Ref names one secret in a store. Its fields are identifiers, never secret material, and may
+// appear in errors, logs and workflow history — except when Hidden is set.
 type Ref struct {
 	// Path is the store-specific name of the secret: an ARN or name (aws), a secret URL or name
 	// (azure), projects/P/secrets/S[/versions/V] (gcp), a variable name (env), or the secret_name
@@ -68,10 +69,22 @@ type Ref struct {
 	Version string `json:"version,omitempty"`
 	// Stage selects an AWS staging label such as AWSCURRENT or AWSPREVIOUS. Other stores refuse it.
 	Stage string `json:"stage,omitempty"`
+	// Hidden marks a Path that was given as the value of a sensitive field (a store whose
+	// secrets are named one per field, such as env): it may be the password itself, typed by
+	// mistake, so it is never shown until the store has proved it is a name. String, and so
+	// every message, log line and audit event, show HiddenRef instead; MarshalJSON too.
+	Hidden bool `json:"-"`
 }
 
-// String returns the reference as it is shown in messages: the path with any version or stage.
+// HiddenRef is how a Hidden reference is shown.
+const HiddenRef = "(not shown: the name given for a sensitive field)"
+
+// String returns the reference as it is shown in messages: the path with any version or stage,
+// or HiddenRef for a Hidden one.
 func (r Ref) String() string {
+	if r.Hidden {
+		return HiddenRef
+	}
 	s := r.Path
 	if r.Version != "" {
 		s += "@" + r.Version
@@ -80,6 +93,26 @@ func (r Ref) String() string {
 		s += "#" + r.Stage
 	}
 	return s
+}
+
+// MarshalJSON writes the reference's fields, with HiddenRef as the path of a Hidden one.
+func (r Ref) MarshalJSON() ([]byte, error) {
+	type plain Ref // the same fields without this method
+	if r.Hidden {
+		r = Ref{Path: HiddenRef}
+	}
+	return json.Marshal(plain(r))
+}
+
+// key identifies the secret a reference names, Hidden or not: for caching and for collapsing
+// concurrent fetches, never for display.
+func (r Ref) key() string { return r.Path + "\x00" + r.Version + "\x00" + r.Stage }
+
+// Shown returns the reference as a store that found the secret proved it: a name, no longer
+// hidden.
+func (r Ref) Shown() Ref {
+	r.Hidden = false
+	return r
 }
 
 // Secret is one fetched secret: its plaintext and non-secret metadata.

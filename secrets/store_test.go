@@ -210,11 +210,12 @@ func TestResolveRefusesSensitiveLiterals(t *testing.T) {
 		t.Errorf("store was called for an invalid request")
 	}
 
-	// A JSON-object secret without that key: SecretKeyNotFound naming the keys it has.
+	// A JSON-object secret without that key: SecretKeyNotFound naming the keys it has, and
+	// never the value given (for a sensitive field it may be the password, typed by mistake).
 	_, err = r.Resolve(ctx, src(store), secrets.Request{Secret: &secrets.Ref{Path: "obj"},
-		Fields: []secrets.Field{{Name: "password", Value: "pasword", Sensitive: true}}})
-	if !errors.Is(err, secrets.SecretKeyNotFound) || !strings.Contains(err.Error(), `"user"`) || !strings.Contains(err.Error(), `"pasword"`) {
-		t.Fatalf("err = %v, want SecretKeyNotFound listing the keys", err)
+		Fields: []secrets.Field{{Name: "password", Value: "hunter2-typed", Sensitive: true}}})
+	if !errors.Is(err, secrets.SecretKeyNotFound) || !strings.Contains(err.Error(), `"user"`) || strings.Contains(err.Error(), "hunter2-typed") {
+		t.Fatalf("err = %v, want SecretKeyNotFound listing the keys, without the value given", err)
 	}
 
 	// A single-string secret not named by the field.
@@ -473,7 +474,7 @@ func TestErrorMessagesAndKinds(t *testing.T) {
 	if secrets.KindOf(errors.New("plain")) != "" || secrets.Retryable(errors.New("plain")) {
 		t.Fatal("unclassified error treated as classified")
 	}
-	retried := map[secrets.Kind]bool{secrets.StoreUnavailable: true, secrets.Throttled: true, secrets.SourceUnavailable: true, secrets.OutputUnavailable: true}
+	retried := map[secrets.Kind]bool{secrets.StoreUnavailable: true, secrets.Throttled: true, secrets.SourceUnavailable: true, secrets.OutputUnavailable: true, secrets.LeaseLimit: true}
 	for _, k := range secrets.Kinds {
 		if k.Retryable() != retried[k] {
 			t.Errorf("%s.Retryable() = %v", k, k.Retryable())

@@ -128,3 +128,48 @@ func (s *Store) allowedBy(name string) string {
 	}
 	return ""
 }
+
+// MatchesEverything reports whether an allowlist pattern has no literal character ("*", "?*",
+// "*?*"...): it lets workflow input read every variable of the agent that the denylist does not
+// name, the ones other teams' passwords and the custom stores' tokens are kept in among them.
+func MatchesEverything(pattern string) bool {
+	return pattern != "" && strings.Trim(pattern, "*?") == ""
+}
+
+// Overlap reports whether some variable name matches both glob patterns a and b (path.Match
+// syntax limited to literals, "*" and "?", case-sensitive as variable names are). Patterns with
+// "[" or "\" are treated as overlapping anything, the safe answer for a check that refuses
+// overlaps.
+func Overlap(a, b string) bool {
+	if strings.ContainsAny(a, `[\`) || strings.ContainsAny(b, `[\`) {
+		return true
+	}
+	// seen[i][j]: the suffixes a[i:] and b[j:] have been explored. Each state is visited once,
+	// so the search is O(len(a) * len(b)).
+	seen := make([][]bool, len(a)+1)
+	for i := range seen {
+		seen[i] = make([]bool, len(b)+1)
+	}
+	var walk func(i, j int) bool
+	walk = func(i, j int) bool {
+		if seen[i][j] {
+			return false
+		}
+		seen[i][j] = true
+		switch {
+		case i == len(a) && j == len(b):
+			return true
+		case i < len(a) && a[i] == '*':
+			// The star matches nothing more, or one more character that b[j] stands for.
+			return walk(i+1, j) || (j < len(b) && walk(i, j+1))
+		case j < len(b) && b[j] == '*':
+			return walk(i, j+1) || (i < len(a) && walk(i+1, j))
+		case i == len(a) || j == len(b):
+			return false
+		case a[i] == '?' || b[j] == '?' || a[i] == b[j]:
+			return walk(i+1, j+1)
+		}
+		return false
+	}
+	return walk(0, 0)
+}
