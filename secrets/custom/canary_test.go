@@ -98,8 +98,9 @@ func TestCanariesNeverInErrors(t *testing.T) {
 	} {
 		ts := canaryServer(t, 200, tc.contentType, tc.body, tc.extra...)
 		cfg := withCreds(ts.config())
-		cfg.ValuePath, cfg.VersionPath = tc.valuePath, tc.versionPath
+		cfg.ValuePath = tc.valuePath
 		opts := testOptions(env)
+		opts.VersionPath = versionAt(tc.versionPath)
 		opts.MaxResponseBytes = tc.maxBytes
 		_, err := fetch(t, mustNew(t, cfg, opts), secrets.Ref{Path: "s"})
 		assertNoCanary(t, tc.name, err)
@@ -136,9 +137,9 @@ func TestCanariesNeverInErrors(t *testing.T) {
 
 	t.Run("TLS failure", func(t *testing.T) {
 		ts := canaryServer(t, 200, "text/plain", "%s%s")
-		cfg := withCreds(ts.config())
-		cfg.CAFile = ""
-		_, err := fetch(t, mustNew(t, cfg, testOptions(env)), secrets.Ref{Path: "s"})
+		opts := testOptions(env)
+		opts.CAFile = nil
+		_, err := fetch(t, mustNew(t, withCreds(ts.config()), opts), secrets.Ref{Path: "s"})
 		assertNoCanary(t, "TLS", err)
 	})
 

@@ -37,13 +37,14 @@ type Config struct {
 	// BearerTokenEnv names the agent environment variable sent as "Authorization: Bearer <value>"
 	// (bearer_token_env).
 	BearerTokenEnv string
-	// CAFile is an absolute path on the agent to a PEM CA bundle trusted in addition to the system
-	// roots (ca_file).
+	// CAFile is ca_file, read for replay only: a CA bundle is agent configuration
+	// (Options.CAFile), and New refuses a Config that sets it.
 	CAFile string
 	// ValuePath is the dot path to the secret in a JSON response (value_path); empty means the
 	// whole body.
 	ValuePath string
-	// VersionPath is the dot path to the version id in a JSON response (version_path).
+	// VersionPath is version_path, read for replay only: where the version id is in the store's
+	// answer is agent configuration (Options.VersionPath), and New refuses a Config that sets it.
 	VersionPath string
 	// Timeout bounds one request (timeout); zero means DefaultTimeout, at most MaxTimeout. The
 	// caller's ctx deadline applies as well.
@@ -59,6 +60,49 @@ func (c Config) Key() string {
 		T                      time.Duration
 	}{c.StoreURL, c.VersionParam, c.BearerTokenEnv, c.CAFile, c.ValuePath, c.VersionPath, c.Headers, c.Timeout})
 	return Name + ":" + string(b)
+}
+
+// Problems of the keys that are agent configuration, not workflow input.
+const (
+	versionPathProblem = "version_path is agent configuration, not workflow input: a path into the store's answer could point into the secret itself; " +
+		"the agent's operator sets it per store host (customStores.versionPaths in the policy file, or SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS)"
+	caFileProblem = "ca_file is agent configuration, not workflow input: a file named by the input would pick the agent's trust anchor and probe its file system; " +
+		"the agent's operator sets it per store host (customStores.caFiles in the policy file, or SECURE_AGENT_CUSTOM_STORE_CA_FILES)"
+)
+
+// boundaryProblems lists the agent-configuration keys that c sets.
+func (c Config) boundaryProblems() []string {
+	var problems []string
+	if c.VersionPath != "" {
+		problems = append(problems, versionPathProblem)
+	}
+	if c.CAFile != "" {
+		problems = append(problems, caFileProblem)
+	}
+	return problems
+}
+
+// BoundaryProblems lists, for a custom store's JSON configuration as workflow input gives it,
+// the keys it sets that are agent configuration (version_path, ca_file: set means present with
+// a value other than null or ""), each with what to do instead; nil for every other input,
+// including one that is not a JSON object. ParseConfig accepts these keys, because recorded
+// workflow histories replay through it; New refuses them. It is pure and deterministic, so
+// workflow code may call it (behind a version gate).
+func BoundaryProblems(raw []byte) []string {
+	fields, _ := decodeObject(raw)
+	set := func(key string) bool {
+		v, ok := fields[key]
+		v = bytes.TrimSpace(v)
+		return ok && string(v) != "null" && string(v) != `""`
+	}
+	var problems []string
+	if set("version_path") {
+		problems = append(problems, versionPathProblem)
+	}
+	if set("ca_file") {
+		problems = append(problems, caFileProblem)
+	}
+	return problems
 }
 
 // configError is an InvalidInput error of the store configuration listing every problem.

@@ -255,12 +255,12 @@ func TestNewLoadsCAFile(t *testing.T) {
 		"/dev/zero":                       "not a regular file",
 		fifo:                              "not a regular file",
 	} {
-		_, err := New(context.Background(), Config{StoreURL: "https://s.example.com", CAFile: path}, Options{})
+		_, err := New(context.Background(), Config{StoreURL: "https://s.example.com"}, Options{CAFile: func(string, int) string { return path }})
 		wantKind(t, err, secrets.InvalidInput)
-		wantContains(t, err, mention)
+		wantContains(t, err, mention, "the agent's CA file")
 	}
 	custom := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("x") })}
-	_, err := New(context.Background(), Config{StoreURL: "https://s.example.com", CAFile: notPEM}, Options{HTTPClient: custom})
+	_, err := New(context.Background(), Config{StoreURL: "https://s.example.com"}, Options{HTTPClient: custom, CAFile: func(string, int) string { return notPEM }})
 	wantKind(t, err, secrets.InvalidInput)
 }
 

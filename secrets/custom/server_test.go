@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,8 +30,12 @@ type testServer struct {
 	last     *http.Request
 }
 
+// caFiles maps a test TLS server's port to its CA file: the agent-side CA configuration that
+// testOptions gives every store, per port, as an operator gives one per store host.
+var caFiles sync.Map // int -> string
+
 // newTLSServer starts an httptest TLS server and writes its certificate, as a CA bundle, to a
-// temporary file for ca_file.
+// temporary file that testOptions' CAFile returns for the server's port.
 func newTLSServer(t *testing.T, h http.HandlerFunc) *testServer {
 	t.Helper()
 	ts := &testServer{}
@@ -41,7 +46,15 @@ func newTLSServer(t *testing.T, h http.HandlerFunc) *testServer {
 	if err := os.WriteFile(ts.caFile, block, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	port := ts.port()
+	caFiles.Store(port, ts.caFile)
+	t.Cleanup(func() { caFiles.Delete(port) })
 	return ts
+}
+
+// port is the server's TCP port.
+func (ts *testServer) port() int {
+	return ts.Listener.Addr().(*net.TCPAddr).Port
 }
 
 // newHTTPServer starts a plain-HTTP loopback server.
@@ -69,12 +82,13 @@ func (ts *testServer) lastRequest() *http.Request {
 	return ts.last
 }
 
-// config is a Config for the server, trusting its CA.
+// config is a Config for the server (testOptions trusts its CA).
 func (ts *testServer) config() Config {
-	return Config{StoreURL: ts.URL, CAFile: ts.caFile}
+	return Config{StoreURL: ts.URL}
 }
 
-// testOptions reads env from a map and allows every variable and URL.
+// testOptions reads env from a map, allows every variable and URL, and trusts each test TLS
+// server's CA for its port.
 func testOptions(env map[string]string) Options {
 	return Options{
 		LookupEnv: func(name string) (string, bool) {
@@ -83,7 +97,17 @@ func testOptions(env map[string]string) Options {
 		},
 		AllowEnv:      func(string) error { return nil },
 		AllowStoreURL: func(*url.URL) error { return nil },
+		CAFile: func(_ string, port int) string {
+			f, _ := caFiles.Load(port)
+			s, _ := f.(string)
+			return s
+		},
 	}
+}
+
+// versionAt is an agent-side VersionPath that answers path for every host.
+func versionAt(path string) func(string, int) string {
+	return func(string, int) string { return path }
 }
 
 func mustNew(t *testing.T, cfg Config, opts Options) *Store {

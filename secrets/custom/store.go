@@ -1,6 +1,7 @@
 // Package custom reads secrets from a customer's own HTTP secret store, and authenticates with
 // request headers whose values come from the agent's environment (named, never given, by the
-// workflow input), over TLS verified against the system roots plus an optional CA bundle.
+// workflow input), over TLS verified against the system roots plus an optional CA bundle that
+// the agent's operator sets per store host.
 //
 // # Protocol
 //
@@ -20,14 +21,36 @@
 //   - without value_path, a JSON body (Content-Type application/json or */*+json) is the secret,
 //     with the same rules, and any other body is a single-string secret, byte for byte.
 //
-// The version read is the X-Secret-Version response header, else the value at version_path (a
-// string, or a number as its JSON text), else empty.
+// The version read is store metadata: the X-Secret-Version response header, else the value (a
+// string, or a number as its JSON text) at the version path the agent's operator configured for
+// the store host (Options.VersionPath), else empty.
+//
+// version_path and ca_file are agent configuration, not workflow input. A path into the store's
+// answer chosen by the input could point into the secret itself (the "version" recorded in
+// results, audit and logs would then be the password), and a file chosen by the input would pick
+// the agent's trust anchor and probe its file system. The operator sets both per store host
+// (customStores.versionPaths and customStores.caFiles in the policy file, or
+// SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS and SECURE_AGENT_CUSTOM_STORE_CA_FILES), which reach
+// New as Options.VersionPath and Options.CAFile. ParseConfig still reads the two keys, because
+// recorded workflow histories replay through it, but New refuses a Config that sets them, and
+// BoundaryProblems lists them for the workflow's own validation.
 //
 // Any other status is an error: 404 and 410 SecretNotFound, 401 AuthFailed, 403 AccessDenied, 429
 // Throttled, 408 and 5xx StoreUnavailable (both with the Retry-After delay when sent), 3xx and any
 // other status InvalidInput. A 200 whose body does not fit the configuration (not JSON, nothing at
 // value_path, empty, larger than the limit) is InvalidInput: retrying cannot help, the
 // configuration or the store must change.
+//
+// # Destinations
+//
+// New puts the store_url host in canonical form (netguard.CanonicalHost) and refuses forms a
+// host rule could not see (IPv6 zones, numeric host names); the request is built from that
+// canonical URL only, and Options.AllowStoreURL judges it. With Options.DialContext set (the
+// agent sets a netguard.Dialer whose Check applies its host rules), every connection the
+// transport opens is judged again on exactly what is dialled. The one exception is a proxy the
+// transport's own Proxy function (the agent's HTTPS_PROXY and NO_PROXY, agent configuration)
+// chose for the request: that proxy's address, and nothing else, is dialled without the check.
+// The store host itself was judged at New, and every request goes to it.
 package custom
 
 import (
@@ -48,9 +71,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -88,16 +113,31 @@ type Options struct {
 	// bearer_token_env. It must return a *secrets.Error of Kind PolicyDenied to refuse a name (any
 	// other error is treated as a refusal). Nil refuses every name.
 	AllowEnv func(name string) error
-	// AllowStoreURL is the agent's policy for store_url. Nil allows any store_url that passes the
+	// AllowStoreURL is the agent's policy for store_url, which it receives with its host in
+	// canonical form (netguard.CanonicalHost). Nil allows any store_url that passes the
 	// syntax rules, but only for configurations that send no credentials: a configuration with
 	// headers or bearer_token_env is refused with PolicyDenied unless AllowStoreURL accepts its
 	// URL, so workflow input cannot send the agent's credentials to a host of its choosing.
 	AllowStoreURL func(storeURL *url.URL) error
 	// MaxResponseBytes bounds the response body (default DefaultMaxResponseBytes).
 	MaxResponseBytes int64
-	// HTTPClient supplies the base transport (tests: RootCAs, dialers). Only its Transport is
-	// used; an *http.Transport is cloned, never modified. Nil means http.DefaultTransport.
+	// HTTPClient supplies the base transport (tests: RootCAs, dialers, proxies). Only its
+	// Transport is used; an *http.Transport is cloned, never modified. Nil means
+	// http.DefaultTransport.
 	HTTPClient *http.Client
+	// VersionPath returns the dot path at which the store's JSON answers hold the version id,
+	// or "" for none, for the store_url's host (canonical form, netguard.CanonicalHost) and
+	// port (the URL's explicit port, or 0). Nil means none: the version then comes only from the
+	// X-Secret-Version header.
+	VersionPath func(host string, port int) string
+	// CAFile returns the absolute path of a PEM CA bundle trusted, in addition to the base
+	// transport's roots, for the store_url's host and port (as for VersionPath), or "" for none.
+	CAFile func(host string, port int) string
+	// DialContext, when set, opens every connection of the store's transport (it replaces the
+	// cloned *http.Transport's dialers) except to the proxy the transport's Proxy function chose
+	// for the request; see the package documentation. The agent sets a netguard.Dialer's
+	// DialContext. A transport that is not an *http.Transport cannot honour it and is refused.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Store reads secrets from one custom HTTP store. It is safe for concurrent use.
@@ -120,14 +160,21 @@ type envHeader struct {
 	bearer bool   // value is sent as "Bearer <value>"
 }
 
-// New validates cfg, checks the agent's policy for its environment variables and URL, loads
-// ca_file and builds the HTTP client once. It does not contact the store. Errors are
-// *secrets.Error: InvalidInput for the configuration, PolicyDenied for the policy.
+// New validates cfg, refuses the keys that are agent configuration (version_path, ca_file),
+// puts the store_url host in canonical form, checks the agent's policy for its environment
+// variables and URL, loads the agent's CA file for the host and builds the HTTP client once. It
+// does not contact the store. Errors are *secrets.Error: InvalidInput for the configuration,
+// PolicyDenied for the policy.
 func New(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, secrets.ContextError(Name, secrets.Ref{}, err)
 	}
-	base, err := cfg.validate()
+	base, problems := cfg.problems()
+	problems = append(problems, cfg.boundaryProblems()...)
+	if err := configError(problems); err != nil {
+		return nil, err
+	}
+	base, host, port, err := canonicalURL(base)
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +183,20 @@ func New(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		versionParam: orDefault(cfg.VersionParam, DefaultVersionParam),
 		headers:      cfg.envHeaders(),
 		valuePath:    splitPath(cfg.ValuePath),
-		versionPath:  splitPath(cfg.VersionPath),
 		timeout:      cfg.Timeout,
 		maxBytes:     opts.MaxResponseBytes,
 		lookupEnv:    opts.LookupEnv,
+	}
+	if opts.VersionPath != nil {
+		vp := opts.VersionPath(host, port)
+		if p := jsonPathProblems("the agent's version path for this store host (customStores.versionPaths, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS)", vp); p != nil {
+			return nil, configError(p)
+		}
+		s.versionPath = splitPath(vp)
+	}
+	var caFile string
+	if opts.CAFile != nil {
+		caFile = opts.CAFile(host, port)
 	}
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
@@ -153,10 +210,36 @@ func New(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	if err := checkPolicy(base, s.headers, opts); err != nil {
 		return nil, err
 	}
-	if s.client, err = newClient(cfg.CAFile, opts.HTTPClient); err != nil {
+	if s.client, err = newClient(caFile, opts); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// canonicalURL returns base with its host in canonical form (netguard.CanonicalHost), that host
+// and the explicit port (0 if none). A host the agent does not dial (an IPv6 zone, a numeric
+// name) is InvalidInput naming store_url, never quoting it.
+func canonicalURL(base *url.URL) (*url.URL, string, int, error) {
+	host, err := netguard.CanonicalHost(base.Hostname())
+	if err != nil {
+		why := "it is not an IP address or a DNS name"
+		var se *secrets.Error
+		if errors.As(err, &se) {
+			why = strings.TrimPrefix(se.Msg, "destination: ")
+		}
+		return nil, "", 0, configError([]string{"store_url has a host the agent does not connect to: " + why})
+	}
+	port := 0
+	u := *base
+	u.Host = host
+	if strings.Contains(host, ":") {
+		u.Host = "[" + host + "]"
+	}
+	if p := base.Port(); p != "" {
+		port, _ = strconv.Atoi(p) // parseStoreURL checked it
+		u.Host = net.JoinHostPort(host, p)
+	}
+	return &u, host, port, nil
 }
 
 // Close releases idle connections. The Store must not be used afterwards.
@@ -242,11 +325,12 @@ func join(errs []error) error {
 }
 
 // newClient builds the one HTTP client of a Store: no redirects, no transparent decompression,
-// TLS 1.2 or newer, the system roots plus ca_file.
-func newClient(caFile string, base *http.Client) (*http.Client, error) {
+// TLS 1.2 or newer, the base transport's roots plus caFile, and opts.DialContext for every
+// connection but the proxy's.
+func newClient(caFile string, opts Options) (*http.Client, error) {
 	var rt http.RoundTripper = http.DefaultTransport
-	if base != nil && base.Transport != nil {
-		rt = base.Transport
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		rt = opts.HTTPClient.Transport
 	}
 	t, ok := rt.(*http.Transport)
 	if ok {
@@ -267,9 +351,12 @@ func newClient(caFile string, base *http.Client) (*http.Client, error) {
 			tc.RootCAs = pool
 		}
 		t.TLSClientConfig = tc
+		if opts.DialContext != nil {
+			guardDials(t, opts.DialContext)
+		}
 		rt = t
-	} else if caFile != "" {
-		return nil, configError([]string{"ca_file cannot be used with the agent's custom HTTP transport"})
+	} else if caFile != "" || opts.DialContext != nil {
+		return nil, configError([]string{"the agent's CA file and destination checks cannot be applied to the agent's custom HTTP transport"})
 	}
 	return &http.Client{
 		Transport: rt,
@@ -279,10 +366,68 @@ func newClient(caFile string, base *http.Client) (*http.Client, error) {
 	}, nil
 }
 
+// route is what one request's connections may dial besides what the checked dialer allows: the
+// proxy the transport's Proxy function returned for it. Fetch puts a fresh route in the
+// request's context; net/http keeps the request context's values for its dials.
+type route struct {
+	proxy atomic.Pointer[netguard.Destination]
+}
+
+type routeKey struct{}
+
+// guardDials makes t dial through checked, except the proxy its Proxy function chose for the
+// request being sent, which is dialled as it is (it is agent configuration). The TLS dialers are
+// cleared: the transport then dials TCP itself through DialContext and does TLS on top.
+func guardDials(t *http.Transport, checked func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	t.DialTLSContext = nil
+	//lint:ignore SA1019 a base transport's deprecated DialTLS would otherwise still dial TLS itself
+	t.DialTLS = nil
+	if proxy := t.Proxy; proxy != nil {
+		t.Proxy = func(r *http.Request) (*url.URL, error) {
+			u, err := proxy(r)
+			if rt, ok := r.Context().Value(routeKey{}).(*route); ok {
+				rt.proxy.Store(nil)
+				if d, ok := proxyDestination(u); err == nil && ok {
+					rt.proxy.Store(&d)
+				}
+			}
+			return u, err
+		}
+	}
+	direct := &netguard.Dialer{}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if rt, ok := ctx.Value(routeKey{}).(*route); ok {
+			if p := rt.proxy.Load(); p != nil {
+				if d, err := netguard.ParseDestination(network, addr); err == nil && d == *p {
+					return direct.DialContext(ctx, network, addr)
+				}
+			}
+		}
+		return checked(ctx, network, addr)
+	}
+}
+
+// proxyDestination is the address net/http dials for a proxy URL: its host and port, or the
+// scheme's default port.
+func proxyDestination(u *url.URL) (netguard.Destination, bool) {
+	if u == nil {
+		return netguard.Destination{}, false
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	}
+	d, err := netguard.ParseDestination("tcp", net.JoinHostPort(u.Hostname(), port))
+	return d, err == nil
+}
+
 // loadCAs returns roots (or the system pool) plus the certificates of the PEM file at path.
 func loadCAs(path string, roots *x509.CertPool) (*x509.CertPool, error) {
 	fail := func(why string) error {
-		return configError([]string{fmt.Sprintf("ca_file %q %s; it must be a readable file on the agent holding PEM CA certificates", path, why)})
+		return configError([]string{fmt.Sprintf("the agent's CA file %q for this store host %s; the agent's operator must name a readable file holding PEM CA certificates (customStores.caFiles, SECURE_AGENT_CUSTOM_STORE_CA_FILES)", path, why)})
+	}
+	if !strings.HasPrefix(path, "/") || hasControl(path) {
+		return nil, fail("is not an absolute path")
 	}
 	// Stat before opening: opening a FIFO or a device could block or never end.
 	if fi, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
@@ -329,7 +474,7 @@ func (s *Store) Fetch(ctx context.Context, ref secrets.Ref) (*secrets.Secret, er
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	resp, err := s.client.Do(req.WithContext(reqCtx))
+	resp, err := s.client.Do(req.WithContext(context.WithValue(reqCtx, routeKey{}, &route{})))
 	if err != nil {
 		return nil, s.transportError(ctx, reqCtx, ref, err)
 	}
@@ -451,17 +596,22 @@ func (s *Store) transportError(ctx, reqCtx context.Context, ref secrets.Ref, err
 		verify    *tls.CertificateVerificationError
 		record    tls.RecordHeaderError
 		dns       *net.DNSError
+		refused   *secrets.Error
 	)
 	e := &secrets.Error{Kind: secrets.InvalidInput, Store: Name, Ref: refString(ref), Cause: err}
 	switch {
+	case errors.As(err, &refused):
+		// The destination check refused what the transport was about to dial: final, and its
+		// message names the rule, never the destination.
+		e.Kind, e.Msg, e.Detail = refused.Kind, refused.Msg, "destination refused"
 	case errors.As(err, &hostname):
 		e.Msg, e.Detail = fmt.Sprintf("the store's TLS certificate is not valid for %q; point store_url at a name the certificate covers", s.base.Hostname()), "TLS hostname mismatch"
 	case errors.As(err, &unknownCA):
-		e.Msg, e.Detail = "the store's TLS certificate is signed by an authority the agent does not trust; set ca_file to a PEM bundle with the store's CA", "TLS unknown authority"
+		e.Msg, e.Detail = "the store's TLS certificate is signed by an authority the agent does not trust; the agent's operator must give a PEM bundle with the store's CA for this host (customStores.caFiles in the policy file, or SECURE_AGENT_CUSTOM_STORE_CA_FILES)", "TLS unknown authority"
 	case errors.As(err, &invalid):
 		e.Msg, e.Detail = "the store's TLS certificate is not valid (expired, not yet valid or not for serving); renew it on the store or check the agent's clock", "TLS certificate invalid"
 	case errors.As(err, &verify):
-		e.Msg, e.Detail = "the agent could not verify the store's TLS certificate; check the store's certificate and ca_file", "TLS verification"
+		e.Msg, e.Detail = "the agent could not verify the store's TLS certificate; check the store's certificate and the agent's CA file for this host", "TLS verification"
 	case errors.As(err, &record), errors.Is(err, http.ErrSchemeMismatch):
 		e.Msg, e.Detail = "the store did not answer with TLS; check the scheme and port of store_url", "TLS handshake"
 	case errors.As(err, &dns):
@@ -557,16 +707,16 @@ func (s *Store) extract(ref secrets.Ref, body []byte, h http.Header) (*secrets.S
 	isJSON := isJSONType(h.Get("Content-Type"))
 	needJSON := isJSON || s.valuePath != nil || (version == "" && s.versionPath != nil)
 	if needJSON && !json.Valid(body) {
-		return nil, s.fail(ref, secrets.InvalidInput, "the response is not valid JSON; check that store_url points at the secret API, and value_path/version_path", "HTTP 200")
+		return nil, s.fail(ref, secrets.InvalidInput, "the response is not valid JSON; check that store_url points at the secret API, value_path, and the agent's version path for this host", "HTTP 200")
 	}
 	if version == "" && s.versionPath != nil {
 		raw, ok := lookup(body, s.versionPath)
 		if !ok {
-			return nil, s.fail(ref, secrets.InvalidInput, "the response has nothing at version_path; check version_path against the store's response", "HTTP 200")
+			return nil, s.fail(ref, secrets.InvalidInput, "the response has nothing at the agent's version path for this store host; the agent's operator must check it against the store's response (customStores.versionPaths, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS)", "HTTP 200")
 		}
 		v, ok := renderVersion(raw)
 		if !ok || versionProblem(v) != "" {
-			return nil, s.fail(ref, secrets.InvalidInput, "the value at version_path is not a string or number of at most 256 characters; check version_path", "HTTP 200")
+			return nil, s.fail(ref, secrets.InvalidInput, "the value at the agent's version path for this store host is not a string or number of at most 256 characters; the agent's operator must check that path (customStores.versionPaths, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS)", "HTTP 200")
 		}
 		version = v
 	}

@@ -116,8 +116,10 @@ func TestFetchVersions(t *testing.T) {
 		_, _ = fmt.Fprint(w, `{"value":"current","meta":{"rev":"cur-1"}}`)
 	})
 	cfg := ts.config()
-	cfg.ValuePath, cfg.VersionPath = "value", "meta.rev"
-	s := mustNew(t, cfg, testOptions(nil))
+	cfg.ValuePath = "value"
+	opts := testOptions(nil)
+	opts.VersionPath = versionAt("meta.rev")
+	s := mustNew(t, cfg, opts)
 
 	sec, err := fetch(t, s, secrets.Ref{Path: "s"})
 	if err != nil || sec.Value.Reveal() != "current" || sec.Version != "cur-1" {
@@ -135,7 +137,7 @@ func TestFetchVersions(t *testing.T) {
 	}
 
 	cfg.VersionParam = "rev"
-	s = mustNew(t, cfg, testOptions(nil))
+	s = mustNew(t, cfg, opts)
 	sec, err = fetch(t, s, secrets.Ref{Path: "s", Version: "42"})
 	if err != nil || sec.Value.Reveal() != "at-42" || sec.Version != "42" {
 		t.Fatalf("version_param and numeric version_path: %v, %q, %q", err, sec.Value.Reveal(), sec.Version)
@@ -170,11 +172,30 @@ func vaultKV2(token string) http.HandlerFunc {
 	}
 }
 
+// vaultAgent is the agent-side configuration of the Vault test store: its CA file and the
+// version path of KV v2 answers, for 127.0.0.1 on the server's port only.
+func vaultAgent(ts *testServer, env map[string]string) Options {
+	opts := testOptions(env)
+	port := ts.port()
+	opts.CAFile = func(host string, p int) string {
+		if host == "127.0.0.1" && p == port {
+			return ts.caFile
+		}
+		return ""
+	}
+	opts.VersionPath = func(host string, p int) string {
+		if host == "127.0.0.1" && p == port {
+			return "data.metadata.version"
+		}
+		return ""
+	}
+	return opts
+}
+
 func TestVaultKVv2ThroughConfiguration(t *testing.T) {
 	ts := newTLSServer(t, vaultKV2("hvs.vault-token"))
 	raw := fmt.Sprintf(`{"store_url":%q,"secret_name":"team/db","version":2,
-		"headers":{"X-Vault-Token":"VAULT_TOKEN"},"ca_file":%q,
-		"value_path":"data.data","version_path":"data.metadata.version"}`, ts.URL+"/v1/secret/data/", ts.caFile)
+		"headers":{"X-Vault-Token":"VAULT_TOKEN"},"value_path":"data.data"}`, ts.URL+"/v1/secret/data/")
 	cfg, ref, err := ParseConfig([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +203,7 @@ func TestVaultKVv2ThroughConfiguration(t *testing.T) {
 	if ref != (secrets.Ref{Path: "team/db", Version: "2"}) {
 		t.Fatalf("ref = %+v", ref)
 	}
-	s := mustNew(t, cfg, testOptions(map[string]string{"VAULT_TOKEN": "hvs.vault-token"}))
+	s := mustNew(t, cfg, vaultAgent(ts, map[string]string{"VAULT_TOKEN": "hvs.vault-token"}))
 	sec, err := fetch(t, s, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +218,7 @@ func TestVaultKVv2ThroughConfiguration(t *testing.T) {
 	_, err = fetch(t, s, secrets.Ref{Path: "team/db", Version: "9"})
 	wantKind(t, err, secrets.SecretNotFound)
 
-	wrong := mustNew(t, cfg, testOptions(map[string]string{"VAULT_TOKEN": "hvs.other"}))
+	wrong := mustNew(t, cfg, vaultAgent(ts, map[string]string{"VAULT_TOKEN": "hvs.other"}))
 	_, err = fetch(t, wrong, ref)
 	wantKind(t, err, secrets.AccessDenied)
 }
@@ -326,8 +347,8 @@ func TestMalformedResponses(t *testing.T) {
 		{"missing value_path", "application/json", `{"data":{}}`, "data.data", "", nil, secrets.InvalidInput, "value_path"},
 		{"value_path through a string", "application/json", `{"data":"x"}`, "data.value", "", nil, secrets.InvalidInput, "value_path"},
 		{"index out of range", "application/json", `{"a":[1]}`, "a.1", "", nil, secrets.InvalidInput, "value_path"},
-		{"missing version_path", "application/json", `{"v":"x"}`, "v", "meta.version", nil, secrets.InvalidInput, "version_path"},
-		{"version_path on object", "application/json", `{"v":"x","m":{}}`, "v", "m", nil, secrets.InvalidInput, "version_path"},
+		{"missing version_path", "application/json", `{"v":"x"}`, "v", "meta.version", nil, secrets.InvalidInput, "version path"},
+		{"version_path on object", "application/json", `{"v":"x","m":{}}`, "v", "m", nil, secrets.InvalidInput, "version path"},
 		{"version_path on text", "text/plain", `x`, "", "m", nil, secrets.InvalidInput, "not valid JSON"},
 		{"empty body", "text/plain", ``, "", "", nil, secrets.InvalidInput, "empty"},
 		{"empty JSON string", "application/json", `""`, "", "", nil, secrets.InvalidInput, "empty"},
@@ -338,8 +359,10 @@ func TestMalformedResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTLSServer(t, respond(200, tc.contentType, tc.body, tc.headers...))
 			cfg := ts.config()
-			cfg.ValuePath, cfg.VersionPath = tc.valuePath, tc.versionPath
-			_, err := fetch(t, mustNew(t, cfg, testOptions(nil)), secrets.Ref{Path: "s"})
+			cfg.ValuePath = tc.valuePath
+			opts := testOptions(nil)
+			opts.VersionPath = versionAt(tc.versionPath)
+			_, err := fetch(t, mustNew(t, cfg, opts), secrets.Ref{Path: "s"})
 			wantKind(t, err, tc.kind)
 			wantContains(t, err, tc.mention)
 		})
@@ -469,20 +492,27 @@ func TestTLSFailures(t *testing.T) {
 	plain := newHTTPServer(t, respond(200, "text/plain", "v"))
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 	for _, tc := range []struct {
-		name, url, caFile, detail, mention string
+		name, url string
+		trustCA   bool
+		detail    string
+		mention   []string
 	}{
-		{"unknown authority", ts.URL, "", "TLS unknown authority", "ca_file"},
-		{"hostname mismatch", "https://localhost:" + port, ts.caFile, "TLS hostname mismatch", "localhost"},
-		{"not TLS", strings.Replace(plain.URL, "http:", "https:", 1), "", "TLS handshake", "scheme"},
+		{"unknown authority", ts.URL, false, "TLS unknown authority", []string{"customStores.caFiles", "SECURE_AGENT_CUSTOM_STORE_CA_FILES"}},
+		{"hostname mismatch", "https://localhost:" + port, true, "TLS hostname mismatch", []string{"localhost"}},
+		{"not TLS", strings.Replace(plain.URL, "http:", "https:", 1), false, "TLS handshake", []string{"scheme"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := mustNew(t, Config{StoreURL: tc.url, CAFile: tc.caFile}, testOptions(nil))
+			opts := testOptions(nil)
+			if !tc.trustCA {
+				opts.CAFile = nil
+			}
+			s := mustNew(t, Config{StoreURL: tc.url}, opts)
 			_, err := fetch(t, s, secrets.Ref{Path: "s"})
 			se := wantKind(t, err, secrets.InvalidInput)
 			if se.Detail != tc.detail {
 				t.Errorf("detail = %q, want %q", se.Detail, tc.detail)
 			}
-			wantContains(t, err, tc.mention)
+			wantContains(t, err, tc.mention...)
 		})
 	}
 	if n := ts.requests.Load(); n != 0 {

@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"google.golang.org/api/option"
 
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/aws"
 	"github.com/secure-agent/secure-agent/secrets/azure"
@@ -31,8 +34,20 @@ type Options struct {
 	// headers or bearer tokens; the env store's denylist applies as well.
 	CustomStoreEnvAllow []string
 	// CustomStoreHosts are glob patterns (path.Match syntax) of the hosts, as "host" or
-	// "host:port", that a custom store's store_url may name. Empty: no custom store is allowed.
+	// "host:port", that a custom store's store_url may name and its connections may dial. A host
+	// is matched in canonical form (netguard.CanonicalHost): lower case, no trailing dot, IP
+	// addresses in netip's form (IPv6 also as "[v6]"), "host:port" with the URL's explicit port
+	// or, at dial time, the port dialled. Empty: no custom store is allowed.
 	CustomStoreHosts []string
+	// CustomVersionPath returns, for a custom store's host (canonical form) and port (the
+	// store_url's explicit port, or 0), the JSON dot path of the version id in the store's
+	// answers, or "" for none (customStores.versionPaths, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS).
+	// Nil: none.
+	CustomVersionPath func(host string, port int) string
+	// CustomCAFile returns, for a custom store's host and port (as for CustomVersionPath), the
+	// absolute path of a PEM CA bundle trusted in addition to the system roots, or "" for none
+	// (customStores.caFiles, SECURE_AGENT_CUSTOM_STORE_CA_FILES). Nil: none.
+	CustomCAFile func(host string, port int) string
 	// AWSSessionName names assume-role sessions.
 	AWSSessionName string
 	// LookupEnv reads agent variables (default os.LookupEnv).
@@ -51,6 +66,9 @@ type Options struct {
 type Opener struct {
 	opts Options
 	env  *env.Store
+	// customDialer opens every connection of the custom stores: only to destinations that
+	// CustomStoreHosts names, judged on exactly what is dialled.
+	customDialer *netguard.Dialer
 
 	mu     sync.Mutex
 	stores map[string]secrets.Store
@@ -79,7 +97,9 @@ func NewOpener(opts Options) (*Opener, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &Opener{opts: opts, env: envStore, stores: make(map[string]secrets.Store)}, nil
+	o := &Opener{opts: opts, env: envStore, stores: make(map[string]secrets.Store)}
+	o.customDialer = &netguard.Dialer{Check: o.checkCustomDestination}
+	return o, nil
 }
 
 // Open validates spec and returns the store it names, with the reference of its secretPath (nil
@@ -88,7 +108,9 @@ func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets
 	if spec == nil {
 		return secrets.Source{Name: "none", Key: "none", Store: noStore{}}, nil, nil
 	}
-	if problems := Validate(*spec); len(problems) > 0 {
+	// BoundaryProblems is checked here, on the agent, whatever the workflow checked: input may
+	// come from a worker that skips workflow validation.
+	if problems := append(Validate(*spec), BoundaryProblems(*spec)...); len(problems) > 0 {
 		return secrets.Source{}, nil, &secrets.Error{Kind: secrets.InvalidInput, Store: spec.Type, Msg: strings.Join(problems, "; ")}
 	}
 	switch spec.Type {
@@ -111,9 +133,15 @@ func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets
 	case TypeCustom:
 		raw, _ := spec.customConfig() // Validate checked it
 		cfg, ref, _ := custom.ParseConfig(raw)
+		// The agent-side values (version path, CA file) are functions of the store_url's host
+		// and port, which the key holds.
 		key := custom.Name + "\x00" + cfg.Key()
 		store, err := o.get(key, func() (secrets.Store, error) {
-			return custom.New(ctx, cfg, custom.Options{LookupEnv: o.opts.LookupEnv, AllowEnv: o.allowCustomEnv, AllowStoreURL: o.allowCustomURL})
+			return custom.New(ctx, cfg, custom.Options{
+				LookupEnv: o.opts.LookupEnv, AllowEnv: o.allowCustomEnv, AllowStoreURL: o.allowCustomURL,
+				VersionPath: o.opts.CustomVersionPath, CAFile: o.opts.CustomCAFile,
+				DialContext: o.customDialer.DialContext,
+			})
 		})
 		return secrets.Source{Name: custom.Name, Key: key, Store: store}, &ref, err
 	}
@@ -183,18 +211,64 @@ func (o *Opener) allowCustomEnv(name string) error {
 		Msg: fmt.Sprintf("variable %q is not on the agent's custom-store allowlist: add a matching pattern to SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW on the agent", name)}
 }
 
-// allowCustomURL is the policy for custom store hosts: only those the operator listed.
+// allowCustomURL is the policy for custom store hosts: only those the operator listed. custom.New
+// passes the URL with its host in canonical form; a host that has none is refused.
 func (o *Opener) allowCustomURL(u *url.URL) error {
-	for _, p := range o.opts.CustomStoreHosts {
-		if ok, _ := path.Match(p, u.Host); ok {
-			return nil
+	host, err := netguard.CanonicalHost(u.Hostname())
+	if err != nil {
+		return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+			Msg: "store_url's host is not a host the agent connects to (not an IP address or DNS name in canonical form)"}
+	}
+	port := 0
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name, Msg: "store_url has an invalid port"}
 		}
-		if ok, _ := path.Match(p, u.Hostname()); ok {
-			return nil
-		}
+	}
+	if o.customHostAllowed(host, port) {
+		return nil
 	}
 	return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
 		Msg: fmt.Sprintf("store_url host %q is not on the agent's custom-store host list: add it to SECURE_AGENT_CUSTOM_STORE_HOSTS on the agent", u.Host)}
+}
+
+// checkCustomDestination is the dial-time policy of the custom stores: a TCP destination, in
+// canonical form, whose host or host:port a CustomStoreHosts pattern matches. Its messages never
+// name the destination.
+func (o *Opener) checkCustomDestination(d netguard.Destination) error {
+	if d.Network != netguard.NetworkTCP {
+		return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+			Msg: "a custom store is reached over TCP only; the agent refused to dial another kind of destination"}
+	}
+	if h, err := netguard.CanonicalHost(d.Host); err != nil || h != d.Host || d.Port < 1 || d.Port > 65535 {
+		return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+			Msg: "the agent refused to dial a custom store destination that is not in canonical form"}
+	}
+	if o.customHostAllowed(d.Host, d.Port) {
+		return nil
+	}
+	return &secrets.Error{Kind: secrets.PolicyDenied, Store: custom.Name,
+		Msg: "the agent refused to connect: the destination of the custom store's connection is not on the agent's custom-store host list (SECURE_AGENT_CUSTOM_STORE_HOSTS, or customStores.hosts in the policy file)"}
+}
+
+// customHostAllowed reports whether a CustomStoreHosts pattern matches a canonical host as
+// "host" ("[v6]" as well, as url.URL.Host writes it) or, with a port, as "host:port".
+func (o *Opener) customHostAllowed(host string, port int) bool {
+	forms := []string{host}
+	if strings.Contains(host, ":") {
+		forms = append(forms, "["+host+"]")
+	}
+	if port != 0 {
+		forms = append(forms, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	for _, p := range o.opts.CustomStoreHosts {
+		for _, f := range forms {
+			if ok, _ := path.Match(p, f); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func authOrDefault(method, def string) string {

@@ -77,6 +77,23 @@ func Validate(spec Spec) []string {
 	return problems
 }
 
+// BoundaryProblems lists the problems of a store block that are new rules of the agent's trust
+// boundary rather than syntax: today, a custom store configuration that sets version_path or
+// ca_file, which are agent configuration (see custom.BoundaryProblems). Nil for every other
+// block. Validate does not report them, because recorded workflow histories replay through it;
+// the workflow adds them behind a version gate, and Opener.Open always refuses them. It is pure
+// and deterministic.
+func BoundaryProblems(spec Spec) []string {
+	if spec.Type != TypeCustom {
+		return nil
+	}
+	raw, err := spec.customConfig()
+	if err != nil {
+		return nil
+	}
+	return custom.BoundaryProblems(raw)
+}
+
 // flatten lists the leaves of a joined error.
 func flatten(err error) []error {
 	if err == nil {
