@@ -10,8 +10,8 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -19,13 +19,15 @@ import (
 
 	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 )
 
-// SourceOpener opens a connection to a data source with resolved credentials.
-type SourceOpener func(ctx context.Context, connector string, creds connectors.Credentials) (connectors.Source, error)
+// SourceOpener opens a connection to a data source with resolved credentials and the agent-side
+// options (the dialer that enforces destination policy, legacy authentication, SQLite dirs).
+type SourceOpener func(ctx context.Context, connector string, creds connectors.Credentials, opts connectors.OpenOptions) (connectors.Source, error)
 
 // Activities holds the dependencies of every activity. Register one value with both the shared
 // worker (ResolveSecrets) and the worker-specific one (the rest); see worker.Register.
@@ -48,6 +50,9 @@ type Activities struct {
 	Logger *slog.Logger
 	// Metrics receives counts for the agent's metrics (nil: none).
 	Metrics Recorder
+	// SQLiteDirs are the directories SQLite files may be opened in (absolute, symbolic links
+	// resolved); empty: none.
+	SQLiteDirs []string
 }
 
 // Recorder receives what the activities produce, for metrics. It gets a connector name, entity
@@ -57,17 +62,25 @@ type Recorder interface {
 	EntitiesExtracted(connector string, counts map[string]int64)
 	// OutputWritten reports the sizes of one run's finalized output files, per entity kind.
 	OutputWritten(connector string, bytes map[string]int64)
+	// OutputRedacted reports values of sensitive fields replaced in one batch's extracted text.
+	OutputRedacted(connector string, n int)
 }
 
 // Policy is the agent-side policy the activities enforce (package policy implements it). Each
-// method returns nil or a PolicyDenied *secrets.Error naming the rule.
+// check returns nil or a PolicyDenied *secrets.Error naming the rule.
 type Policy interface {
 	// CheckStore judges a store type.
 	CheckStore(storeType string) error
 	// CheckSecret judges a secret reference of a store (see stores.Spec.PolicyRef).
 	CheckSecret(storeType, ref string) error
-	// CheckDestination judges sending credentials that came from the given secrets to host:port.
-	CheckDestination(host string, port int, secrets []string) error
+	// CheckDestination judges sending credentials that came from the given secrets to dest,
+	// exactly as it is dialled.
+	CheckDestination(dest netguard.Destination, secrets []string) error
+	// LegacyPasswordAuth reports whether a rule lets the server at dest ask for the password in
+	// clear text or as MD5 without verified TLS.
+	LegacyPasswordAuth(dest netguard.Destination) bool
+	// CheckOutput judges the s3 output writing bucket through the endpoint dest.
+	CheckOutput(bucket string, dest netguard.Destination) error
 }
 
 // SinkFieldPrefix marks an output's credential fields in a lease, apart from the source's
@@ -120,8 +133,17 @@ type PreflightResult struct {
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
 // access, then lists the schemas when asked. An authentication failure is final: retrying could
-// lock the account.
+// lock the account. The output check judges only the directory the run would write, inside the
+// agent's output directory, and creates nothing outside it.
 func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*PreflightResult, error) {
+	if err := checkPrefix(in.OutputPrefix); err != nil {
+		return nil, appError(err, true)
+	}
+	if in.ListSchemas {
+		if err := checkFilters(in.Filters); err != nil {
+			return nil, appError(err, true)
+		}
+	}
 	var report *connectors.PreflightReport
 	var schemas []string
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
@@ -136,10 +158,28 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 		return nil, err
 	}
 	res := &PreflightResult{PreflightReport: *report, Schemas: schemas}
-	if err := output.CheckWritable(filepath.Join(a.OutputRoot, filepath.FromSlash(in.OutputPrefix))); err != nil {
+	if err := output.CheckWritable(output.PrefixDir(a.OutputRoot, in.OutputPrefix)); err != nil {
 		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
 	}
 	return res, nil
+}
+
+// checkPrefix enforces, on the agent, the rule the workflow's validation states for output
+// prefixes: a relative path inside the output directory. (The prefix is also escaped component
+// by component wherever it becomes a path, so this is the clear refusal, not the only guard.)
+func checkPrefix(prefix string) error {
+	if msg := output.PrefixProblem(prefix); msg != "" {
+		return &secrets.Error{Kind: secrets.InvalidInput, Msg: "output.prefix " + msg}
+	}
+	return nil
+}
+
+// checkFilters enforces the filters' own validation on the agent.
+func checkFilters(f connectors.Filters) error {
+	if problems := f.Validate(); len(problems) > 0 {
+		return &secrets.Error{Kind: secrets.InvalidInput, Msg: strings.Join(problems, "; ")}
+	}
+	return nil
 }
 
 // ListSchemasInput is the input of ListSchemas.
@@ -150,6 +190,9 @@ type ListSchemasInput struct {
 
 // ListSchemas returns the schemas that pass the filters, sorted.
 func (a *Activities) ListSchemas(ctx context.Context, in ListSchemasInput) ([]string, error) {
+	if err := checkFilters(in.Filters); err != nil {
+		return nil, appError(err, true)
+	}
 	var schemas []string
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
 		var err error
@@ -184,19 +227,32 @@ func (a *Activities) ReleaseCredentials(ctx context.Context, in LeaseInput) erro
 }
 
 // withSource fetches the leased source credentials (never the output's) for the calling run,
-// opens the source, runs fn and closes it, zeroing the credentials.
+// opens the source with a dialer that judges every destination it dials against the policy,
+// runs fn and closes it, zeroing the credentials.
 func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(connectors.Source) error) error {
 	info := activity.GetInfo(ctx)
-	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, sourceFields(in.Lease.Fields))
+	if _, ok := connectors.Lookup(in.Connector); !ok {
+		return appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
+	}
+	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, sourceFields(in.Lease.Fields))
 	if err != nil {
 		return appError(err, true)
 	}
 	defer zeroCreds(creds)
-	// Policy again, right before the connection: where may these credentials go?
-	if err := a.checkDestination(ctx, in.Connector, creds, origins); err != nil {
+	// Policy again, right before the connection: where may these credentials go? This early
+	// check gives the clear message; the dialer checks again what it actually dials.
+	dest, hasDest, err := a.checkDestination(ctx, in.Connector, creds, origins)
+	if err != nil {
 		return appError(err, true)
 	}
-	src, err := a.OpenSource(ctx, in.Connector, creds)
+	opts := connectors.OpenOptions{
+		Dialer:     &netguard.Dialer{Check: a.destinationCheck(ctx, origins)},
+		SQLiteDirs: a.SQLiteDirs,
+	}
+	if hasDest && a.Policy != nil {
+		opts.LegacyPasswordAuth = a.Policy.LegacyPasswordAuth(dest)
+	}
+	src, err := a.OpenSource(ctx, in.Connector, creds, opts)
 	if err != nil {
 		return appError(err, false)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
@@ -32,6 +33,9 @@ type ExtractInput struct {
 // ExtractResult counts what one batch wrote, per entity kind.
 type ExtractResult struct {
 	Counts map[string]int64 `json:"counts"`
+	// Redactions counts the values of the run's sensitive fields found in extracted text
+	// (a view's definition, a comment) and replaced by [REDACTED] before it was written.
+	Redactions int `json:"redactions,omitempty"`
 }
 
 // Cursor is the heartbeat of ExtractSchemas: which schemas of the batch are committed, and what
@@ -41,6 +45,8 @@ type Cursor struct {
 	Next int `json:"next"`
 	// Counts are the entities of the committed schemas.
 	Counts map[string]int64 `json:"counts"`
+	// Redactions are the values replaced in the committed schemas (see ExtractResult).
+	Redactions int `json:"redactions,omitempty"`
 }
 
 // ExtractSchemas extracts a batch of schemas in one pass (a few set-based catalog queries for the
@@ -50,6 +56,12 @@ type Cursor struct {
 // again and replaces its part, so nothing is duplicated or lost. options.schemasPerBatch sets
 // the grain of that trade. It stops when cancelled or when the worker shuts down.
 func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*ExtractResult, error) {
+	if err := checkPrefix(in.Prefix); err != nil {
+		return nil, appError(err, true)
+	}
+	if err := checkFilters(in.Filters); err != nil {
+		return nil, appError(err, true)
+	}
 	if len(in.Schemas) == 0 {
 		return &ExtractResult{Counts: map[string]int64{}}, nil
 	}
@@ -58,7 +70,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		cur = Cursor{Counts: map[string]int64{}}
 	}
 	if cur.Next == len(in.Schemas) {
-		return &ExtractResult{Counts: cur.Counts}, nil // committed before the previous attempt ended
+		return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil // committed before the previous attempt ended
 	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
 
@@ -76,12 +88,12 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
 		stopBeating := keepAlive(ctx, heartbeatEvery, func() { activity.RecordHeartbeat(ctx, Cursor{Counts: map[string]int64{}}) })
-		counts, err := a.extractBatch(ctx, src, dir, in)
+		counts, redactions, err := a.extractBatch(ctx, src, dir, in)
 		stopBeating() // before the commit heartbeat, which no liveness beat may overwrite
 		if err != nil {
 			return err
 		}
-		cur = Cursor{Next: len(in.Schemas), Counts: counts}
+		cur = Cursor{Next: len(in.Schemas), Counts: counts, Redactions: redactions}
 		activity.RecordHeartbeat(ctx, cur)
 		return nil
 	})
@@ -97,8 +109,15 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	}
 	if a.Metrics != nil {
 		a.Metrics.EntitiesExtracted(in.Connector, cur.Counts)
+		if cur.Redactions > 0 {
+			a.Metrics.OutputRedacted(in.Connector, cur.Redactions)
+		}
 	}
-	return &ExtractResult{Counts: cur.Counts}, nil
+	if cur.Redactions > 0 {
+		a.audit(ctx, audit.Event{Event: audit.OutputRedacted, Count: cur.Redactions, Outcome: "ok",
+			Reason: "extracted text held values of the run's sensitive fields; they were written as [REDACTED]"})
+	}
+	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil
 }
 
 // PartID names a batch's output part by the position of its first schema.
@@ -109,26 +128,32 @@ func PartID(batch []Schema) string {
 	return fmt.Sprintf("b%06d", batch[0].Index)
 }
 
-// extractBatch writes the batch's schemas to its part and commits it.
-func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (map[string]int64, error) {
+// extractBatch writes the batch's schemas to its part and commits it. Every entity passes
+// through the run's redactor first: a value of one of the run's sensitive fields in extracted
+// text (a view definition with a connection string, a comment, a default) is written as
+// [REDACTED].
+func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (map[string]int64, int, error) {
 	part, err := output.NewPartWriter(dir, PartID(in.Schemas))
 	if err != nil {
-		return nil, appError(err, true) // output errors name the agent's own directory: safe
+		return nil, 0, appError(err, true) // output errors name the agent's own directory: safe
 	}
 	names := make([]string, len(in.Schemas))
 	for i, s := range in.Schemas {
 		names[i] = s.Name
 	}
-	w := &countingWriter{inner: part, counts: map[string]int64{}}
+	info := activity.GetInfo(ctx)
+	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	defer guard.Zero()
+	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
-		return nil, err
+		return nil, 0, err
 	}
 	if err := part.Commit(); err != nil {
 		_ = part.Abort()
-		return nil, appError(err, true)
+		return nil, 0, appError(err, true)
 	}
-	return w.counts, nil
+	return w.counts, w.redactions, nil
 }
 
 // heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
@@ -166,13 +191,17 @@ func keepAlive(ctx context.Context, every time.Duration, beat func()) (stop func
 	}
 }
 
-// countingWriter counts the entities it passes on, per kind.
+// countingWriter redacts the entities it passes on and counts them, per kind.
 type countingWriter struct {
-	inner  connectors.EntityWriter
-	counts map[string]int64
+	inner      connectors.EntityWriter
+	counts     map[string]int64
+	guard      *secrets.Guard
+	redactions int
 }
 
 func (w *countingWriter) Write(e connectors.Entity) error {
+	e, n := redactEntity(e, w.guard)
+	w.redactions += n
 	if err := w.inner.Write(e); err != nil {
 		return appError(err, true) // an output error names the agent's own directory: safe to show
 	}
@@ -210,6 +239,12 @@ type FinalizeResult struct {
 // last, then releases the lease when asked. It runs on the lease's queue, where the parts are.
 func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeResult, error) {
 	info := activity.GetInfo(ctx)
+	if err := checkPrefix(in.Prefix); err != nil {
+		return nil, appError(err, true)
+	}
+	if _, ok := connectors.Lookup(in.Connector); !ok {
+		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
+	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
 	if in.Expected != nil {
 		missing, err := output.MissingParts(dir, in.Expected)

@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -30,59 +32,115 @@ type Lease struct {
 // leaseEntry is what the worker keeps for one lease.
 type leaseEntry struct {
 	workflowID, runID string
-	creds             connectors.Credentials
+	// connector is the connector the credentials were resolved for: a leased step for another
+	// connector is refused, so credentials shaped for one source never reach another driver.
+	connector string
+	creds     connectors.Credentials
 	// origins names, per field, the secret its value came from ("" for a literal). Kept on the
 	// worker, not in the Lease, so destination policy never trusts workflow history.
 	origins map[string]string
-	expires time.Time
+	// sensitive are the fields whose values the guard searches for in what leaves the worker.
+	sensitive []string
+	expires   time.Time
 }
 
-// LeaseStore keeps resolved plaintext in this worker's memory, bound to one workflow run and a
-// TTL. It never persists and never hands values to anyone but a caller from the same run.
+// Reasons a lease ends, as Released reports them (and the metrics count them).
+const (
+	// EndReleased: the run released it (ReleaseCredentials, or Finalize for a local output).
+	EndReleased = "released"
+	// EndRunClosed: the worker found the run closed (completed, failed, cancelled, terminated,
+	// timed out, continued as new or reset) without releasing it.
+	EndRunClosed = "run_closed"
+	// EndExpired: nobody used or renewed it for the TTL (the server was unreachable, say).
+	EndExpired = "expired"
+	// EndShutdown: the worker stopped.
+	EndShutdown = "shutdown"
+)
+
+// LeaseGrant is what ResolveSecrets puts in the store: one run's credentials for one connector.
+type LeaseGrant struct {
+	WorkflowID, RunID string
+	Connector         string
+	// Creds are the resolved fields; the store takes ownership and zeroes them on release.
+	Creds connectors.Credentials
+	// Origins names, per field, the secret its value came from (policy's form).
+	Origins map[string]string
+	// Sensitive names the fields whose values must never leave the worker except to their
+	// connector or sink (the guard searches results and redacts output for them).
+	Sensitive []string
+}
+
+// LeaseStore keeps resolved plaintext in this worker's memory, bound to one workflow run, one
+// connector and a TTL, and bounded in number. It never persists and never hands values to
+// anyone but a caller from the same run.
 type LeaseStore struct {
 	ttl time.Duration
+	max int
 	now func() time.Time
+	// onEnd, if set, is called (outside the lock) with the reason of every lease that ends.
+	onEnd func(reason string)
 
 	mu     sync.Mutex
 	leases map[string]*leaseEntry
 }
 
-// NewLeaseStore returns a store whose leases live for ttl after their last use.
-func NewLeaseStore(ttl time.Duration, now func() time.Time) *LeaseStore {
+// DefaultMaxLeases bounds the leases one worker holds when no other bound is given.
+const DefaultMaxLeases = 1024
+
+// NewLeaseStore returns a store whose leases live for ttl after their last use or renewal, at
+// most max at once (DefaultMaxLeases if max < 1).
+func NewLeaseStore(ttl time.Duration, max int, now func() time.Time) *LeaseStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &LeaseStore{ttl: ttl, now: now, leases: make(map[string]*leaseEntry)}
+	if max < 1 {
+		max = DefaultMaxLeases
+	}
+	return &LeaseStore{ttl: ttl, max: max, now: now, leases: make(map[string]*leaseEntry)}
 }
 
-// Put stores creds for the run, with the secret each field came from (origins; nil for none),
-// and returns the new lease id and its expiry. The store takes ownership of creds and zeroes them
-// on release or expiry.
-func (s *LeaseStore) Put(workflowID, runID string, creds connectors.Credentials, origins map[string]string) (string, time.Time) {
+// OnEnd registers fn to be told the reason each lease ends (for metrics). Call it before use.
+func (s *LeaseStore) OnEnd(fn func(reason string)) { s.onEnd = fn }
+
+// Put stores a grant and returns the new lease id and its expiry. The store takes ownership of
+// the credentials and zeroes them on release or expiry, and also when it refuses them: a worker
+// that already holds its maximum number of leases returns a LeaseLimit error (retried, so the
+// run waits for a lease to end here or another replica to take it).
+func (s *LeaseStore) Put(g LeaseGrant) (string, time.Time, error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	id := hex.EncodeToString(b[:])
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweepLocked()
+	ended := s.sweepLocked()
+	if len(s.leases) >= s.max {
+		s.mu.Unlock()
+		s.report(ended)
+		zeroCreds(g.Creds)
+		return "", time.Time{}, &secrets.Error{Kind: secrets.LeaseLimit,
+			Msg: fmt.Sprintf("this worker already holds %d credential leases, its maximum (SECURE_AGENT_MAX_LEASES); the step is retried, here once a run ends or on another replica", s.max)}
+	}
 	exp := s.now().Add(s.ttl)
-	s.leases[id] = &leaseEntry{workflowID: workflowID, runID: runID, creds: creds, origins: origins, expires: exp}
-	return id, exp
+	s.leases[id] = &leaseEntry{workflowID: g.WorkflowID, runID: g.RunID, connector: g.Connector, creds: g.Creds,
+		origins: g.Origins, sensitive: slices.Clone(g.Sensitive), expires: exp}
+	s.mu.Unlock()
+	s.report(ended)
+	return id, exp, nil
 }
 
 // Get returns a copy of the credentials for the named fields, checking that the caller is the
-// run the lease was issued to. Using a lease extends its life by the TTL. The caller must zero
-// the copy.
-func (s *LeaseStore) Get(id, workflowID, runID string, fields []string) (connectors.Credentials, error) {
-	creds, _, err := s.GetWithOrigins(id, workflowID, runID, fields)
+// run the lease was issued to, for the connector it was issued for. Using a lease extends its
+// life by the TTL. The caller must zero the copy.
+func (s *LeaseStore) Get(id, workflowID, runID, connector string, fields []string) (connectors.Credentials, error) {
+	creds, _, err := s.GetWithOrigins(id, workflowID, runID, connector, fields)
 	return creds, err
 }
 
 // GetWithOrigins is Get, plus the distinct secrets (sorted) the returned fields came from.
-func (s *LeaseStore) GetWithOrigins(id, workflowID, runID string, fields []string) (connectors.Credentials, []string, error) {
+func (s *LeaseStore) GetWithOrigins(id, workflowID, runID, connector string, fields []string) (connectors.Credentials, []string, error) {
 	s.mu.Lock()
+	ended := s.sweepLocked()
+	defer func() { s.report(ended) }()
 	defer s.mu.Unlock()
-	s.sweepLocked()
 	e, ok := s.leases[id]
 	if !ok {
 		return nil, nil, &secrets.Error{Kind: secrets.LeaseNotFound,
@@ -91,6 +149,10 @@ func (s *LeaseStore) GetWithOrigins(id, workflowID, runID string, fields []strin
 	if e.workflowID != workflowID || e.runID != runID {
 		return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
 			Msg: "the credential lease belongs to another workflow run and cannot be used by this one"}
+	}
+	if e.connector != connector {
+		return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
+			Msg: "the credential lease was issued for another connector and cannot be used by this one"}
 	}
 	out := make(connectors.Credentials, len(fields))
 	var origins []string
@@ -111,21 +173,109 @@ func (s *LeaseStore) GetWithOrigins(id, workflowID, runID string, fields []strin
 	return out, origins, nil
 }
 
+// Guard returns a Guard holding the values of the sensitive fields of every lease the run holds
+// here (none when it holds none). The caller must Zero it.
+func (s *LeaseStore) Guard(workflowID, runID string) *secrets.Guard {
+	g := &secrets.Guard{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.leases {
+		if e.workflowID != workflowID || e.runID != runID {
+			continue
+		}
+		for _, f := range e.sensitive {
+			g.Add(f, e.creds[f])
+		}
+	}
+	return g
+}
+
+// FindAny reports whether b holds the value of a sensitive field of any lease held here, and
+// which field. It serves the log guard, which does not know the run a line belongs to.
+func (s *LeaseStore) FindAny(b []byte) (field string, found bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.leases {
+		for _, f := range e.sensitive {
+			v := e.creds[f]
+			if len(v) >= secrets.MinGuardLen && bytes.Contains(b, v) {
+				return f, true
+			}
+		}
+	}
+	return "", false
+}
+
+// Runs returns the distinct runs that hold leases here, as workflow id and run id pairs.
+func (s *LeaseStore) Runs() [][2]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][2]string
+	for _, e := range s.leases {
+		r := [2]string{e.workflowID, e.runID}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Renew extends every lease of the run by the TTL: the run was seen alive.
+func (s *LeaseStore) Renew(workflowID, runID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.leases {
+		if e.workflowID == workflowID && e.runID == runID {
+			e.expires = s.now().Add(s.ttl)
+		}
+	}
+}
+
+// EndRun zeroes and drops every lease of the run, for the given reason (EndRunClosed), and
+// returns how many it dropped.
+func (s *LeaseStore) EndRun(workflowID, runID, reason string) int {
+	s.mu.Lock()
+	var ended []string
+	for id, e := range s.leases {
+		if e.workflowID == workflowID && e.runID == runID {
+			zeroCreds(e.creds)
+			delete(s.leases, id)
+			ended = append(ended, reason)
+		}
+	}
+	s.mu.Unlock()
+	s.report(ended)
+	return len(ended)
+}
+
+// report tells onEnd about ended leases. The caller must not hold s.mu.
+func (s *LeaseStore) report(reasons []string) {
+	if s.onEnd == nil {
+		return
+	}
+	for _, r := range reasons {
+		s.onEnd(r)
+	}
+}
+
 // Release zeroes and drops a lease. Releasing an unknown lease is not an error (it may have
 // expired); releasing another run's lease is LeaseScopeMismatch.
 func (s *LeaseStore) Release(id, workflowID, runID string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.leases[id]
-	if !ok {
+	switch {
+	case !ok:
+		s.mu.Unlock()
 		return nil
-	}
-	if e.workflowID != workflowID || e.runID != runID {
+	case e.workflowID != workflowID || e.runID != runID:
+		s.mu.Unlock()
 		return &secrets.Error{Kind: secrets.LeaseScopeMismatch,
 			Msg: "the credential lease belongs to another workflow run and cannot be released by this one"}
 	}
 	zeroCreds(e.creds)
 	delete(s.leases, id)
+	s.mu.Unlock()
+	s.report([]string{EndReleased})
 	return nil
 }
 
@@ -133,8 +283,9 @@ func (s *LeaseStore) Release(id, workflowID, runID string) error {
 // lease and reads no credential.
 func (s *LeaseStore) Holds(id, workflowID, runID string) bool {
 	s.mu.Lock()
+	ended := s.sweepLocked()
+	defer func() { s.report(ended) }()
 	defer s.mu.Unlock()
-	s.sweepLocked()
 	e, ok := s.leases[id]
 	return ok && e.workflowID == workflowID && e.runID == runID
 }
@@ -142,37 +293,48 @@ func (s *LeaseStore) Holds(id, workflowID, runID string) bool {
 // Active returns the number of live leases.
 func (s *LeaseStore) Active() int {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweepLocked()
-	return len(s.leases)
+	ended := s.sweepLocked()
+	n := len(s.leases)
+	s.mu.Unlock()
+	s.report(ended)
+	return n
 }
 
 // Sweep zeroes and drops expired leases. The worker calls it periodically; every other method
 // sweeps too.
 func (s *LeaseStore) Sweep() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweepLocked()
+	ended := s.sweepLocked()
+	s.mu.Unlock()
+	s.report(ended)
 }
 
 // Close zeroes and drops every lease (worker shutdown).
 func (s *LeaseStore) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var ended []string
 	for id, e := range s.leases {
 		zeroCreds(e.creds)
 		delete(s.leases, id)
+		ended = append(ended, EndShutdown)
 	}
+	s.mu.Unlock()
+	s.report(ended)
 }
 
-func (s *LeaseStore) sweepLocked() {
+// sweepLocked zeroes and drops expired leases and returns their end reasons, for report once
+// the lock is released.
+func (s *LeaseStore) sweepLocked() []string {
 	now := s.now()
+	var ended []string
 	for id, e := range s.leases {
 		if !now.Before(e.expires) {
 			zeroCreds(e.creds)
 			delete(s.leases, id)
+			ended = append(ended, EndExpired)
 		}
 	}
+	return ended
 }
 
 func zeroCreds(c connectors.Credentials) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 )
@@ -50,6 +51,7 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 	if err != nil {
 		return nil, appError(err, true)
 	}
+	req.Guard = guardOf(ctx) // the result guard then knows the sensitive values before a lease exists
 	res, err := a.Resolver.Resolve(ctx, src, req)
 	if err != nil {
 		a.audit(ctx, audit.Event{Event: audit.SecretRead, Store: src.Name, Secret: refString(ref), Outcome: string(secrets.KindOf(err))})
@@ -64,10 +66,14 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 
 	creds := make(connectors.Credentials, len(res.Fields))
 	origins := make(map[string]string, len(res.Fields))
+	var sensitive []string
 	for _, f := range res.Fields {
 		creds[f.Field] = f.Value // ownership moves to the lease store, or is zeroed below
 		if f.FromSecret {
 			origins[f.Field] = PolicyOrigin(in.SecretStore, f.Ref)
+		}
+		if f.Sensitive {
+			sensitive = append(sensitive, f.Field)
 		}
 	}
 	var sourceOrigins []string
@@ -77,11 +83,17 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 		}
 	}
 	slices.Sort(sourceOrigins)
-	if err := a.checkDestination(ctx, in.Connector, creds, sourceOrigins); err != nil {
+	if _, _, err := a.checkDestination(ctx, in.Connector, creds, sourceOrigins); err != nil {
 		zeroCreds(creds)
 		return nil, appError(err, true)
 	}
-	id, expires := a.Leases.Put(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, creds, origins)
+	id, expires, err := a.Leases.Put(LeaseGrant{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Connector: in.Connector, Creds: creds, Origins: origins, Sensitive: sensitive})
+	if err != nil {
+		a.logger().Warn("credential lease refused", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
+			"kind", string(secrets.KindOf(err)))
+		return nil, appError(err, true)
+	}
 	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
 		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
 	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
@@ -101,15 +113,30 @@ func (a *Activities) request(spec connectors.Spec, in ResolveInput, ref *secrets
 		if !known {
 			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: name, Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}
 		}
+		if len(in.Connection[name]) > MaxFieldBytes {
+			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: name, Msg: fmt.Sprintf("is longer than %d characters", MaxFieldBytes)}
+		}
 		req.Fields = append(req.Fields, secrets.Field{Name: name, Value: in.Connection[name], Sensitive: fs.Sensitive})
+	}
+	for name := range in.Sink {
+		if !slices.ContainsFunc(SinkFields, func(fs connectors.FieldSpec) bool { return fs.Name == name }) {
+			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: "output.credentials." + name,
+				Msg: "is not a sink credential field: use accessKeyId, secretAccessKey and sessionToken"}
+		}
 	}
 	for _, fs := range SinkFields {
 		if v, ok := in.Sink[fs.Name]; ok {
+			if len(v) > MaxFieldBytes {
+				return req, &secrets.Error{Kind: secrets.InvalidInput, Field: "output.credentials." + fs.Name, Msg: fmt.Sprintf("is longer than %d characters", MaxFieldBytes)}
+			}
 			req.Fields = append(req.Fields, secrets.Field{Name: SinkFieldPrefix + fs.Name, Value: v, Sensitive: fs.Sensitive})
 		}
 	}
 	return req, nil
 }
+
+// MaxFieldBytes bounds one connection or sink field, as the workflow's validation does.
+const MaxFieldBytes = 4096
 
 // checkStore applies the policy's store and secret rules to the input's store block, before any
 // store is asked anything.
@@ -131,25 +158,38 @@ func (a *Activities) checkStore(ctx context.Context, spec *stores.Spec) error {
 }
 
 // checkDestination applies the policy's destination rules to a connection about to be made with
-// creds, whose fields came from the given secrets. Connectors without a network destination
-// (SQLite) pass.
-func (a *Activities) checkDestination(ctx context.Context, connector string, creds connectors.Credentials, origins []string) error {
-	if a.Policy == nil {
-		return nil
-	}
+// creds, whose fields came from the given secrets, and returns the destination it judged.
+// Connectors without a network destination (SQLite) pass with hasDest false. A host and port
+// that are not a destination the agent dials (a zone, a malformed port) are refused here too.
+func (a *Activities) checkDestination(ctx context.Context, connector string, creds connectors.Credentials, origins []string) (dest netguard.Destination, hasDest bool, err error) {
 	spec, ok := connectors.Lookup(connector)
 	if !ok {
-		return nil
+		return dest, false, nil
 	}
-	host, port, ok := spec.Destination(creds)
-	if !ok {
-		return nil
+	dest, hasDest, err = spec.Destination(creds)
+	if err != nil || !hasDest {
+		return dest, hasDest, err
 	}
-	err := a.Policy.CheckDestination(host, port, origins)
-	if err != nil {
-		a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Secret: joinOrigins(origins), Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+	return dest, true, a.destinationCheck(ctx, origins)(dest)
+}
+
+// destinationCheck returns the check a source's dialer applies to every destination it dials:
+// the policy's destination rules for credentials from origins, each denial audited. Without a
+// policy (tests) only Unix sockets are refused, as the default policy does.
+func (a *Activities) destinationCheck(ctx context.Context, origins []string) netguard.DestinationCheck {
+	return func(dest netguard.Destination) error {
+		var err error
+		switch {
+		case a.Policy != nil:
+			err = a.Policy.CheckDestination(dest, origins)
+		case dest.Network != netguard.NetworkTCP:
+			err = &secrets.Error{Kind: secrets.PolicyDenied, Msg: "Unix-socket destinations are refused unless a destinations rule names the socket's path exactly"}
+		}
+		if err != nil {
+			a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Secret: joinOrigins(origins), Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+		}
+		return err
 	}
-	return err
 }
 
 // auditReads records one event per secret a resolution read, with the keys and fields it fed.

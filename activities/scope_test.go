@@ -18,9 +18,9 @@ import (
 func TestSourceActivitiesNeverSeeSinkCredentials(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	leases := NewLeaseStore(time.Hour, nil)
+	leases := NewLeaseStore(time.Hour, 0, nil)
 	var seen []string
-	a := &Activities{Leases: leases, OpenSource: func(ctx context.Context, connector string, creds connectors.Credentials) (connectors.Source, error) {
+	a := &Activities{Leases: leases, OpenSource: func(ctx context.Context, connector string, creds connectors.Credentials, _ connectors.OpenOptions) (connectors.Source, error) {
 		for name := range creds {
 			seen = append(seen, name)
 		}
@@ -28,10 +28,12 @@ func TestSourceActivitiesNeverSeeSinkCredentials(t *testing.T) {
 	}}
 	env.RegisterActivity(a.Preflight)
 	// The test environment's default workflow execution.
-	id, _ := leases.Put("default-test-workflow-id", "default-test-run-id", connectors.Credentials{
-		"path": secrets.Value("/db"), SinkFieldPrefix + "secretAccessKey": secrets.Value("sink-secret"),
-	}, nil)
-	_, err := env.ExecuteActivity(a.Preflight, PreflightInput{LeaseInput: LeaseInput{Connector: "sqlite", Lease: Lease{ID: id, Fields: []string{"path", SinkFieldPrefix + "secretAccessKey"}}}})
+	id, _, err := leases.Put(LeaseGrant{WorkflowID: "default-test-workflow-id", RunID: "default-test-run-id", Connector: "sqlite",
+		Creds: connectors.Credentials{"path": secrets.Value("/db"), SinkFieldPrefix + "secretAccessKey": secrets.Value("sink-secret")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.ExecuteActivity(a.Preflight, PreflightInput{LeaseInput: LeaseInput{Connector: "sqlite", Lease: Lease{ID: id, Fields: []string{"path", SinkFieldPrefix + "secretAccessKey"}}}})
 	if err == nil {
 		t.Fatal("expected the staged failure")
 	}

@@ -19,6 +19,15 @@ const (
 	SecretRead = "secret.read"
 	// PolicyDenied: agent policy refused a store, a secret or a destination.
 	PolicyDenied = "policy.denied"
+	// LeakPrevented: a step's result, error or heartbeat held the value of a sensitive field
+	// and the worker withheld it (Fields names the field).
+	LeakPrevented = "leak.prevented"
+	// OutputRedacted: extracted text held values of the run's sensitive fields, replaced by
+	// [REDACTED] before it was written (Count says how many; Fields which fields).
+	OutputRedacted = "output.redacted"
+	// LeaseEnded: the worker dropped a lease its run did not release, because the run was
+	// closed (Reason says how it was found) or the lease expired.
+	LeaseEnded = "lease.ended"
 )
 
 // Event is one audit record.
@@ -41,6 +50,8 @@ type Event struct {
 	Outcome string `json:"outcome"`
 	// Reason says why a denial happened (the policy rule), or what failed.
 	Reason string `json:"reason,omitempty"`
+	// Count is how many values an output.redacted event replaced.
+	Count int `json:"count,omitempty"`
 }
 
 // Log is an audit sink, safe for concurrent use. The zero value and nil discard.

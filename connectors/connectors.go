@@ -9,10 +9,14 @@ package connectors
 import (
 	"context"
 	"errors"
+	"net"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -34,6 +38,9 @@ type Spec struct {
 	Name   string
 	Doc    string
 	Fields []FieldSpec
+	// SocketFile, when set, names the Unix socket file a "host" that is an absolute directory
+	// stands for, as the connector's driver dials it (PostgreSQL: <dir>/.s.PGSQL.<port>).
+	SocketFile func(dir string, port int) string
 }
 
 // Field returns the named field's declaration.
@@ -45,21 +52,43 @@ func (s Spec) Field(name string) (FieldSpec, bool) {
 	return s.Fields[i], true
 }
 
-// Destination returns the network address a connection with creds would reach: the "host"
-// field and the "port" field (or its default). ok is false for connectors without one (SQLite).
-func (s Spec) Destination(creds Credentials) (host string, port int, ok bool) {
+// Destination returns where a connection with creds would be dialled, in the canonical form
+// netguard.ParseDestination gives: the "host" field and the "port" field (or its default), or, for a
+// connector with SocketFile, the socket file in the directory an absolute "host" names. ok is
+// false for connectors without a network destination (SQLite). err (InvalidInput, naming the
+// field, never its value) says why host and port are not a destination the agent dials.
+func (s Spec) Destination(creds Credentials) (dest netguard.Destination, ok bool, err error) {
 	if _, has := s.Field("host"); !has {
-		return "", 0, false
+		return netguard.Destination{}, false, nil
 	}
-	host = creds["host"].Reveal()
-	p := creds["port"].Reveal()
+	host := creds["host"].Reveal()
+	p := strings.TrimSpace(creds["port"].Reveal())
 	if p == "" {
 		if f, has := s.Field("port"); has {
 			p = f.Default
 		}
 	}
-	port, _ = strconv.Atoi(p) // a malformed port fails the connection itself, as InvalidInput
-	return host, port, true
+	port, perr := strconv.Atoi(p)
+	if perr != nil || port < 1 || port > 65535 {
+		return netguard.Destination{}, true, &secrets.Error{Kind: secrets.InvalidInput, Field: "port",
+			Msg: s.Name + ": the value of field \"port\" is not a port number (1 to 65535); fix it in the input or the secret it comes from"}
+	}
+	if strings.HasPrefix(host, "/") && s.SocketFile != nil {
+		dest, err = netguard.ParseDestination(netguard.NetworkUnix, s.SocketFile(host, port))
+	} else {
+		dest, err = netguard.ParseDestination(netguard.NetworkTCP, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	if err != nil {
+		var se *secrets.Error
+		if errors.As(err, &se) {
+			c := *se
+			c.Field = "host"
+			c.Msg = s.Name + ": the value of field \"host\" is not a destination the agent dials: " + strings.TrimPrefix(se.Msg, "destination: ")
+			return netguard.Destination{}, true, &c
+		}
+		return netguard.Destination{}, true, err
+	}
+	return dest, true, nil
 }
 
 // FieldNames returns the names of the connector's fields, in declaration order.
@@ -73,15 +102,16 @@ func (s Spec) FieldNames() []string {
 
 var specs = map[string]Spec{
 	"postgres": {
-		Name: "postgres",
-		Doc:  "PostgreSQL 12 or later (tested with 15), through pgx",
+		Name:       "postgres",
+		Doc:        "PostgreSQL 12 or later (tested with 15), through pgx",
+		SocketFile: func(dir string, port int) string { return path.Join(dir, ".s.PGSQL."+strconv.Itoa(port)) },
 		Fields: []FieldSpec{
 			{Name: "host", Required: true, Doc: "server host name or IP address"},
 			{Name: "port", Default: "5432", Doc: "server port"},
 			{Name: "database", Required: true, Doc: "database to connect to"},
 			{Name: "username", Required: true, Doc: "role to log in as (read access to the catalog is enough)"},
 			{Name: "password", Sensitive: true, Doc: "the role's password"},
-			{Name: "sslmode", Default: "prefer", Doc: "disable, allow, prefer, require, verify-ca or verify-full"},
+			{Name: "sslmode", Default: "require", Doc: "disable, allow, prefer, require, verify-ca or verify-full (default require: TLS, never a silent fall-back to plain text)"},
 			{Name: "sslrootcert", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
 			{Name: "sslcert", Doc: "PEM of a client certificate, for certificate authentication"},
 			{Name: "sslkey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
@@ -96,7 +126,7 @@ var specs = map[string]Spec{
 			{Name: "database", Doc: "database to connect to (optional; every database that passes the filters is extracted)"},
 			{Name: "username", Required: true, Doc: "user to log in as (SELECT on the schemas to catalog, or SHOW VIEW and metadata access)"},
 			{Name: "password", Sensitive: true, Doc: "the user's password"},
-			{Name: "tls", Default: "preferred", Doc: "disable, preferred, required, verify-ca or verify-full"},
+			{Name: "tls", Default: "required", Doc: "disable, preferred, required, verify-ca or verify-full (default required: TLS, never a silent fall-back to plain text)"},
 			{Name: "tlsca", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
 			{Name: "tlscert", Doc: "PEM of a client certificate"},
 			{Name: "tlskey", Sensitive: true, Doc: "PEM of the client certificate's private key"},

@@ -53,17 +53,33 @@ const (
 // so ".." cannot climb out of root. RunDir only computes the name; NewPartWriter and Finalize
 // create what they need.
 func RunDir(root, prefix, connector, workflowID, runID string) string {
+	return filepath.Join(PrefixDir(root, prefix), SafeComponent(connector), SafeComponent(workflowID), SafeComponent(runID))
+}
+
+// PrefixDir returns the directory an output prefix names under root, each component made safe
+// as RunDir makes it: the directory a run's output goes under, before its connector and ids.
+func PrefixDir(root, prefix string) string {
 	parts := []string{root}
-	if prefix != "" {
-		for _, c := range strings.Split(prefix, "/") {
-			if c == "" || c == "." {
-				continue
-			}
-			parts = append(parts, SafeComponent(c))
+	for _, c := range strings.Split(prefix, "/") {
+		if c == "" || c == "." {
+			continue
 		}
+		parts = append(parts, SafeComponent(c))
 	}
-	parts = append(parts, SafeComponent(connector), SafeComponent(workflowID), SafeComponent(runID))
 	return filepath.Join(parts...)
+}
+
+// PrefixProblem says what is wrong with an output prefix, or "": it must be a relative
+// "/"-separated path that stays inside the output directory (no "..", no backslash, no NUL).
+func PrefixProblem(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	clean := path.Clean(prefix)
+	if path.IsAbs(prefix) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsAny(prefix, "\\\x00") {
+		return "must be a relative path inside the agent's output directory, without .."
+	}
+	return ""
 }
 
 // ManifestPath is the manifest's path in a run directory.

@@ -45,8 +45,8 @@ func FuzzLoad(f *testing.F) {
 			_ = p.CheckSecret(s, "prod/catalog/db")
 			_ = p.CheckSecret(s, "[::1]:8200/a")
 		}
-		_ = p.CheckDestination("db.internal", 5432, []string{"prod/catalog/db", "DB_X", ""})
-		_ = p.CheckDestination("[2001:db8::1]", 0, []string{"arn:aws:secretsmanager:r:1:secret:x-abcdef"})
-		_ = p.CheckDestination("", -1, []string{"https://v.vault.azure.net/secrets/x"})
+		_ = p.CheckDestination(tcp("db.internal", 5432), []string{"prod/catalog/db", "DB_X", ""})
+		_ = p.CheckDestination(tcp("[2001:db8::1]", 0), []string{"arn:aws:secretsmanager:r:1:secret:x-abcdef"})
+		_ = p.CheckDestination(tcp("", -1), []string{"https://v.vault.azure.net/secrets/x"})
 	})
 }

@@ -2,16 +2,36 @@ package policy
 
 import (
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/netguard"
 )
 
-// hostPattern is one host pattern: a glob over the normalized host, and a port (0 = any).
+// hostPattern is one host pattern: a glob over the normalized host, and a port (0 = any); or,
+// in destination rules, the exact absolute path of a Unix socket.
 type hostPattern struct {
-	host string
-	port int
+	host   string
+	port   int
+	socket string
+}
+
+// matchesDestination reports whether a destination (as netguard.ParseDestination gives it)
+// matches: a socket pattern the same socket path, a host pattern a tcp destination whose host
+// and port it matches.
+func (hp hostPattern) matchesDestination(d netguard.Destination) bool {
+	switch d.Network {
+	case netguard.NetworkUnix:
+		return hp.socket != "" && hp.socket == d.Host
+	case netguard.NetworkTCP:
+		if hp.socket != "" || len(d.Host) > maxHostBytes || d.Port < 1 || d.Port > 65535 {
+			return false
+		}
+		return hp.matches(normalizeHost(d.Host), d.Port)
+	}
+	return false
 }
 
 // matches reports whether the normalized host and port match. Port 0 (unknown) matches only a
@@ -51,6 +71,17 @@ const (
 // parseHostPattern parses a host pattern. It returns a problem ("" if none) that says what to fix.
 // The caller has checked the common pattern rules (patternProblem).
 func parseHostPattern(s string, syntax hostSyntax) (hostPattern, string) {
+	if syntax == destinationHosts && strings.HasPrefix(s, "/") {
+		switch {
+		case strings.ContainsAny(s, "*?"):
+			return hostPattern{}, "a Unix socket must be named by its exact path, without wildcards"
+		case path.Clean(s) != s:
+			return hostPattern{}, "a Unix socket path must be in clean form (no \"..\", \".\", \"//\" or trailing \"/\")"
+		case len(s) > 107:
+			return hostPattern{}, "a Unix socket path is at most 107 bytes"
+		}
+		return hostPattern{socket: s}, ""
+	}
 	if strings.ContainsAny(s, "/@ ") {
 		return hostPattern{}, "must be a host or host:port, without a scheme, user or path"
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -98,6 +99,8 @@ type loader struct {
 	source   string
 	p        *Policy
 	problems []error
+	// envAllowNodes are env.allow's items, checked against customStores.headerEnv at the end.
+	envAllowNodes []*yaml.Node
 }
 
 func (l *loader) problem(n *yaml.Node, key, format string, args ...any) {
@@ -240,10 +243,22 @@ func (l *loader) top(n *yaml.Node) {
 		{"env", l.env},
 		{"customStores", l.customStores},
 		{"destinations", l.destinations},
+		{"sqlite", l.sqlite},
+		{"outputs", l.outputs},
 		{"allowSensitiveLiterals", l.allowSensitiveLiterals},
 	})
 	if !present["version"] {
 		l.problem(n, "", "version is missing: add version: %d", Version)
+	}
+	// An env-store pattern that can also name a variable a custom store sends would let workflow
+	// input read that store's token through the env store.
+	for i, a := range l.envAllowNodes {
+		for _, b := range l.p.customHeaderEnv {
+			if env.Overlap(a.Value, b) {
+				l.problem(a, fmt.Sprintf("env.allow[%d]", i), "can match variables that customStores.headerEnv lets custom stores send as credentials: the env store would hand those tokens to workflow input; give the two lists names that cannot overlap")
+				break
+			}
+		}
 	}
 }
 
@@ -295,9 +310,23 @@ func (l *loader) secrets(n *yaml.Node, key string) {
 func (l *loader) env(n *yaml.Node, key string) {
 	l.mapping(n, key, []field{
 		{"allow", func(v *yaml.Node, k string) {
-			l.p.envAllow = l.patterns(v, k, "variable name patterns", envPatternProblem)
+			l.p.envAllow = l.patterns(v, k, "variable name patterns", envAllowProblem)
+			if l.p.envAllow != nil {
+				_, l.envAllowNodes = l.list(v, k, "variable name patterns")
+			}
 		}},
 	})
+}
+
+// envAllowProblem is envPatternProblem, and refuses a pattern of wildcards only.
+func envAllowProblem(p string) string {
+	if msg := envPatternProblem(p); msg != "" {
+		return msg
+	}
+	if env.MatchesEverything(p) {
+		return "matches every variable of the agent (other teams' passwords and the custom stores' tokens among them): name a prefix or suffix, such as DB_* or *_PASSWORD"
+	}
+	return ""
 }
 
 func (l *loader) customStores(n *yaml.Node, key string) {
@@ -320,6 +349,131 @@ func (l *loader) customStores(n *yaml.Node, key string) {
 		}},
 		{"headerEnv", func(v *yaml.Node, k string) {
 			l.p.customHeaderEnv = l.patterns(v, k, "variable name patterns", envPatternProblem)
+		}},
+		{"versionPaths", func(v *yaml.Node, k string) {
+			l.p.customVersionPaths = l.hostSettings(v, k, "JSON dot paths, such as {\"vault.internal:8200\": data.metadata.version}", dotPathProblem)
+		}},
+		{"caFiles", func(v *yaml.Node, k string) {
+			l.p.customCAFiles = l.hostSettings(v, k, "absolute paths of PEM CA bundles, such as {\"vault.internal:8200\": /etc/secure-agent/vault-ca.pem}", fileProblem)
+		}},
+	})
+}
+
+// hostSettings reads a mapping of custom-store host patterns to a value that check approves.
+func (l *loader) hostSettings(n *yaml.Node, key, what string, check func(string) string) []hostSetting {
+	if !l.kind(n, key, yaml.MappingNode, "a mapping of store_url host patterns to "+what) {
+		return nil
+	}
+	var out []hostSetting
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		hk, pv := n.Content[i], n.Content[i+1]
+		where := fmt.Sprintf("%s[%d]", key, i/2)
+		if !l.kind(hk, where, yaml.ScalarNode, "a host pattern") || !l.kind(pv, where, yaml.ScalarNode, "a value") {
+			continue
+		}
+		msg := patternProblem(hk.Value)
+		var hp hostPattern
+		if msg == "" {
+			hp, msg = parseHostPattern(hk.Value, customStoreHosts)
+		}
+		if msg != "" {
+			l.problem(hk, where, "%s", msg)
+			continue
+		}
+		if msg := check(pv.Value); msg != "" {
+			l.problem(pv, where, "%s", msg)
+			continue
+		}
+		out = append(out, hostSetting{host: hp, value: pv.Value})
+	}
+	return out
+}
+
+// fileProblem returns what is wrong with the absolute path of a file on the agent, or "".
+func fileProblem(p string) string {
+	if msg := dirProblem(p); msg != "" {
+		return msg
+	}
+	return ""
+}
+
+// dotPathProblem returns what is wrong with a JSON dot path (data.metadata.version), or "".
+func dotPathProblem(p string) string {
+	if msg := patternProblem(p); msg != "" {
+		return msg
+	}
+	if len(p) > 256 || slices.Contains(strings.Split(p, "."), "") {
+		return "must be a dot-separated path of non-empty keys such as data.metadata.version (at most 256 characters)"
+	}
+	return ""
+}
+
+func (l *loader) sqlite(n *yaml.Node, key string) {
+	l.mapping(n, key, []field{
+		{"dirs", func(v *yaml.Node, k string) {
+			values, nodes := l.list(v, k, "absolute directory paths")
+			for i, d := range values {
+				if msg := dirProblem(d); msg != "" {
+					l.problem(nodes[i], fmt.Sprintf("%s[%d]", k, i), "%s", msg)
+					continue
+				}
+				l.p.sqliteDirs = append(l.p.sqliteDirs, d)
+			}
+		}},
+	})
+}
+
+// dirProblem returns what is wrong with a directory the SQLite connector may open files in, or "".
+func dirProblem(d string) string {
+	switch {
+	case !utf8.ValidString(d) || strings.IndexFunc(d, unicode.IsControl) >= 0:
+		return "is not a path: it holds control characters or invalid UTF-8"
+	case !strings.HasPrefix(d, "/"):
+		return "must be an absolute path"
+	case path.Clean(d) != d:
+		return "must be in clean form (no \"..\", \".\", \"//\" or trailing \"/\")"
+	case d == "/":
+		return "must not be the root directory: name the directories that hold the database files"
+	case strings.ContainsAny(d, "*?"):
+		return "is a directory, not a pattern: write it without wildcards"
+	}
+	return ""
+}
+
+func (l *loader) outputs(n *yaml.Node, key string) {
+	l.mapping(n, key, []field{
+		{"s3", func(v *yaml.Node, k string) {
+			l.p.s3Listed = true
+			present := l.mapping(v, k, []field{
+				{"buckets", func(bv *yaml.Node, bk string) {
+					l.p.s3Buckets = l.patterns(bv, bk, "bucket name patterns", patternProblem)
+				}},
+				{"hosts", func(hv *yaml.Node, hk string) {
+					values, nodes := l.list(hv, hk, "host:port patterns")
+					for j, s := range values {
+						msg := patternProblem(s)
+						var hp hostPattern
+						if msg == "" && strings.HasPrefix(s, "/") {
+							msg = "must be a host or host:port: an object store is reached over TCP"
+						}
+						if msg == "" {
+							hp, msg = parseHostPattern(s, destinationHosts)
+						}
+						if msg != "" {
+							l.problem(nodes[j], fmt.Sprintf("%s[%d]", hk, j), "%s", msg)
+							continue
+						}
+						l.p.s3Hosts = append(l.p.s3Hosts, hp)
+					}
+				}},
+			})
+			if present != nil {
+				for _, want := range []string{"buckets", "hosts"} {
+					if !present[want] {
+						l.problem(v, k, "%s is missing: list the buckets the s3 output may write and the endpoints (host:port) it may reach", want)
+					}
+				}
+			}
 		}},
 	})
 }
@@ -357,6 +511,16 @@ func (l *loader) rules(n *yaml.Node, key string) {
 				if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 					l.problem(v, k, "is empty: a rule must name at least one secret path pattern")
 				}
+			}},
+			{"legacyPasswordAuth", func(v *yaml.Node, k string) {
+				if !l.kind(v, k, yaml.ScalarNode, "true or false") {
+					return
+				}
+				if v.Tag != "!!bool" {
+					l.problem(v, k, "must be true or false")
+					return
+				}
+				r.legacyPasswordAuth = strings.EqualFold(v.Value, "true")
 			}},
 			{"hosts", func(v *yaml.Node, k string) {
 				values, nodes := l.list(v, k, "host:port patterns")

@@ -57,7 +57,7 @@ func TestLoadExample(t *testing.T) {
 		{"db.internal", 5432, "DB_PASSWORD", false},
 		{"db.internal", 5432, "prod/other", false},
 	} {
-		err := p.CheckDestination(c.host, c.port, []string{c.secret})
+		err := p.CheckDestination(tcp(c.host, c.port), []string{c.secret})
 		if (err == nil) != c.allowed {
 			t.Errorf("%s -> %s:%d: %v, want allowed=%v", c.secret, c.host, c.port, err, c.allowed)
 		}
@@ -76,10 +76,10 @@ func TestLoadJSON(t *testing.T) {
 	if err := p.CheckStore("gcp"); err == nil {
 		t.Error("gcp allowed")
 	}
-	if err := p.CheckDestination("db.internal", 5432, []string{"prod/catalog/db"}); err != nil {
+	if err := p.CheckDestination(tcp("db.internal", 5432), []string{"prod/catalog/db"}); err != nil {
 		t.Error(err)
 	}
-	if err := p.CheckDestination("db.internal", 5433, []string{"prod/catalog/db"}); err == nil {
+	if err := p.CheckDestination(tcp("db.internal", 5433), []string{"prod/catalog/db"}); err == nil {
 		t.Error("other port allowed")
 	}
 }
@@ -100,11 +100,11 @@ func TestLoadOmitted(t *testing.T) {
 	if len(p.EnvAllow())+len(p.CustomHosts())+len(p.CustomHeaderEnv()) != 0 || p.AllowSensitiveLiterals() {
 		t.Errorf("not empty: %s", p.Describe())
 	}
-	if err := p.CheckDestination("anywhere", 1, []string{"x"}); err != nil {
+	if err := p.CheckDestination(tcp("anywhere", 1), []string{"x"}); err != nil {
 		t.Errorf("destinations omitted must not restrict: %v", err)
 	}
 	empty := load(t, "version: 1\ndestinations: {}\n")
-	if err := empty.CheckDestination("anywhere", 1, []string{"x"}); err == nil {
+	if err := empty.CheckDestination(tcp("anywhere", 1), []string{"x"}); err == nil {
 		t.Error("destinations: {} must deny")
 	}
 	tagged := load(t, "version: !!int 1\nsecrets: !!map {aws: !!seq [!!str a]}\n")
@@ -124,7 +124,7 @@ func TestLoadProblems(t *testing.T) {
 		want    []string // each must appear in some line
 	}{
 		// keys.
-		{"unknown top key", "version: 1\ndestination: {}\n", []string{`FILE:2:1: unknown key "destination" at the top level: the keys are version, stores, secrets, env, customStores, destinations, allowSensitiveLiterals`}},
+		{"unknown top key", "version: 1\ndestination: {}\n", []string{`FILE:2:1: unknown key "destination" at the top level: the keys are version, stores, secrets, env, customStores, destinations, sqlite, outputs, allowSensitiveLiterals`}},
 		{"long unknown key", "version: 1\n" + strings.Repeat("k", 500) + ": 1\n", []string{`unknown key "` + strings.Repeat("k", 64) + `…" at the top level`}},
 		{"unknown key hint", "version: 1\ncustomstores: {}\n", []string{`unknown key "customstores" at the top level (did you mean customStores?)`}},
 		{"unknown nested key", "version: 1\ndestinations:\n  rules:\n    - secrets: [a]\n      host: [b]\n", []string{`FILE:5:7: unknown key "host" in destinations.rules[0]`, "FILE:4:7: destinations.rules[0]: hosts is missing"}},

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/env"
 )
@@ -53,6 +55,26 @@ type Policy struct {
 	rules            []rule
 
 	allowSensitiveLiterals bool
+
+	// customVersionPaths: where a custom store's JSON answer holds the version id, per host;
+	// customCAFiles: the CA bundle a custom store's TLS certificate is verified with, per host.
+	customVersionPaths []hostSetting
+	customCAFiles      []hostSetting
+	// sqliteDirs: the directories SQLite database files may be opened in.
+	sqliteDirs []string
+	// s3Open: the s3 output is not restricted (no policy file); else s3Listed says whether the
+	// file has outputs.s3, and s3Buckets and s3Hosts what it allows.
+	s3Open    bool
+	s3Listed  bool
+	s3Buckets []string
+	s3Hosts   []hostPattern
+}
+
+// hostSetting is one customStores.versionPaths or caFiles entry: a value for the custom stores
+// whose store_url host matches.
+type hostSetting struct {
+	host  hostPattern
+	value string
 }
 
 // rule is one destinations.rules entry.
@@ -62,6 +84,9 @@ type rule struct {
 	secrets []string // patterns, as written
 	loose   []string // looseForms of every pattern, for default: allow
 	hosts   []hostPattern
+	// legacyPasswordAuth lets the servers of hosts ask for the password in clear text or as
+	// MD5 without verified TLS.
+	legacyPasswordAuth bool
 }
 
 // Defaults are the agent settings that make up the policy when no policy file is configured.
@@ -74,6 +99,12 @@ type Defaults struct {
 	CustomHeaderEnv []string
 	// AllowSensitiveLiterals is SECURE_AGENT_ALLOW_SENSITIVE_LITERALS.
 	AllowSensitiveLiterals bool
+	// CustomVersionPaths is SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS: "host[:port]=dot.path"
+	// entries; CustomCAFiles is SECURE_AGENT_CUSTOM_STORE_CA_FILES: "host[:port]=/path/ca.pem".
+	CustomVersionPaths []string
+	CustomCAFiles      []string
+	// SQLiteDirs is SECURE_AGENT_SQLITE_DIRS.
+	SQLiteDirs []string
 }
 
 // Default returns the policy used when no policy file is configured: every store type and every
@@ -98,8 +129,127 @@ func (d Defaults) Policy() *Policy {
 		customHosts:            slices.Clone(d.CustomHosts),
 		customHeaderEnv:        slices.Clone(d.CustomHeaderEnv),
 		allowSensitiveLiterals: d.AllowSensitiveLiterals,
+		sqliteDirs:             slices.Clone(d.SQLiteDirs),
+		s3Open:                 true,
 	}
+	p.customVersionPaths, _ = parseHostSettings(d.CustomVersionPaths, "dot.path", dotPathProblem)
+	p.customCAFiles, _ = parseHostSettings(d.CustomCAFiles, "/path/of/ca.pem", fileProblem)
 	return p
+}
+
+// CheckDefaults reports every problem of the settings that make up the policy without a file, at
+// once, each naming its setting: a malformed version path or SQLite directory, an env allowlist
+// pattern that matches every variable, or one that overlaps the custom stores' header variables.
+// (The stores validate the glob syntax of their own patterns.)
+func (d Defaults) CheckDefaults() error {
+	var errs []error
+	_, problems := parseHostSettings(d.CustomVersionPaths, "dot.path", dotPathProblem)
+	for _, p := range problems {
+		errs = append(errs, fmt.Errorf("SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS: %s", p))
+	}
+	_, problems = parseHostSettings(d.CustomCAFiles, "/path/of/ca.pem", fileProblem)
+	for _, p := range problems {
+		errs = append(errs, fmt.Errorf("SECURE_AGENT_CUSTOM_STORE_CA_FILES: %s", p))
+	}
+	for _, dir := range d.SQLiteDirs {
+		if msg := dirProblem(dir); msg != "" {
+			errs = append(errs, fmt.Errorf("SECURE_AGENT_SQLITE_DIRS: a directory %s", msg))
+		}
+	}
+	for _, a := range d.EnvAllow {
+		if env.MatchesEverything(a) {
+			errs = append(errs, fmt.Errorf("SECURE_AGENT_ENV_ALLOW: pattern %q matches every variable of the agent (other teams' passwords and the custom stores' tokens among them): name a prefix or suffix, such as DB_* or *_PASSWORD", a))
+			continue
+		}
+		for _, b := range d.CustomHeaderEnv {
+			if env.Overlap(a, b) {
+				errs = append(errs, fmt.Errorf("SECURE_AGENT_ENV_ALLOW: pattern %q can match variables that SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW lets custom stores send as credentials (%q): the env store would hand those tokens to workflow input; give the two settings names that cannot overlap", a, b))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// parseHostSettings reads "host[:port]=value" entries, each value approved by check.
+func parseHostSettings(entries []string, valueExample string, check func(string) string) ([]hostSetting, []string) {
+	var out []hostSetting
+	var problems []string
+	for i, e := range entries {
+		host, v, ok := strings.Cut(e, "=")
+		if !ok {
+			problems = append(problems, fmt.Sprintf("entry %d must be host[:port]=%s", i+1, valueExample))
+			continue
+		}
+		msg := patternProblem(host)
+		var hp hostPattern
+		if msg == "" {
+			hp, msg = parseHostPattern(host, customStoreHosts)
+		}
+		if msg == "" {
+			msg = check(v)
+		}
+		if msg != "" {
+			problems = append(problems, fmt.Sprintf("entry %d: %s", i+1, msg))
+			continue
+		}
+		out = append(out, hostSetting{host: hp, value: v})
+	}
+	return out, problems
+}
+
+// CustomVersionPath returns the JSON dot path at which a custom store whose store_url names
+// host (and port, 0 if none) holds the version id of a secret, or "" when the policy names
+// none: then the version comes only from the store's X-Secret-Version header. It is agent
+// configuration, never workflow input, because a path into the answer could point into the
+// secret itself. The first matching entry wins.
+func (p *Policy) CustomVersionPath(host string, port int) string {
+	return hostSettingFor(p.orEmpty().customVersionPaths, host, port)
+}
+
+// CustomCAFile returns the PEM CA bundle that a custom store whose store_url names host (and
+// port) is verified with, besides the system roots, or "" for the system roots alone. Agent
+// configuration: a path from workflow input could name any file on the agent.
+func (p *Policy) CustomCAFile(host string, port int) string {
+	return hostSettingFor(p.orEmpty().customCAFiles, host, port)
+}
+
+func hostSettingFor(settings []hostSetting, host string, port int) string {
+	h := normalizeHost(host)
+	for _, s := range settings {
+		if s.host.matches(h, port) {
+			return s.value
+		}
+	}
+	return ""
+}
+
+// SQLiteDirs returns the directories in which the SQLite connector may open database files, as
+// configured (a copy). The agent resolves their symbolic links at start-up.
+func (p *Policy) SQLiteDirs() []string { return slices.Clone(p.orEmpty().sqliteDirs) }
+
+// CheckOutput returns nil if the s3 output may write bucket through the endpoint dest (the
+// object store's host and port, before any bucket name is prepended to it), else a
+// PolicyDenied *secrets.Error. Without a policy file the s3 output is not restricted; a policy
+// file restricts it to outputs.s3, and without that section refuses it. This holds whatever
+// credentials the output uses, the agent's own identity included: the output is the customer's
+// metadata, and the request is signed with the agent's credentials. The message never names the
+// bucket or the host.
+func (p *Policy) CheckOutput(bucket string, dest netguard.Destination) error {
+	p = p.orEmpty()
+	if p.s3Open {
+		return nil
+	}
+	if !p.s3Listed {
+		return denied("", "", fmt.Sprintf("the s3 output is not allowed by %s, which has no outputs.s3: add outputs.s3 with the buckets the agent may write and the endpoints (host:port) it may reach", p.where()))
+	}
+	if !slices.ContainsFunc(p.s3Buckets, func(pt string) bool { return connectors.Glob(pt, bucket) }) {
+		return denied("", "", fmt.Sprintf("the s3 output's bucket is not allowed by outputs.s3.buckets in %s: add it to outputs.s3.buckets", p.where()))
+	}
+	if !slices.ContainsFunc(p.s3Hosts, func(hp hostPattern) bool { return hp.matchesDestination(dest) }) {
+		return denied("", "", fmt.Sprintf("the s3 output's endpoint (not shown) is not allowed by outputs.s3.hosts in %s: add its host:port to outputs.s3.hosts", p.where()))
+	}
+	return nil
 }
 
 // Source returns the policy file's path, or "" for the default policy.
@@ -280,20 +430,25 @@ func splitCustomRef(ref string) (host string, port int, ok bool) {
 }
 
 // CheckDestination returns nil if credentials taken from each of the given secret paths may be
-// sent to host:port, else a PolicyDenied *secrets.Error. Credentials from no secret (literals)
-// are not restricted. The message names the secret and the rule but never the host or the port,
-// which may come from a secret themselves. See the package documentation for the rules.
-func (p *Policy) CheckDestination(host string, port int, secretPaths []string) error {
-	if len(secretPaths) == 0 {
-		return nil
-	}
+// sent to dest, else a PolicyDenied *secrets.Error. dest must be what is actually dialled (see
+// netguard.Dialer). Credentials from no secret (literals) are not restricted, with one
+// exception: a Unix socket may be dialled only if some destinations rule names its path
+// exactly, whatever the credentials, because a local socket can grant the agent's own operating
+// system identity (peer authentication) to whoever chose it. The message names the secret and
+// the rule but never the host, port or socket, which may come from a secret themselves. See the
+// package documentation for the rules.
+func (p *Policy) CheckDestination(dest netguard.Destination, secretPaths []string) error {
 	p = p.orEmpty()
-	if p.destOpen {
-		return nil
+	if dest.Network == netguard.NetworkUnix {
+		if !p.namesSocket(dest.Host) {
+			return denied("", "", fmt.Sprintf("Unix-socket destinations are refused unless a destinations rule names the socket's path exactly in %s: add the socket file's absolute path (for PostgreSQL <directory>/.s.PGSQL.<port>) to the hosts of a rule",
+				p.where()))
+		}
+	} else if dest.Network != netguard.NetworkTCP {
+		return denied("", "", "only TCP and Unix-socket destinations are allowed")
 	}
-	h := ""
-	if len(host) <= maxHostBytes {
-		h = normalizeHost(host)
+	if len(secretPaths) == 0 || p.destOpen {
+		return nil
 	}
 	var refused []string
 	var first string
@@ -302,7 +457,7 @@ func (p *Policy) CheckDestination(host string, port int, secretPaths []string) e
 		if slices.Contains(refused, s) {
 			continue
 		}
-		msg := p.destinationProblem(h, port, s)
+		msg := p.destinationProblem(dest, s)
 		if msg == "" {
 			continue
 		}
@@ -328,6 +483,35 @@ func (p *Policy) CheckDestination(host string, port int, secretPaths []string) e
 	return denied("", first, firstMsg)
 }
 
+// namesSocket reports whether some destinations rule lists the socket path among its hosts.
+func (p *Policy) namesSocket(path string) bool {
+	for _, r := range p.rules {
+		for _, hp := range r.hosts {
+			if hp.socket != "" && hp.socket == path {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// LegacyPasswordAuth reports whether a destinations rule with legacyPasswordAuth: true names
+// dest among its hosts: the server there may then ask for the password in clear text or as an
+// MD5 digest over a connection that is not verified TLS.
+func (p *Policy) LegacyPasswordAuth(dest netguard.Destination) bool {
+	for _, r := range p.orEmpty().rules {
+		if !r.legacyPasswordAuth {
+			continue
+		}
+		for _, hp := range r.hosts {
+			if hp.matchesDestination(dest) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // quoteRef quotes a secret path for a message, unless it is too long to be one.
 func quoteRef(s string) string {
 	if len(s) > MaxRefBytes {
@@ -337,7 +521,7 @@ func quoteRef(s string) string {
 }
 
 // destinationProblem returns why credentials from secret may not go to host:port, or "".
-func (p *Policy) destinationProblem(host string, port int, secret string) string {
+func (p *Policy) destinationProblem(dest netguard.Destination, secret string) string {
 	if len(secret) > MaxRefBytes {
 		return fmt.Sprintf("credentials from this secret may not be sent anywhere: its path is longer than %d bytes", MaxRefBytes)
 	}
@@ -349,12 +533,10 @@ func (p *Policy) destinationProblem(host string, port int, secret string) string
 		return fmt.Sprintf("credentials from this secret may not be sent to the destination host: no rule of destinations.rules covers this secret and destinations.default is deny in %s: add a rule whose secrets match this secret and whose hosts match the destination host and port",
 			p.where())
 	}
-	if host != "" && port >= 0 && port <= 65535 {
-		for _, r := range covering {
-			for _, hp := range r.hosts {
-				if hp.matches(host, port) {
-					return ""
-				}
+	for _, r := range covering {
+		for _, hp := range r.hosts {
+			if hp.matchesDestination(dest) {
+				return ""
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/policy"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
@@ -115,7 +116,7 @@ secrets:
   gcp: ["*"]
   custom: ["[::1]:8200/*", "Vault.Internal/*"]
 env:
-  allow: ["*"]
+  allow: ["A*", "S*", "a*"]
 customStores:
   hosts: ["::1", "vault.internal"]
 `)
@@ -154,8 +155,8 @@ customStores:
 		{"env case", example, "env", "db_password", false, nil},
 		{"env denylist", example, "env", "AWS_SECRET_ACCESS_KEY", false, []string{`"AWS_*"`, "can never be read"}},
 		{"env denylist lower case", edge, "env", "aws_secret_access_key", false, []string{`"AWS_*"`}},
-		{"env denylist under allow *", edge, "env", "SECURE_AGENT_POLICY_FILE", false, []string{`"SECURE_AGENT_*"`}},
-		{"env allow *", edge, "env", "ANYTHING", true, nil},
+		{"env denylist under allow S*", edge, "env", "SECURE_AGENT_POLICY_FILE", false, []string{`"SECURE_AGENT_*"`}},
+		{"env allow A*", edge, "env", "ANYTHING", true, nil},
 		// custom: host part ignoring case, host must be in customStores.hosts.
 		{"custom", example, "custom", "vault.internal:8200/team/db", true, nil},
 		{"custom host case", example, "custom", "VAULT.Internal:8200/team/db", true, nil},
@@ -325,7 +326,7 @@ destinations:
 		{"alias: not under deny", deny, "bastion.internal", 22, []string{"PROD/x"}, false, []string{"default is deny"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.p.CheckDestination(tc.host, tc.port, tc.secrets)
+			err := tc.p.CheckDestination(tcp(tc.host, tc.port), tc.secrets)
 			checkDenied(t, err, tc.allow, tc.want...)
 		})
 	}
@@ -335,7 +336,7 @@ destinations:
 func TestCheckDestinationHidesHost(t *testing.T) {
 	for _, p := range []*policy.Policy{load(t, destinationsPolicy), loadExample(t)} {
 		for _, secret := range []string{"prod/catalog/db", "dev/x", "DB_PASS"} {
-			err := p.CheckDestination("canary-host-4f7a.example", 31337, []string{secret})
+			err := p.CheckDestination(tcp("canary-host-4f7a.example", 31337), []string{secret})
 			if err == nil {
 				t.Fatalf("%s: want a refusal", secret)
 			}
@@ -374,7 +375,7 @@ func TestDefault(t *testing.T) {
 			t.Errorf("CheckStore(%s): %v", s, err)
 		}
 	}
-	if err := p.CheckDestination("anywhere", 1, []string{"a", "b"}); err != nil {
+	if err := p.CheckDestination(tcp("anywhere", 1), []string{"a", "b"}); err != nil {
 		t.Errorf("CheckDestination: %v", err)
 	}
 	d := policy.Defaults{EnvAllow: []string{"X"}, CustomHeaderEnv: []string{"VAULT_TOKEN"}, AllowSensitiveLiterals: true}.Policy()
@@ -439,11 +440,17 @@ func TestConcurrentUse(t *testing.T) {
 				_ = p.CheckStore("aws")
 				_ = p.CheckSecret("aws", "prod/catalog/db")
 				_ = p.CheckSecret("custom", "vault.internal:8200/team/x")
-				_ = p.CheckDestination("db.internal", 5432+i, []string{"prod/catalog/db", "DB_X"})
+				_ = p.CheckDestination(tcp("db.internal", 5432+i), []string{"prod/catalog/db", "DB_X"})
 				_ = p.EnvAllow()
 				_ = p.Describe()
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// tcp is a TCP destination as the policy receives it. The host is not put in canonical form
+// here, so the tests also prove that the policy compares normalized hosts.
+func tcp(host string, port int) netguard.Destination {
+	return netguard.Destination{Network: netguard.NetworkTCP, Host: host, Port: port}
 }

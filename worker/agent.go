@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -28,6 +32,7 @@ import (
 	"github.com/secure-agent/secure-agent/connectors/mysql"
 	"github.com/secure-agent/secure-agent/connectors/postgres"
 	"github.com/secure-agent/secure-agent/connectors/sqlite"
+	"github.com/secure-agent/secure-agent/policy"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/workflows"
@@ -90,6 +95,7 @@ type Agent struct {
 	leased   sdkworker.Worker
 	control  sdkworker.Worker // answers LeaseAlive even when every leased slot is busy
 	leases   *activities.LeaseStore
+	acts     *activities.Activities
 	resolver *secrets.Resolver
 	stores   *stores.Opener
 	audit    *audit.Log
@@ -113,12 +119,11 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	opener, err := stores.NewOpener(stores.Options{
-		EnvAllow:            pol.EnvAllow(),
-		CustomStoreEnvAllow: pol.CustomHeaderEnv(),
-		CustomStoreHosts:    pol.CustomHosts(),
-		AWSSessionName:      s.AWSSessionName,
-	})
+	sqliteDirs, err := ResolveSQLiteDirs(pol.SQLiteDirs())
+	if err != nil {
+		return nil, err
+	}
+	opener, err := stores.NewOpener(StoreOptions(s, pol))
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +136,7 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		settings: s,
 		logger:   logger,
 		client:   c,
-		leases:   activities.NewLeaseStore(s.LeaseTTL, nil),
+		leases:   activities.NewLeaseStore(s.LeaseTTL, s.MaxLeases, nil),
 		stores:   opener,
 		audit:    auditLog,
 		stop:     make(chan struct{}),
@@ -155,15 +160,20 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		Policy:                 pol,
 		Audit:                  auditLog,
 		Logger:                 logger,
+		SQLiteDirs:             sqliteDirs,
 	}
+	a.acts = acts
 	opts := sdkworker.Options{
 		MaxConcurrentActivityExecutionSize:     s.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: s.MaxConcurrentWorkflowTasks,
 		WorkerStopTimeout:                      s.StopTimeout,
+		// The result guard runs innermost: what it withholds is what the timer sees as failed.
+		Interceptors: []interceptor.WorkerInterceptor{acts.ResultGuard()},
 	}
 	if a.metrics != nil {
 		acts.Metrics = a.metrics
-		opts.Interceptors = []interceptor.WorkerInterceptor{&activityTimer{m: a.metrics}}
+		a.leases.OnEnd(a.metrics.leaseEnded)
+		opts.Interceptors = []interceptor.WorkerInterceptor{&activityTimer{m: a.metrics}, acts.ResultGuard()}
 	}
 	a.shared = sdkworker.New(c, s.TaskQueue, opts)
 	Register(a.shared, nil, nil, acts)
@@ -205,6 +215,10 @@ func (a *Agent) serveMetrics() error {
 	return nil
 }
 
+// defaultLeaseCheckInterval is how often the agent checks the runs holding its leases when the
+// settings leave it zero (SECURE_AGENT_LEASE_CHECK_INTERVAL's default).
+const defaultLeaseCheckInterval = 20 * time.Second
+
 // controlSlots is how many LeaseAlive questions one agent answers at once; each takes
 // microseconds.
 const controlSlots = 16
@@ -230,15 +244,27 @@ func Register(shared, leased, control sdkworker.Registry, acts *activities.Activ
 	}
 }
 
+// StoreOptions are the secret stores' agent-side settings, from the settings and the policy.
+func StoreOptions(s Settings, pol *policy.Policy) stores.Options {
+	return stores.Options{
+		EnvAllow:            pol.EnvAllow(),
+		CustomStoreEnvAllow: pol.CustomHeaderEnv(),
+		CustomStoreHosts:    pol.CustomHosts(),
+		CustomVersionPath:   pol.CustomVersionPath,
+		CustomCAFile:        pol.CustomCAFile,
+		AWSSessionName:      s.AWSSessionName,
+	}
+}
+
 // OpenSource opens the named connector's source with resolved credentials.
-func OpenSource(ctx context.Context, connector string, creds connectors.Credentials) (connectors.Source, error) {
+func OpenSource(ctx context.Context, connector string, creds connectors.Credentials, opts connectors.OpenOptions) (connectors.Source, error) {
 	switch connector {
 	case "sqlite":
-		return sqlite.Open(ctx, creds)
+		return sqlite.Open(ctx, creds, opts)
 	case "postgres":
-		return postgres.Open(ctx, creds)
+		return postgres.Open(ctx, creds, opts)
 	case "mysql":
-		return mysql.Open(ctx, creds)
+		return mysql.Open(ctx, creds, opts)
 	}
 	return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported by this agent", connector)}
 }
@@ -301,19 +327,59 @@ func (a *Agent) Stop() {
 // ActiveLeases returns the number of live credential leases.
 func (a *Agent) ActiveLeases() int { return a.leases.Active() }
 
-// janitor sweeps expired leases and cache entries until Stop.
+// janitor, every LeaseCheckInterval until Stop, ends the leases whose run has closed, renews
+// those whose run still runs, and sweeps expired leases and cache entries.
 func (a *Agent) janitor() {
 	defer close(a.done)
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(cmp.Or(a.settings.LeaseCheckInterval, defaultLeaseCheckInterval))
 	defer t.Stop()
 	for {
 		select {
 		case <-a.stop:
 			return
 		case <-t.C:
+			a.checkRuns()
 			a.leases.Sweep()
 			a.resolver.Purge(true)
 		}
+	}
+}
+
+// checkRuns asks Temporal about every run that holds a lease here. A run that is no longer
+// running (completed, failed, cancelled, terminated, timed out, continued as new, reset) or no
+// longer exists loses its leases at once: its workflow code, which would have released them,
+// may never run again (a terminated run runs nothing). A running one has its leases renewed.
+// When Temporal cannot be asked, nothing changes and the leases' TTL still bounds them.
+func (a *Agent) checkRuns() {
+	for _, r := range a.leases.Runs() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		desc, err := a.client.DescribeWorkflowExecution(ctx, r[0], r[1])
+		cancel()
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+			a.endRun(r[0], r[1], "the run no longer exists")
+		case err != nil:
+			a.logger.Debug("could not ask Temporal whether a run holding a lease is still running; its leases keep their TTL",
+				"workflowId", r[0], "runId", r[1], "error", err)
+		case desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			a.leases.Renew(r[0], r[1])
+		default:
+			a.endRun(r[0], r[1], "the run is "+strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
+		}
+	}
+}
+
+// endRun drops a closed run's leases, logged and audited.
+func (a *Agent) endRun(workflowID, runID, why string) {
+	n := a.leases.EndRun(workflowID, runID, activities.EndRunClosed)
+	if n == 0 {
+		return
+	}
+	a.logger.Info("credentials of a closed run released", "workflowId", workflowID, "runId", runID, "leases", n, "reason", why)
+	if err := a.audit.Record(audit.Event{Event: audit.LeaseEnded, WorkflowID: workflowID, RunID: runID,
+		Outcome: activities.EndRunClosed, Reason: why}); err != nil {
+		a.logger.Error("writing the audit trail failed", "error", err)
 	}
 }
 

@@ -38,6 +38,8 @@ const (
 	metricEntities          = "secure_agent_entities_extracted_total"           // {connector, kind}
 	metricBytesWritten      = "secure_agent_output_bytes_written_total"         // {connector, kind}
 	metricActivityDuration  = "secure_agent_activity_duration_seconds"          // {activity_type, outcome}
+	metricLeasesEnded       = "secure_agent_leases_ended_total"                 // {reason}
+	metricOutputRedactions  = "secure_agent_output_redactions_total"            // {connector}
 
 	otherLabel = "other"
 )
@@ -52,7 +54,9 @@ var (
 		string(secrets.SecretKeyNotFound), string(secrets.AccessDenied), string(secrets.AuthFailed),
 		string(secrets.DecryptionFailed), string(secrets.LeaseNotFound), string(secrets.LeaseScopeMismatch),
 		string(secrets.SourceAuthFailed), string(secrets.StoreUnavailable), string(secrets.Throttled),
-		string(secrets.SourceUnavailable), string(secrets.OutputUnavailable))
+		string(secrets.SourceUnavailable), string(secrets.OutputUnavailable), string(secrets.LeakPrevented),
+		string(secrets.LeaseLimit))
+	knownLeaseEnds = set(activities.EndReleased, activities.EndRunClosed, activities.EndExpired, activities.EndShutdown)
 	// entityKind is the shape of the entity kinds connectors emit ("tables", "columns"...).
 	entityKind = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 )
@@ -196,6 +200,8 @@ type agentMetrics struct {
 	entities       *prometheus.CounterVec
 	bytesWritten   *prometheus.CounterVec
 	activityTime   *prometheus.HistogramVec
+	leasesEnded    *prometheus.CounterVec
+	redactions     *prometheus.CounterVec
 }
 
 func newAgentMetrics() *agentMetrics {
@@ -214,7 +220,16 @@ func newAgentMetrics() *agentMetrics {
 		activityTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metricActivityDuration,
 			Help:    "Duration of activity attempts on this agent, by activity type and outcome (ok, canceled, timeout or the failure kind).",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"activity_type", "outcome"}),
+		leasesEnded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricLeasesEnded,
+			Help: "Credential leases this agent dropped, by reason: released by their run, run_closed (the run ended without releasing), expired, shutdown."}, []string{"reason"}),
+		redactions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricOutputRedactions,
+			Help: "Values of a run's sensitive fields found in extracted text and written as [REDACTED], by connector."}, []string{"connector"}),
 	}
+}
+
+// leaseEnded counts one lease that ended (activities.LeaseStore.OnEnd).
+func (m *agentMetrics) leaseEnded(reason string) {
+	m.leasesEnded.WithLabelValues(bounded(knownLeaseEnds, reason)).Inc()
 }
 
 // watch adds the gauges read from the agent's lease store and resolver.
@@ -227,7 +242,7 @@ func (m *agentMetrics) watch(leases func() int, cached func() int) {
 
 func (m *agentMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.resolutions, m.resolutionTime, m.cacheHits, m.cachedSecrets, m.activeLeases,
-		m.entities, m.bytesWritten, m.activityTime}
+		m.entities, m.bytesWritten, m.activityTime, m.leasesEnded, m.redactions}
 }
 
 // Describe implements prometheus.Collector.
@@ -268,6 +283,11 @@ func (m *agentMetrics) EntitiesExtracted(connector string, counts map[string]int
 	for kind, n := range counts {
 		m.entities.WithLabelValues(c, kindLabel(kind)).Add(float64(n))
 	}
+}
+
+// OutputRedacted implements activities.Recorder.
+func (m *agentMetrics) OutputRedacted(connector string, n int) {
+	m.redactions.WithLabelValues(bounded(knownConnectors, connector)).Add(float64(n))
 }
 
 // OutputWritten implements activities.Recorder.

@@ -45,7 +45,7 @@ func TestMetricsAndHealthOnRealServer(t *testing.T) {
 		OutputDir: filepath.Join(dir, "out"), LeaseTTL: time.Hour, SecretCacheSize: 16,
 		MaxConcurrentActivities: 4, MaxConcurrentWorkflowTasks: 4, StopTimeout: 5 * time.Second,
 		LogLevel: "debug", LogFormat: "json", AWSSessionName: "secure-agent", Audit: "off",
-		EnvAllow: []string{"METRICSTEST_*"}, HTTPAddress: "127.0.0.1:0",
+		EnvAllow: []string{"METRICSTEST_*"}, HTTPAddress: "127.0.0.1:0", SQLiteDirs: []string{dir},
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := DialWith(context.Background(), settings, client.Options{HostPort: srv.GetFrontendHostPort(), Namespace: srv.GetDefaultNamespace()}, logger)

@@ -42,8 +42,21 @@ type Settings struct {
 	CustomStoreHosts []string `envconfig:"CUSTOM_STORE_HOSTS"`
 	// AllowSensitiveLiterals lets sensitive fields hold literals. Local development only.
 	AllowSensitiveLiterals bool `envconfig:"ALLOW_SENSITIVE_LITERALS" default:"false"`
-	// LeaseTTL is how long resolved credentials stay in memory after their last use.
-	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"2h"`
+	// LeaseTTL is how long resolved credentials stay in memory after their last use or the last
+	// time the agent saw their run alive (it asks every LeaseCheckInterval).
+	LeaseTTL time.Duration `envconfig:"LEASE_TTL" default:"10m"`
+	// LeaseCheckInterval is how often the agent asks Temporal whether the runs holding its
+	// leases are still running, and drops the leases of closed ones (zero: 20s).
+	LeaseCheckInterval time.Duration `envconfig:"LEASE_CHECK_INTERVAL" default:"20s"`
+	// MaxLeases bounds the credential leases this agent holds at once (zero: 1024).
+	MaxLeases int `envconfig:"MAX_LEASES" default:"1024"`
+	// SQLiteDirs lists the directories SQLite database files may be opened in (comma-separated
+	// absolute paths). Empty: SQLite files are refused. With a policy file: sqlite.dirs there.
+	SQLiteDirs []string `envconfig:"SQLITE_DIRS"`
+	// CustomStoreVersionPaths and CustomStoreCAFiles are "host[:port]=value" entries: where a
+	// custom store's JSON answer holds the version id, and the CA bundle it is verified with.
+	CustomStoreVersionPaths []string `envconfig:"CUSTOM_STORE_VERSION_PATHS"`
+	CustomStoreCAFiles      []string `envconfig:"CUSTOM_STORE_CA_FILES"`
 	// SecretCacheTTL enables the secret cache when positive. Off by default.
 	SecretCacheTTL time.Duration `envconfig:"SECRET_CACHE_TTL" default:"0s"`
 	// SecretCacheSize bounds the cache.
@@ -102,6 +115,12 @@ func (s Settings) Validate() error {
 	if s.LeaseTTL < time.Minute {
 		bad("LEASE_TTL", "must be at least 1m, got %s", s.LeaseTTL)
 	}
+	if s.LeaseCheckInterval != 0 && (s.LeaseCheckInterval < time.Second || s.LeaseCheckInterval > 40*time.Second) {
+		bad("LEASE_CHECK_INTERVAL", "must be between 1s and 40s (leases must end within a minute of their run), got %s", s.LeaseCheckInterval)
+	}
+	if s.MaxLeases < 0 {
+		bad("MAX_LEASES", "must be at least 1")
+	}
 	if s.SecretCacheTTL < 0 {
 		bad("SECRET_CACHE_TTL", "must not be negative")
 	}
@@ -131,8 +150,14 @@ func (s Settings) Validate() error {
 	if s.CodecKeys != "" && s.CodecKeysFile != "" {
 		bad("CODEC_KEYS", "set either SECURE_AGENT_CODEC_KEYS or SECURE_AGENT_CODEC_KEYS_FILE, not both")
 	}
-	if s.PolicyFile != "" && (len(s.EnvAllow) > 0 || len(s.CustomStoreHosts) > 0 || len(s.CustomStoreEnvAllow) > 0) {
-		bad("POLICY_FILE", "the policy file says what the env and custom stores may use: move SECURE_AGENT_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_HOSTS and SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW into it")
+	if s.PolicyFile != "" && (len(s.EnvAllow) > 0 || len(s.CustomStoreHosts) > 0 || len(s.CustomStoreEnvAllow) > 0 ||
+		len(s.SQLiteDirs) > 0 || len(s.CustomStoreVersionPaths) > 0 || len(s.CustomStoreCAFiles) > 0) {
+		bad("POLICY_FILE", "the policy file says what the stores and connectors may use: move SECURE_AGENT_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_HOSTS, SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS, SECURE_AGENT_CUSTOM_STORE_CA_FILES and SECURE_AGENT_SQLITE_DIRS into it")
+	}
+	if s.PolicyFile == "" {
+		if err := s.defaults().CheckDefaults(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -178,12 +203,41 @@ func (s Settings) Codec() (*codec.Keys, error) {
 // SECURE_AGENT_ENV_ALLOW and SECURE_AGENT_CUSTOM_STORE_* settings.
 func (s Settings) Policy() (*policy.Policy, error) {
 	if s.PolicyFile == "" {
-		return policy.Defaults{EnvAllow: s.EnvAllow, CustomHosts: s.CustomStoreHosts,
-			CustomHeaderEnv: s.CustomStoreEnvAllow, AllowSensitiveLiterals: s.AllowSensitiveLiterals}.Policy(), nil
+		return s.defaults().Policy(), nil
 	}
 	p, err := policy.Load(s.PolicyFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s_POLICY_FILE: %w", EnvPrefix, err)
 	}
 	return p, nil
+}
+
+// defaults are the settings that make up the policy when there is no policy file.
+func (s Settings) defaults() policy.Defaults {
+	return policy.Defaults{EnvAllow: s.EnvAllow, CustomHosts: s.CustomStoreHosts,
+		CustomHeaderEnv: s.CustomStoreEnvAllow, AllowSensitiveLiterals: s.AllowSensitiveLiterals,
+		CustomVersionPaths: s.CustomStoreVersionPaths, CustomCAFiles: s.CustomStoreCAFiles, SQLiteDirs: s.SQLiteDirs}
+}
+
+// ResolveSQLiteDirs returns the directories SQLite files may be opened in, as the SQLite
+// connector compares them: absolute, with symbolic links resolved. A directory that does not
+// exist is an error: the agent would otherwise refuse every path under it without saying why.
+func ResolveSQLiteDirs(dirs []string) ([]string, error) {
+	var out, missing []string
+	for _, d := range dirs {
+		r, err := filepath.EvalSymlinks(d)
+		if err != nil {
+			missing = append(missing, d)
+			continue
+		}
+		if fi, err := os.Stat(r); err != nil || !fi.IsDir() {
+			missing = append(missing, d)
+			continue
+		}
+		out = append(out, r)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the SQLite directories %q do not exist or are not directories (SECURE_AGENT_SQLITE_DIRS, or sqlite.dirs in the policy file)", missing)
+	}
+	return out, nil
 }

@@ -13,7 +13,8 @@ func TestLoadSettingsDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.TaskQueue != "secure-agent" || s.LeaseTTL != 2*time.Hour || s.SecretCacheTTL != 0 || len(s.EnvAllow) != 0 || s.AllowSensitiveLiterals {
+	if s.TaskQueue != "secure-agent" || s.LeaseTTL != 10*time.Minute || s.LeaseCheckInterval != 20*time.Second || s.MaxLeases != 1024 ||
+		s.SecretCacheTTL != 0 || len(s.EnvAllow) != 0 || len(s.SQLiteDirs) != 0 || s.AllowSensitiveLiterals {
 		t.Fatalf("defaults = %+v", s)
 	}
 	if !filepath.IsAbs(s.OutputDir) {

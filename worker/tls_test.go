@@ -201,6 +201,7 @@ func TestDialMutualTLS(t *testing.T) {
 	}
 	_ = sdb.Close()
 	t.Setenv("TLS_TEST_DB", db)
+	settings.SQLiteDirs = []string{dir}
 
 	agent, err := worker.New(c, settings, logger)
 	if err != nil {

@@ -80,6 +80,9 @@ type Progress struct {
 	// PartsReextracted counts the batches extracted again because their parts were committed by
 	// a worker that was lost, on a disk the finalizing worker does not see.
 	PartsReextracted int `json:"partsReextracted,omitempty"`
+	// Redactions counts the values of the run's sensitive fields found in extracted text and
+	// written as [REDACTED] instead.
+	Redactions int `json:"redactions,omitempty"`
 }
 
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
@@ -95,9 +98,10 @@ type Summary struct {
 	ServerVersion string                  `json:"serverVersion,omitempty"`
 	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
 	LeaseRenewals int                     `json:"leaseRenewals"`
-	// WorkerBusyWaits and PartsReextracted: see Progress.
+	// WorkerBusyWaits, PartsReextracted and Redactions: see Progress.
 	WorkerBusyWaits  int `json:"workerBusyWaits,omitempty"`
 	PartsReextracted int `json:"partsReextracted,omitempty"`
+	Redactions       int `json:"redactions,omitempty"`
 	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
 	Durations map[string]string `json:"durations"`
 }
@@ -256,6 +260,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		LeaseRenewals:    progress.LeaseRenewals,
 		WorkerBusyWaits:  progress.WorkerBusyWaits,
 		PartsReextracted: progress.PartsReextracted,
+		Redactions:       progress.Redactions,
 		Durations:        durations,
 	}, nil
 }
@@ -321,8 +326,9 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 			}
 			slices.Sort(kinds)
 			parts[activities.PartID(b)] = kinds
-			if count {
+			if count { // a batch extracted again replaces its part: count it once
 				progress.SchemasDone += len(b)
+				progress.Redactions += res.Redactions
 			}
 		})
 	}

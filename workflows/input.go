@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/output/s3"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 )
@@ -201,11 +201,8 @@ func (in Input) Validate() []string {
 	default:
 		add("output.type %q is not supported: use \"local\" or \"s3\"", in.Output.Type)
 	}
-	if p := in.Output.Prefix; p != "" {
-		clean := path.Clean(p)
-		if path.IsAbs(p) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsAny(p, "\\\x00") {
-			add("output.prefix %q must be a relative path inside the agent's output directory, without ..", p)
-		}
+	if msg := output.PrefixProblem(in.Output.Prefix); msg != "" {
+		add("output.prefix %q %s", in.Output.Prefix, msg)
 	}
 	o := in.Options
 	if o.SchemasPerBatch < 0 || o.SchemasPerBatch > MaxSchemasPerBatch {
@@ -228,4 +225,37 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// StartProblems reports everything a client should refuse before it starts a workflow with this
+// input, because starting it would already write the problem into workflow history: every
+// problem of Validate; a sensitive field given as a literal while there is no secret store to
+// name (its value would be kept in history in the clear), unless allowSensitiveLiterals (local
+// development); and store settings that only the agent's operator may set. The agent refuses all
+// of them again, whoever starts the workflow; a client that checks first keeps a value typed by
+// mistake out of history. Problems name fields, never the values given.
+func (in Input) StartProblems(allowSensitiveLiterals bool) []string {
+	problems := in.Validate()
+	if in.SecretStore != nil {
+		for _, p := range stores.BoundaryProblems(*in.SecretStore) {
+			problems = append(problems, "secretStore: "+p)
+		}
+	}
+	if in.SecretStore != nil || allowSensitiveLiterals {
+		return problems
+	}
+	const literal = "is sensitive, and without a secretStore its value would be a literal, kept in workflow history in the clear: add a secretStore and give the name or key of the secret that holds it (nothing was started)"
+	if spec, ok := connectors.Lookup(in.Connector); ok {
+		for _, name := range sortedKeys(in.Connection) {
+			if f, known := spec.Field(name); known && f.Sensitive && in.Connection[name] != "" {
+				problems = append(problems, fmt.Sprintf("connection.%s %s", name, literal))
+			}
+		}
+	}
+	for _, f := range activities.SinkFields {
+		if v, set := in.Output.Credentials[f.Name]; set && f.Sensitive && v != "" {
+			problems = append(problems, fmt.Sprintf("output.credentials.%s %s", f.Name, literal))
+		}
+	}
+	return problems
 }

@@ -56,10 +56,14 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.leases = activities.NewLeaseStore(time.Hour, f.clock)
+	f.leases = activities.NewLeaseStore(time.Hour, 0, f.clock)
+	dirs, err := worker.ResolveSQLiteDirs([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.acts = &activities.Activities{
 		Stores: opener, Resolver: secrets.NewResolver(secrets.ResolverOptions{}), Leases: f.leases,
-		LeaseQueue: "lease-queue", OpenSource: worker.OpenSource, OutputRoot: f.out,
+		LeaseQueue: "lease-queue", OpenSource: worker.OpenSource, OutputRoot: f.out, SQLiteDirs: dirs,
 	}
 	return f
 }

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/stores"
@@ -128,8 +128,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var result checklist
-	if problems := in.Validate(); len(problems) > 0 {
-		result = build(checkInput, strings.Join(problems, "; "), nil, nil, "")
+	if problems := startProblems(settings, in); len(problems) > 0 {
+		// Refused before anything runs: nothing was started, no value reached any history.
+		printChecklist(stdout, build(checkInput, strings.Join(problems, "; "), nil, nil, ""), *asJSON)
+		return exitError{2}
 	} else if *local {
 		result = checkLocally(ctx, settings, in)
 	} else {
@@ -196,8 +198,7 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 			}
 		}
 	}
-	opener, err := stores.NewOpener(stores.Options{EnvAllow: pol.EnvAllow(), CustomStoreHosts: pol.CustomHosts(),
-		CustomStoreEnvAllow: pol.CustomHeaderEnv(), AWSSessionName: s.AWSSessionName})
+	opener, err := stores.NewOpener(worker.StoreOptions(s, pol))
 	if err != nil {
 		return build(checkPolicy, err.Error(), nil, nil, "")
 	}
@@ -225,12 +226,27 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 			origins = append(origins, activities.PolicyOrigin(in.SecretStore, f.Ref))
 		}
 	}
-	if host, port, ok := spec.Destination(creds); ok {
-		if err := pol.CheckDestination(host, port, origins); err != nil {
+	dest, hasDest, err := spec.Destination(creds)
+	if err != nil {
+		return fail(err)
+	}
+	if hasDest {
+		if err := pol.CheckDestination(dest, origins); err != nil {
 			return fail(err)
 		}
 	}
-	source, err := worker.OpenSource(ctx, in.Connector, creds)
+	dirs, err := worker.ResolveSQLiteDirs(pol.SQLiteDirs())
+	if err != nil {
+		return build(checkPolicy, err.Error(), nil, nil, "")
+	}
+	opts := connectors.OpenOptions{
+		Dialer:     &netguard.Dialer{Check: func(d netguard.Destination) error { return pol.CheckDestination(d, origins) }},
+		SQLiteDirs: dirs,
+	}
+	if hasDest {
+		opts.LegacyPasswordAuth = pol.LegacyPasswordAuth(dest)
+	}
+	source, err := worker.OpenSource(ctx, in.Connector, creds, opts)
 	if err != nil {
 		return failSource(err)
 	}
@@ -240,7 +256,7 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 		return failSource(err)
 	}
 	var outputProblem string
-	if err := output.CheckWritable(filepath.Join(s.OutputDir, filepath.FromSlash(in.Output.Prefix))); err != nil {
+	if err := output.CheckWritable(output.PrefixDir(s.OutputDir, in.Output.Prefix)); err != nil {
 		outputProblem = err.Error()
 	}
 	return build("", "", reportDetails(res.FieldNames(), res.Versions, report.ServerVersion), report.MissingPrivileges, outputProblem)

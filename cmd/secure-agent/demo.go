@@ -15,6 +15,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/secure-agent/secure-agent/secrets/stores"
+	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
 
@@ -36,20 +37,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	settings.EnvAllow = append(settings.EnvAllow, demoPathVar)
-
-	dir, err := os.MkdirTemp("", "secure-agent-demo-")
+	cleanup, err := prepareSample(ctx, &settings)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	dbPath := filepath.Join(dir, "shop.db")
-	if err := writeSampleDB(ctx, dbPath); err != nil {
-		return fmt.Errorf("creating the sample database: %w", err)
-	}
-	if err := os.Setenv(demoPathVar, dbPath); err != nil {
-		return err
-	}
+	defer cleanup()
 
 	d, err := startDev(ctx, *configPath, settings, stderr)
 	if err != nil {
@@ -62,6 +54,32 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		SecretStore: &stores.Spec{Type: stores.TypeEnv},
 	}
 	return startAndFollow(ctx, d.client, settings.TaskQueue, "", in, followProgress, stdout, stderr)
+}
+
+// prepareSample writes the sample SQLite database into a new temporary directory, exports its
+// path as demoPathVar, and lets the agent's settings read that variable and open files in that
+// directory (SQLite paths are confined to allowed directories). With a policy file the file
+// must allow both itself. cleanup removes the directory.
+func prepareSample(ctx context.Context, settings *worker.Settings) (cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "secure-agent-sample-")
+	if err != nil {
+		return nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	dbPath := filepath.Join(dir, "shop.db")
+	if err := writeSampleDB(ctx, dbPath); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("creating the sample database: %w", err)
+	}
+	if err := os.Setenv(demoPathVar, dbPath); err != nil {
+		cleanup()
+		return nil, err
+	}
+	if settings.PolicyFile == "" {
+		settings.EnvAllow = append(settings.EnvAllow, demoPathVar)
+		settings.SQLiteDirs = append(settings.SQLiteDirs, dir)
+	}
+	return cleanup, nil
 }
 
 // writeSampleDB creates the demo's SQLite database.

@@ -101,11 +101,17 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cleanup, err := prepareSample(ctx, &settings)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	d, err := startDev(ctx, *configPath, settings, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "ready: start workflows from the Web UI or the temporal CLI; Ctrl-C stops everything")
+	fmt.Fprintf(stderr, "ready: start workflows from the Web UI or the temporal CLI; Ctrl-C stops everything\n"+
+		"a sample database to try: {\"connector\": \"sqlite\", \"connection\": {\"path\": %q}, \"secretStore\": {\"type\": \"env\"}}\n", demoPathVar)
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "stopping...")
 	d.stop()

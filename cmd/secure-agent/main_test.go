@@ -61,6 +61,8 @@ func TestRunFollowsAWorkflowAndSetsTheExitCode(t *testing.T) {
 	settings.OutputDir = t.TempDir()
 	settings.EnvAllow = []string{"RUN_TEST_*"}
 	settings.TaskQueue = "run-test"
+	dbDir := t.TempDir()
+	settings.SQLiteDirs = []string{dbDir}
 	var devLog bytes.Buffer
 	d, err := startDev(ctx, portZeroConfig(t), settings, &devLog)
 	if err != nil {
@@ -70,7 +72,7 @@ func TestRunFollowsAWorkflowAndSetsTheExitCode(t *testing.T) {
 	t.Setenv("TEMPORAL_ADDRESS", d.server.FrontendAddress())
 	t.Setenv("TEMPORAL_NAMESPACE", d.server.Namespace())
 
-	db := filepath.Join(t.TempDir(), "shop.db")
+	db := filepath.Join(dbDir, "shop.db")
 	if err := writeSampleDB(ctx, db); err != nil {
 		t.Fatal(err)
 	}

@@ -38,16 +38,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if problems := in.Validate(); len(problems) > 0 {
-		fmt.Fprintf(stderr, "the input has %d problem(s):\n", len(problems))
+	settings, err := worker.LoadSettings()
+	if err != nil {
+		return err
+	}
+	if problems := startProblems(settings, in); len(problems) > 0 {
+		fmt.Fprintf(stderr, "the input has %d problem(s); nothing was started:\n", len(problems))
 		for _, p := range problems {
 			fmt.Fprintf(stderr, "  - %s\n", p)
 		}
 		return exitError{2}
-	}
-	settings, err := worker.LoadSettings()
-	if err != nil {
-		return err
 	}
 	c, err := worker.Dial(ctx, settings, settings.NewLogger())
 	if err != nil {
@@ -62,6 +62,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		mode = followQuiet
 	}
 	return startAndFollow(ctx, c, *taskQueue, *workflowID, in, mode, stdout, stderr)
+}
+
+// startProblems is what run and check refuse before anything is started (see
+// workflows.Input.StartProblems): sensitive literals are let through only where this machine's
+// own settings allow them (local development).
+func startProblems(s worker.Settings, in workflows.Input) []string {
+	allow := s.AllowSensitiveLiterals
+	if pol, err := s.Policy(); err == nil {
+		allow = pol.AllowSensitiveLiterals()
+	}
+	return in.StartProblems(allow)
 }
 
 // followMode says how startAndFollow reports.

@@ -38,7 +38,9 @@ import (
 // connection and a host name that does not resolve temporarily are SourceUnavailable; a host
 // name that does not exist is InvalidInput; a TLS failure (the server has no TLS while the
 // mode requires it, a certificate that does not verify, a handshake refused) is InvalidInput
-// with Detail "tls"; an authentication plugin the connector will not use is InvalidInput.
+// with Detail "tls"; an authentication plugin the connector will not use is InvalidInput. A
+// *secrets.Error is returned as it is: the guard's PolicyDenied (Detail "auth_plugin") for a
+// server request that would reveal the password comes through here unchanged.
 func classify(ctx context.Context, err error, connecting bool) error {
 	if err == nil {
 		return nil

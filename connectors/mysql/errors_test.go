@@ -70,7 +70,7 @@ func TestAuthAndDatabaseErrors(t *testing.T) {
 	open := func(c connectors.Credentials) error {
 		t.Helper()
 		start := time.Now()
-		s, err := Open(ctx, c)
+		s, err := Open(ctx, c, connectors.OpenOptions{})
 		if err == nil {
 			_ = s.Close()
 			t.Fatalf("Open succeeded")
@@ -125,7 +125,7 @@ func TestAuthAndDatabaseErrors(t *testing.T) {
 	// The right database works, and is only the connection's default.
 	c = f.creds(t)
 	c[FieldDatabase] = secrets.Value(f.db("_a"))
-	s, err := Open(ctx, c)
+	s, err := Open(ctx, c, connectors.OpenOptions{})
 	if err != nil {
 		t.Fatalf("Open with a database: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestUnreachable(t *testing.T) {
 	creds := connectors.Credentials{FieldHost: secrets.Value("127.0.0.1"), FieldPort: secrets.Value(port),
 		FieldUsername: secrets.Value("CANARY-user"), FieldPassword: secrets.Value("CANARY-pw")}
 	start := time.Now()
-	_, err = Open(context.Background(), creds)
+	_, err = Open(context.Background(), creds, connectors.OpenOptions{})
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("a refused connection took %s", time.Since(start))
 	}
@@ -177,7 +177,7 @@ func TestUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	_, err = Open(ctx, creds)
+	_, err = Open(ctx, creds, connectors.OpenOptions{})
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("a silent server held Open for %s", time.Since(start))
 	}
@@ -189,7 +189,7 @@ func TestUnreachable(t *testing.T) {
 
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	_, err = Open(cancelled, creds)
+	_, err = Open(cancelled, creds, connectors.OpenOptions{})
 	wantKind(t, err, secrets.SourceUnavailable, "")
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ctx: %v", err)
@@ -236,7 +236,7 @@ func TestFieldValidation(t *testing.T) {
 		for k, v := range tc.set {
 			c[k] = secrets.Value(v)
 		}
-		_, err := Open(context.Background(), c)
+		_, err := Open(context.Background(), c, connectors.OpenOptions{})
 		se := wantKind(t, err, secrets.InvalidInput, "")
 		if se.Field != tc.field {
 			t.Errorf("%s: field %q, want %q (%v)", tc.name, se.Field, tc.field, err)

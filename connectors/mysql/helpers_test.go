@@ -133,7 +133,8 @@ func (f *fixture) grantRead(t *testing.T, suffixes ...string) {
 	exec(t, "GRANT SELECT ON mysql.proc TO "+f.account())
 }
 
-// creds are the connector's fields for the fixture's user.
+// creds are the connector's fields for the fixture's user. The test server has no TLS, so tls
+// is disable (the default, required, would refuse it).
 func (f *fixture) creds(t *testing.T) connectors.Credentials {
 	_, cfg := admin(t)
 	host, port, err := net.SplitHostPort(cfg.Addr)
@@ -145,6 +146,7 @@ func (f *fixture) creds(t *testing.T) connectors.Credentials {
 		FieldPort:     secrets.Value(port),
 		FieldUsername: secrets.Value(f.user),
 		FieldPassword: secrets.Value(f.password),
+		FieldTLS:      secrets.Value("disable"),
 	}
 }
 
@@ -152,7 +154,7 @@ func (f *fixture) open(t *testing.T) *Source {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Open(ctx, f.creds(t))
+	s, err := Open(ctx, f.creds(t), connectors.OpenOptions{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -6,10 +6,9 @@
 // database passes only if it passes both). The engine's own schemas (mysql, sys,
 // performance_schema, information_schema) are skipped unless IncludeSystemSchemas is set.
 //
-// The connection is built from a mysql.Config, never from a DSN string; TLS settings are
-// registered with the driver under a random name per Source and deregistered on Close. Every
-// connection field may have come from a secret, so no field value (host, port, user, database,
-// password, PEMs) ever appears in an error, a log line, a report or an entity: errors are
+// The connection is built from a mysql.Config, never from a DSN string. Every connection field
+// may have come from a secret, so no field value (host, port, user, database, password, PEMs)
+// ever appears in an error, a log line, a report or an entity: errors are
 // *secrets.Error values with messages of this package's own, a short code as Detail (a MySQL
 // error number, "ECONNREFUSED", "tls") and a cause whose text names nothing (the server's and
 // the network's error texts name the user, the host and the database, so they are replaced).
@@ -22,19 +21,54 @@
 // nested loop over both): what a kind needs from another table (primary keys for columns,
 // definitions and partitions for tables, rules for foreign keys, parameters for routines) is
 // read by a smaller query of its own, first or after, and joined in Go.
+//
+// # TLS and authentication
+//
+// Field "tls" defaults to required: TLS, never a silent fall-back to plain text. preferred
+// (TLS if the server offers it, plain text otherwise) and disable must be chosen. Only
+// verify-ca and verify-full, and preferred or required with a CA in field "tlsca", verify the
+// server's certificate; required without a CA encrypts but would talk as readily to an
+// impersonator on the network path.
+//
+// Some ways a MySQL server may ask a client to log in reveal the password to whoever answers:
+// sha256_password and caching_sha2_password's "full authentication" (when the server's cache
+// holds no entry for the user) take the password in clear on a TLS connection, and on a plain
+// one encrypted to an RSA key that the server itself sends; mysql_clear_password takes it in
+// clear. The driver follows whatever the server asks. Others are challenge-response and never
+// send the password: mysql_native_password, client_ed25519, and caching_sha2_password when the
+// cache knows the user.
+//
+// So the driver gets no TLS configuration, and every connection goes through a guard (guard.go)
+// between the driver and the network. The guard does the TLS upgrade itself, in the protocol
+// (it sends the SSLRequest, runs the TLS handshake, and renumbers the packets around it), so it
+// reads every packet of the login in clear on any channel. It lets the server ask for the
+// password in a form the server can read only on verified TLS, or when the agent's policy sets
+// legacyPasswordAuth for the destination (OpenOptions.LegacyPasswordAuth); otherwise such a
+// request fails the connection with PolicyDenied (Detail "auth_plugin") before the driver has
+// written anything in answer. When it lets the request through on TLS, the guard tells the
+// driver that the connection is TLS, so that it answers as servers expect there (the password
+// in clear inside the TLS, rather than a request for an RSA key that servers do not answer on
+// TLS); on plain text (legacyPasswordAuth only) the driver encrypts it to the server's key.
+// mysql_clear_password is refused on every channel (AllowCleartextPasswords is off), as are the
+// pre-4.1 scheme and plugins the driver does not know.
+//
+// What the guard does not cover: once the server ends the login (OK or ERR), the guard passes
+// bytes through unread (the driver sends no password after the login). It judges the channel,
+// not the server: on verified TLS the password goes to whichever server holds a certificate
+// that verifies, and verify-ca without field "tlsca" accepts any certificate from the system's
+// roots, for any host. On plain text and unverified TLS a challenge-response still lets an
+// impersonator relay the login to the real server, or try to guess a weak password from the
+// answer offline; only verified TLS prevents that.
 package mysql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -81,8 +115,7 @@ func IsSystemSchema(name string) bool { return systemSchemas[name] }
 
 // Source is an open connection to one MySQL or MariaDB server.
 type Source struct {
-	db      *sql.DB
-	tlsName string // the name the TLS config is registered under, "" for none
+	db *sql.DB
 
 	caps   caps // read on first use
 	capsOK bool
@@ -117,10 +150,18 @@ type settings struct {
 // Errors (all *secrets.Error, none naming a field value): a missing or malformed field
 // (port not a number, unknown tls mode, a PEM that does not parse) is InvalidInput; refused
 // credentials are SourceAuthFailed (final, so that retries never lock the account); an unknown
-// database is InvalidInput; an unreachable server, a timeout, too many connections and a
-// server shutting down are SourceUnavailable (retried); the end of ctx is SourceUnavailable
-// wrapping ctx.Err().
-func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
+// database is InvalidInput; a server that asks for the password in a form it can read
+// (sha256_password, mysql_clear_password, caching_sha2_password full authentication, an RSA
+// public key) on a connection that is not verified TLS, without opts.LegacyPasswordAuth, is
+// PolicyDenied with Detail "auth_plugin" (final; nothing of the password was sent); a TLS
+// failure (the mode requires TLS and the server offers none, a certificate that does not verify,
+// a refused handshake) is InvalidInput with Detail "tls"; an unreachable server, a timeout, too
+// many connections and a server shutting down are SourceUnavailable (retried); the end of ctx
+// is SourceUnavailable wrapping ctx.Err().
+//
+// opts.DialContext dials every connection; opts.LegacyPasswordAuth lets the server ask for the
+// password in those forms on any channel (see the package doc).
+func Open(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) (*Source, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, contextError(err)
 	}
@@ -135,41 +176,40 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	cfg.Passwd = st.password
 	cfg.DBName = st.database
 	cfg.Timeout = DialTimeout
-	// The driver logs connection errors, whose texts name the host: its logger prints nothing,
-	// and only notes whether a TLS alert was among them.
-	log := &driverLog{}
-	cfg.Logger = log
-	// Never send the password in clear text, whatever plugin the server asks for.
+	// The driver logs connection errors, whose texts name the host: its logger prints nothing.
+	cfg.Logger = driverLog{}
+	// Never answer mysql_clear_password, whatever the channel and the policy.
 	cfg.AllowCleartextPasswords = false
 	cfg.AllowOldPasswords = false
 	cfg.MultiStatements = false
 	cfg.InterpolateParams = false // names travel as bound parameters of prepared statements
-	s := &Source{}
+	// The driver gets no TLS configuration: the guard below it does the TLS upgrade, so that it
+	// sees the authentication exchange in clear and can refuse a request that would reveal the
+	// password (guard.go).
+	policy := guardPolicy{legacy: opts.LegacyPasswordAuth}
 	if st.mode != tlsDisable {
 		tc, err := st.tls.config(st.mode, st.host)
 		if err != nil {
 			return nil, err
 		}
-		name, err := randomName()
-		if err != nil {
-			return nil, &secrets.Error{Kind: secrets.SourceUnavailable, Field: FieldTLS, Cause: errRedacted,
-				Msg: "mysql: no randomness for the TLS configuration's name; the step is retried"}
-		}
-		if err := mysql.RegisterTLSConfig(name, tc); err != nil {
-			return nil, &secrets.Error{Kind: secrets.InvalidInput, Field: FieldTLS, Detail: "tls", Cause: errRedacted,
-				Msg: "mysql: the driver refused the TLS configuration"}
-		}
-		s.tlsName = name
-		cfg.TLSConfig = name
-		cfg.AllowFallbackToPlaintext = st.mode == tlsPreferred
+		policy.tls = tc
+		policy.optional = st.mode == tlsPreferred
+		policy.verified = st.tls.verifies(st.mode)
+	}
+	// Every connection goes through the options' Dialer, which judges exactly what is dialled,
+	// and then through the guard.
+	cfg.DialFunc = policy.dialer(opts.DialContext)
+	if err := cfg.Apply(mysql.BeforeConnect(beforeConnect)); err != nil {
+		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
+			Msg: "mysql: the driver refused the connection settings"}
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
-		s.deregister()
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
 			Msg: "mysql: the driver refused the connection settings; check fields \"host\" and \"port\""}
 	}
-	db := sql.OpenDB(connector)
+	s := &Source{}
+	db := sql.OpenDB(guardedConnector{connector})
 	// One connection: a Source is used by one goroutine at a time, and this bounds what the agent
 	// holds on the customer's server (max_user_connections, max_connections).
 	db.SetMaxOpenConns(1)
@@ -179,11 +219,6 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	pctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
-		if errors.Is(err, mysql.ErrInvalidConn) && log.sawTLSAlert() {
-			// With TLS 1.3 a server that refuses the client certificate says so after the
-			// handshake; the driver logs that alert and returns ErrInvalidConn.
-			err = errTLSAlert
-		}
 		cerr := classify(ctx, err, true)
 		_ = s.Close()
 		return nil, cerr
@@ -250,14 +285,6 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 
 func invalidField(field, msg string) error {
 	return &secrets.Error{Kind: secrets.InvalidInput, Field: field, Msg: msg}
-}
-
-func randomName() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return "secure-agent-" + hex.EncodeToString(b[:]), nil
 }
 
 // Preflight reads the server version, checks that the catalog is readable with the queries
@@ -516,13 +543,11 @@ func (s *Source) schemaNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Close releases the connection and deregisters the TLS configuration. It is safe to call more
-// than once.
+// Close releases the connection. It is safe to call more than once.
 func (s *Source) Close() error {
 	if s == nil {
 		return nil
 	}
-	s.deregister()
 	if s.db == nil {
 		return nil
 	}
@@ -534,45 +559,18 @@ func (s *Source) Close() error {
 	return nil
 }
 
-func (s *Source) deregister() {
-	if s.tlsName != "" {
-		mysql.DeregisterTLSConfig(s.tlsName)
-		s.tlsName = ""
-	}
-}
-
 // driverLog is the driver's logger: it prints nothing (the driver logs network errors, whose
-// texts name the host) and records only whether a TLS alert was logged.
-type driverLog struct {
-	mu       sync.Mutex
-	tlsAlert bool
-}
+// texts name the host).
+type driverLog struct{}
 
 // Print implements mysql.Logger.
-func (l *driverLog) Print(v ...any) {
-	for _, a := range v {
-		if err, ok := a.(error); ok && isTLSAlert(err) {
-			l.mu.Lock()
-			l.tlsAlert = true
-			l.mu.Unlock()
-		}
-	}
-}
-
-func (l *driverLog) sawTLSAlert() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.tlsAlert
-}
+func (driverLog) Print(...any) {}
 
 // isTLSAlert reports whether err is an alert crypto/tls received or sent.
 func isTLSAlert(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && (oe.Op == "remote error" || oe.Op == "local error")
 }
-
-// errTLSAlert stands for a TLS alert the driver logged but did not return.
-var errTLSAlert = &net.OpError{Op: "remote error", Err: errTLSHandshake}
 
 // quoteIdent quotes a MySQL identifier with backticks.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

@@ -23,11 +23,12 @@ const (
 )
 
 // parseMode reads field "tls": one of the modes, in any case, with '_' for '-', or MySQL's
-// own --ssl-mode names (DISABLED, VERIFY_IDENTITY); empty is preferred.
+// own --ssl-mode names (DISABLED, VERIFY_IDENTITY); empty is required (TLS, never a silent
+// fall-back to plain text; preferred, which falls back, must be chosen explicitly).
 func parseMode(v string) (tlsMode, error) {
 	v = strings.ToLower(strings.TrimSpace(v))
 	if v == "" {
-		return tlsPreferred, nil
+		return tlsRequired, nil
 	}
 	switch m := tlsMode(strings.ReplaceAll(v, "_", "-")); m {
 	case tlsDisable, tlsPreferred, tlsRequired, tlsVerifyCA, tlsVerifyFull:
@@ -124,8 +125,8 @@ func parseCertificates(text string) ([]*x509.Certificate, bool) {
 
 // config builds the tls.Config of a mode:
 //   - preferred and required: encrypted; the server's certificate chain is verified against
-//     tlsca when tlsca is given (as verify-ca), otherwise not verified. preferred falls back to
-//     plain text if the server has no TLS; required refuses.
+//     tlsca when tlsca is given (as verify-ca), otherwise not verified. preferred continues in
+//     plain text if the server offers no TLS; required refuses.
 //   - verify-ca: the chain is verified against tlsca (or the system's roots); the host name is
 //     not checked.
 //   - verify-full: the chain and the host name are verified.
@@ -161,6 +162,14 @@ func (st *tlsSettings) config(mode tlsMode, host string) (*tls.Config, error) {
 		c.InsecureSkipVerify = true // preferred or required without a CA: encryption only
 	}
 	return c, nil
+}
+
+// verifies reports whether the configuration config builds for mode authenticates the server:
+// verify-ca and verify-full, and preferred or required with a CA in field "tlsca" (verified as
+// verify-ca). Only such a channel may carry the password in a form the server can read (see the
+// guard).
+func (st *tlsSettings) verifies(mode tlsMode) bool {
+	return mode == tlsVerifyCA || mode == tlsVerifyFull || (mode != tlsDisable && st != nil && st.roots != nil)
 }
 
 // errTLSVerify marks a failed verification of the server's certificate chain.

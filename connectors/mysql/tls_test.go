@@ -1,12 +1,11 @@
 package mysql
 
 import (
-	"github.com/secure-agent/secure-agent/internal/testpki"
-
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/internal/testpki"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -185,7 +185,9 @@ func TestTLSModes(t *testing.T) {
 		{"verify-ca wrong CA", withName, map[string]string{FieldTLS: "verify-ca", FieldTLSCA: string(other.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
 		{"required unverified", withName, map[string]string{FieldTLS: "required"}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
 		{"required with CA verifies", withName, map[string]string{FieldTLS: "required", FieldTLSCA: string(other.PEM)}, secrets.InvalidInput, "tls", "handshake failed"},
-		{"preferred uses TLS", withName, map[string]string{}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"default (required) uses TLS", withName, map[string]string{}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
+		{"default (required) without server TLS", noTLS, map[string]string{}, secrets.InvalidInput, "tls", ""},
+		{"preferred uses TLS", withName, map[string]string{FieldTLS: "preferred"}, secrets.SourceAuthFailed, "MySQL 1045", "tls"},
 		{"preferred falls back", noTLS, map[string]string{FieldTLS: "preferred"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
 		{"required without server TLS", noTLS, map[string]string{FieldTLS: "required"}, secrets.InvalidInput, "tls", ""},
 		{"disable", withIP, map[string]string{FieldTLS: "disable"}, secrets.SourceAuthFailed, "MySQL 1045", "plain"},
@@ -202,7 +204,7 @@ func TestTLSModes(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, err := Open(ctx, creds)
+			_, err := Open(ctx, creds, connectors.OpenOptions{})
 			wantKind(t, err, tc.kind, tc.detail)
 			noLeak(t, err, "CANARY", "127.0.0.1", tc.server.port(), string(clientKey[40:80]))
 			if tc.event == "" {
@@ -220,45 +222,39 @@ func TestTLSModes(t *testing.T) {
 	}
 }
 
-// TestTLSRegistration checks that a Source registers its TLS configuration under a name of its
-// own and removes it on Close.
-func TestTLSRegistration(t *testing.T) {
+// TestTLSWithoutServerTLS runs the modes against the MariaDB test server, which has no TLS: the
+// default (required) refuses it before anything is sent; preferred and disable log in in plain
+// text (mysql_native_password, a challenge-response the guard lets through) and read the
+// catalog.
+func TestTLSWithoutServerTLS(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, []string{"_a"})
 	f.grantRead(t, "_a")
-	s1, s2 := f.open(t), f.open(t) // tls defaults to preferred: the test server has no TLS, so plain text
-	if s1.tlsName == "" || s1.tlsName == s2.tlsName {
-		t.Fatalf("TLS config names %q and %q", s1.tlsName, s2.tlsName)
-	}
-	registered := func(name string) bool {
-		_, err := mysql.ParseDSN("u@tcp(127.0.0.1:1)/?tls=" + name)
-		return err == nil
-	}
-	name := s1.tlsName
-	if !registered(name) {
-		t.Fatalf("%q is not registered", name)
-	}
-	if _, err := s1.Preflight(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if registered(name) {
-		t.Errorf("%q still registered after Close", name)
-	}
-	if !registered(s2.tlsName) {
-		t.Errorf("closing one Source deregistered another's TLS config")
-	}
-	// TLS disabled: nothing registered.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	c := f.creds(t)
-	c[FieldTLS] = secrets.Value("disable")
-	s3, err := Open(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
+	delete(c, FieldTLS)
+	_, err := Open(ctx, c, connectors.OpenOptions{})
+	se := wantKind(t, err, secrets.InvalidInput, "tls")
+	if se.Field != FieldTLS || !errors.Is(err, mysql.ErrNoTLS) {
+		t.Errorf("default mode against a server without TLS: %v (field %q)", err, se.Field)
 	}
-	defer func() { _ = s3.Close() }()
-	if s3.tlsName != "" {
-		t.Errorf("tls=disable registered %q", s3.tlsName)
+	noLeak(t, err, f.user, f.password)
+	for _, mode := range []string{"preferred", "disable"} {
+		c[FieldTLS] = secrets.Value(mode)
+		s, err := Open(ctx, c, connectors.OpenOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if _, err := s.Preflight(ctx); err != nil {
+			t.Errorf("%s: Preflight: %v", mode, err)
+		}
+		names, err := s.Schemas(ctx, f.onlyMine(connectors.Filters{}))
+		if err != nil || len(names) != 1 || names[0] != f.db("_a") {
+			t.Errorf("%s: Schemas = %v, %v", mode, names, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("%s: Close: %v", mode, err)
+		}
 	}
 }

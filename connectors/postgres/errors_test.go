@@ -40,7 +40,7 @@ func TestConnectionErrors(t *testing.T) {
 	}
 	openErr := func(t *testing.T, ctx context.Context, creds connectors.Credentials, kind secrets.Kind) *secrets.Error {
 		t.Helper()
-		s, err := Open(ctx, creds)
+		s, err := Open(ctx, creds, connectors.OpenOptions{})
 		if err == nil {
 			_ = s.Close()
 			t.Fatalf("Open succeeded, want %s", kind)
@@ -125,11 +125,21 @@ func TestConnectionErrors(t *testing.T) {
 		}
 	})
 	t.Run("server refuses TLS", func(t *testing.T) {
-		se := openErr(t, ctx, with("sslmode", "require"), secrets.InvalidInput)
-		if se.Detail != "tls" {
-			t.Errorf("%v", se)
+		// The default (sslmode absent) is require: TLS or nothing, never plain text.
+		for _, mode := range []string{"require", ""} {
+			se := openErr(t, ctx, with("sslmode", mode), secrets.InvalidInput)
+			if se.Detail != "tls" || se.Field != "sslmode" {
+				t.Errorf("sslmode %q: %v", mode, se)
+			}
 		}
-		s, err := Open(ctx, with("sslmode", "disable"))
+		// prefer, chosen explicitly, falls back to plain text, where SCRAM is allowed.
+		s, err := Open(ctx, with("sslmode", "prefer"), connectors.OpenOptions{})
+		if err != nil {
+			t.Fatalf("sslmode prefer: %v", err)
+		}
+		_ = s.Close()
+		// The server authenticates with scram-sha-256: allowed over plain text.
+		s, err = Open(ctx, with("sslmode", "disable"), connectors.OpenOptions{})
 		if err != nil {
 			t.Fatalf("sslmode disable: %v", err)
 		}
@@ -138,7 +148,7 @@ func TestConnectionErrors(t *testing.T) {
 	t.Run("unresolvable host", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		_, err := Open(ctx, with("host", "db-"+canary+".invalid"))
+		_, err := Open(ctx, with("host", "db-"+canary+".invalid"), connectors.OpenOptions{})
 		assertNoLeak(t, err, leaks...)
 		t.Logf("%v", err)
 		if k := secrets.KindOf(err); k != secrets.InvalidInput && k != secrets.SourceUnavailable {
@@ -148,7 +158,7 @@ func TestConnectionErrors(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := Open(ctx, db.creds())
+		_, err := Open(ctx, db.creds(), connectors.OpenOptions{})
 		wantKind(t, err, secrets.SourceUnavailable)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%v does not wrap context.Canceled", err)
@@ -160,7 +170,7 @@ func TestConnectionErrors(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := Open(ctx, c)
+		_, err := Open(ctx, c, connectors.OpenOptions{})
 		assertNoLeak(t, err, leaks...)
 		wantKind(t, err, secrets.SourceUnavailable)
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {

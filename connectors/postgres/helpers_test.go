@@ -158,7 +158,8 @@ func (db *testDB) adminConn(t *testing.T) *pgx.Conn {
 	return conn
 }
 
-// creds are the read-only role's fields; sslmode is left to its default (prefer).
+// creds are the read-only role's fields. sslmode is disable: the test server has no TLS, and
+// its scram-sha-256 authentication is what the connector allows over plain text.
 func (db *testDB) creds() connectors.Credentials {
 	return connectors.Credentials{
 		"host":     secrets.Value(db.srv.host),
@@ -166,12 +167,13 @@ func (db *testDB) creds() connectors.Credentials {
 		"database": secrets.Value(db.name),
 		"username": secrets.Value(db.role),
 		"password": secrets.Value(db.password),
+		"sslmode":  secrets.Value("disable"),
 	}
 }
 
 func (db *testDB) open(t *testing.T) *Source {
 	t.Helper()
-	s, err := Open(context.Background(), db.creds())
+	s, err := Open(context.Background(), db.creds(), connectors.OpenOptions{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -12,6 +12,25 @@
 // each filtered by "nspname = ANY($1)" and streamed row by row to the writer. Filter patterns are
 // applied in Go to the names the catalog returns; they never reach SQL text.
 //
+// Connection security: sslmode defaults to require (TLS, never a silent fall-back to plain
+// text); prefer and allow are used only when chosen. A password never goes to the server in clear
+// text or as an MD5 digest unless the server is authenticated. Each connection attempt (prefer
+// tries TLS then plain text, allow the reverse) gets its own rule:
+//   - over verified TLS (verify-ca, verify-full, require with sslrootcert, sslrootcert "system"),
+//     any authentication method the server asks for is answered;
+//   - over TLS that does not verify the server, with a password: only SCRAM-SHA-256 with channel
+//     binding (SCRAM-SHA-256-PLUS), so that a TLS-terminating impersonator can neither read the
+//     password nor relay the exchange;
+//   - without TLS (disable, the plain-text attempt of prefer and allow, a Unix socket), with a
+//     password: only SCRAM-SHA-256;
+//   - without a password: any method (trust, peer and certificate authentication send none);
+//   - when agent policy allows legacy password authentication for the destination
+//     (OpenOptions.LegacyPasswordAuth): any method, with channel binding when the server offers it.
+//
+// A server that asks for anything else (clear text, MD5, SCRAM without channel binding where it
+// is required, or no authentication at all) is refused before anything derived from the password
+// is sent, with PolicyDenied, and no further attempt is made.
+//
 // Agent-side libpq settings (PGHOST, PGSSLMODE, ~/.pgpass, ~/.postgresql/*) are neutralized: the
 // connection is built only from the connector's fields. PGSERVICE is the exception pgx gives no
 // way around: if it is set on the agent and names no service, Open fails with InvalidInput.
@@ -93,22 +112,25 @@ const seedConnString = "host=localhost port=5432 dbname=postgres user=postgres p
 
 // Open connects to the database that creds name and checks that the server is PostgreSQL 12
 // or later. Fields: host (a name, an IP address, or an absolute Unix-socket directory), port
-// (default 5432), database, username, password, sslmode (default prefer), and the PEMs
-// sslrootcert (or the word "system" for the agent's trusted roots), sslcert and sslkey.
+// (default 5432), database, username, password, sslmode (default require), and the PEMs
+// sslrootcert (or the word "system" for the agent's trusted roots), sslcert and sslkey. The
+// password is sent only as the package doc's connection security rules allow; opts.Dialer dials
+// every connection and opts.LegacyPasswordAuth relaxes those rules.
 //
 // Errors: missing or malformed fields, a PEM that does not parse, an unknown database, a host
 // name that does not resolve and a TLS failure (refused, unverifiable certificate) are
-// InvalidInput; a refused login is SourceAuthFailed; an unreachable or overloaded server and the
-// end of ctx are SourceUnavailable.
-func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
-	cfg, withheld, err := connConfig(creds)
+// InvalidInput; a server asking for an authentication method the rules refuse is PolicyDenied; a
+// refused login is SourceAuthFailed; an unreachable or overloaded server and the end of ctx are
+// SourceUnavailable.
+func Open(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) (*Source, error) {
+	attempts, withheld, err := connConfigs(creds, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, contextError(err)
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connect(ctx, attempts)
 	if err != nil {
 		return nil, classify(ctx, err, phaseConnect)
 	}
@@ -123,8 +145,10 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	return s, nil
 }
 
-// connConfig builds the pgx configuration from the fields. Its errors name fields, never values.
-func connConfig(creds connectors.Credentials) (*pgx.ConnConfig, []string, error) {
+// connConfigs builds from the fields the pgx configuration of each connection attempt, in the
+// order to try them (see connect): one per TLS setting that sslmode allows, each with its own
+// authentication rule (authRule) and no Fallbacks. Its errors name fields, never values.
+func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*pgx.ConnConfig, []string, error) {
 	get := func(name string) string {
 		if v, ok := creds[name]; ok {
 			return v.Reveal()
@@ -155,9 +179,9 @@ func connConfig(creds connectors.Credentials) (*pgx.ConnConfig, []string, error)
 	}
 	mode := strings.ToLower(strings.TrimSpace(get(FieldSSLMode)))
 	if mode == "" {
-		mode = "prefer"
+		mode = "require" // as the connector's spec says: TLS, never a silent fall-back to plain text
 	}
-	tlsConfigs, err := buildTLS(host, mode, creds[FieldSSLRootCert], creds[FieldSSLCert], creds[FieldSSLKey])
+	attempts, err := buildTLS(host, mode, creds[FieldSSLRootCert], creds[FieldSSLCert], creds[FieldSSLKey])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,11 +194,8 @@ func connConfig(creds connectors.Credentials) (*pgx.ConnConfig, []string, error)
 			Msg: "postgres: the agent's libpq environment could not be applied (is PGSERVICE set on the agent?); unset PG* variables in the agent's environment"}
 	}
 	cfg.Host, cfg.Port, cfg.Database, cfg.User, cfg.Password = host, port, database, user, get(FieldPassword)
-	cfg.TLSConfig = tlsConfigs[0]
-	cfg.Fallbacks = nil
-	for _, t := range tlsConfigs[1:] {
-		cfg.Fallbacks = append(cfg.Fallbacks, &pgconn.FallbackConfig{Host: host, Port: port, TLSConfig: t})
-	}
+	cfg.TLSConfig = nil
+	cfg.Fallbacks = nil // pgx would apply one RequireAuth to every fallback: see connect
 	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName}
 	cfg.KerberosSrvName, cfg.KerberosSpn = "", ""
 	cfg.ValidateConnect, cfg.AfterConnect = nil, nil
@@ -182,6 +203,10 @@ func connConfig(creds connectors.Credentials) (*pgx.ConnConfig, []string, error)
 	cfg.ConnectTimeout = ConnectTimeout
 	cfg.SSLCertMode = "allow"
 	cfg.Tracer = nil
+	// Every connection goes through the options' Dialer, which judges exactly what is dialled
+	// and resolves names itself: pgx must not resolve the host on its own.
+	cfg.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	cfg.DialFunc = opts.DialContext
 	// Unnamed prepared statements: safe behind transaction-pooling proxies, and the connector
 	// runs only a handful of queries.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec
@@ -191,7 +216,14 @@ func connConfig(creds connectors.Credentials) (*pgx.ConnConfig, []string, error)
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: cancelDeadline}
 	}
-	return cfg, withheld, nil
+	configs := make([]*pgx.ConnConfig, 0, len(attempts))
+	for _, a := range attempts {
+		c := cfg.Copy()
+		c.TLSConfig = a.config
+		c.RequireAuth, c.ChannelBinding = authRule(a, cfg.Password != "", opts.LegacyPasswordAuth)
+		configs = append(configs, c)
+	}
+	return configs, withheld, nil
 }
 
 func invalidField(field, what string) error {
@@ -199,11 +231,13 @@ func invalidField(field, what string) error {
 		Msg: fmt.Sprintf("postgres: the value of field %q %s; fix it in the input or the secret it comes from", field, what)}
 }
 
-// buildTLS returns the TLS configurations to try in order (nil means plaintext), as libpq's
-// sslmode does: disable [nil]; allow [nil, tls]; prefer [tls, nil]; require [tls] (verified
-// like verify-ca when sslrootcert is given); verify-ca [tls verifying the chain]; verify-full
-// [tls verifying the chain and the host name]. A Unix-socket host never uses TLS.
-func buildTLS(host, mode string, rootPEM, certPEM, keyPEM []byte) ([]*tls.Config, error) {
+// buildTLS returns the attempts to make in order (a nil config means plain text), as libpq's
+// sslmode does: disable [plain]; allow [plain, tls]; prefer [tls, plain]; require [tls]
+// (verified like verify-ca when sslrootcert is given); verify-ca [tls verifying the chain];
+// verify-full [tls verifying the chain and the host name]. An attempt is verified exactly when
+// its TLS verifies the server's certificate (verify-ca, verify-full, and the modes that become
+// them). A Unix-socket host never uses TLS.
+func buildTLS(host, mode string, rootPEM, certPEM, keyPEM []byte) ([]attempt, error) {
 	switch mode {
 	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
@@ -247,7 +281,7 @@ func buildTLS(host, mode string, rootPEM, certPEM, keyPEM []byte) ([]*tls.Config
 			Msg: "postgres: sslkey is set but sslcert is not; certificate authentication needs both"}
 	}
 	if strings.HasPrefix(host, "/") || mode == "disable" {
-		return []*tls.Config{nil}, nil
+		return []attempt{{}}, nil
 	}
 	if (mode == "verify-ca" || mode == "verify-full") && roots == nil {
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Field: FieldSSLRootCert,
@@ -288,11 +322,13 @@ func buildTLS(host, mode string, rootPEM, certPEM, keyPEM []byte) ([]*tls.Config
 	}
 	switch mode {
 	case "allow":
-		return []*tls.Config{nil, c}, nil
+		return []attempt{{}, {config: c}}, nil
 	case "prefer":
-		return []*tls.Config{c, nil}, nil
-	default:
-		return []*tls.Config{c}, nil
+		return []attempt{{config: c}, {}}, nil
+	case "require":
+		return []attempt{{config: c}}, nil
+	default: // verify-ca, verify-full
+		return []attempt{{config: c, verified: true}}, nil
 	}
 }
 
@@ -601,6 +637,11 @@ func classify(ctx context.Context, err error, phase string) error {
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return contextError(ctxErr)
+	}
+	// Before server errors: a refusal by the password rule ends the attempts, and is what the
+	// user must act on even when an earlier attempt failed otherwise.
+	if refused := authRefusal(err); refused != nil {
+		return refused
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

@@ -117,7 +117,8 @@ func TestTLSHandshakes(t *testing.T) {
 		{"verify-ca wrong CA", byName, map[string]string{"sslmode": "verify-ca", "sslrootcert": string(otherCA.PEM)}, secrets.InvalidInput},
 		{"require without CA", byName, map[string]string{"sslmode": "require"}, secrets.SourceAuthFailed},
 		{"require with a CA verifies it", byName, map[string]string{"sslmode": "require", "sslrootcert": string(otherCA.PEM)}, secrets.InvalidInput},
-		{"prefer", byName, map[string]string{}, secrets.SourceAuthFailed},
+		{"prefer", byName, map[string]string{"sslmode": "prefer"}, secrets.SourceAuthFailed},
+		{"default is require", byName, map[string]string{}, secrets.SourceAuthFailed},
 		{"client certificate missing", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM)}, secrets.InvalidInput},
 		{"client certificate", mtls, map[string]string{"sslmode": "verify-full", "sslrootcert": string(ca.PEM),
 			"sslcert": string(clientCert), "sslkey": string(clientKey)}, secrets.SourceAuthFailed},
@@ -125,7 +126,7 @@ func TestTLSHandshakes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			s, err := Open(ctx, tlsCreds(tc.addr, tc.fields))
+			s, err := Open(ctx, tlsCreds(tc.addr, tc.fields), connectors.OpenOptions{})
 			if err == nil {
 				_ = s.Close()
 				t.Fatal("Open succeeded against a fake server")
@@ -176,7 +177,7 @@ func TestTLSFieldValidation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// No server: the fields are checked before any connection is made.
 			creds := tlsCreds(&net.TCPAddr{Port: 1}, tc.fields)
-			_, err := Open(context.Background(), creds)
+			_, err := Open(context.Background(), creds, connectors.OpenOptions{})
 			assertNoLeak(t, err, canary, "-----BEGIN", string(key[40:80]))
 			if se := wantKind(t, err, secrets.InvalidInput); se.Field != tc.field {
 				t.Errorf("Field = %q, want %q (%v)", se.Field, tc.field, err)
@@ -187,40 +188,55 @@ func TestTLSFieldValidation(t *testing.T) {
 	t.Run("modes", func(t *testing.T) {
 		for _, tc := range []struct {
 			host, mode string
-			want       string // n: plaintext, t: TLS, in the order tried
+			root       []byte
+			want       string // n: plaintext, t: TLS, v: verified TLS, in the order tried
 		}{
-			{"db.example", "disable", "n"},
-			{"db.example", "allow", "nt"},
-			{"db.example", "prefer", "tn"},
-			{"db.example", "require", "t"},
-			{"db.example", "verify-full", "t"},
-			{"/var/run/postgresql", "require", "n"}, // a Unix socket never uses TLS
+			{"db.example", "disable", ca.PEM, "n"},
+			{"db.example", "allow", ca.PEM, "nt"},
+			{"db.example", "prefer", ca.PEM, "tn"},
+			{"db.example", "require", ca.PEM, "v"}, // require with a root verifies like verify-ca
+			{"db.example", "require", nil, "t"},
+			{"db.example", "require", []byte("system"), "v"}, // as libpq: verify-full
+			{"db.example", "prefer", nil, "tn"},
+			{"db.example", "verify-ca", ca.PEM, "v"},
+			{"db.example", "verify-full", ca.PEM, "v"},
+			{"/var/run/postgresql", "require", ca.PEM, "n"}, // a Unix socket never uses TLS
 		} {
-			cfgs, err := buildTLS(tc.host, tc.mode, ca.PEM, nil, nil)
+			attempts, err := buildTLS(tc.host, tc.mode, tc.root, nil, nil)
 			if err != nil {
 				t.Fatalf("%s %s: %v", tc.host, tc.mode, err)
 			}
 			var got strings.Builder
-			for _, c := range cfgs {
+			for _, a := range attempts {
+				c := a.config
 				if c == nil {
+					if a.verified {
+						t.Errorf("%s: a plain-text attempt is marked verified", tc.mode)
+					}
 					got.WriteByte('n')
 					continue
 				}
-				got.WriteByte('t')
+				if a.verified {
+					got.WriteByte('v')
+				} else {
+					got.WriteByte('t')
+				}
 				if c.ServerName != tc.host || c.MinVersion != tls.VersionTLS12 {
 					t.Errorf("%s: ServerName %q", tc.mode, c.ServerName)
 				}
-				if (tc.mode == "verify-full") == c.InsecureSkipVerify {
-					t.Errorf("%s: InsecureSkipVerify %v", tc.mode, c.InsecureSkipVerify)
+				// Verified: crypto/tls checks the chain and name, or VerifyConnection the chain.
+				if a.verified != (!c.InsecureSkipVerify || c.VerifyConnection != nil) {
+					t.Errorf("%s: verified %v, InsecureSkipVerify %v", tc.mode, a.verified, c.InsecureSkipVerify)
 				}
 			}
 			if got.String() != tc.want {
 				t.Errorf("%s %s: %s, want %s", tc.host, tc.mode, got.String(), tc.want)
 			}
 		}
-		cfgs, err := buildTLS("10.0.0.1", "require", nil, cert, key)
-		if err != nil || len(cfgs) != 1 || cfgs[0].ServerName != "" || len(cfgs[0].Certificates) != 1 {
-			t.Errorf("require by IP with a client certificate: %+v, %v", cfgs, err)
+		attempts, err := buildTLS("10.0.0.1", "require", nil, cert, key)
+		if err != nil || len(attempts) != 1 || attempts[0].verified || attempts[0].config.ServerName != "" ||
+			len(attempts[0].config.Certificates) != 1 {
+			t.Errorf("require by IP with a client certificate: %+v, %v", attempts, err)
 		}
 	})
 }

@@ -5,6 +5,12 @@
 // file's path may come from a secret: it never appears in an error, a log line, a report or the
 // output. Errors are *secrets.Error values whose messages say what to fix without naming it.
 //
+// The path is workflow input, so it is confined: only files strictly inside the directories the
+// agent's operator allows (connectors.OpenOptions.SQLiteDirs, from SECURE_AGENT_SQLITE_DIRS or
+// sqlite.dirs in the policy file) are opened, after their symbolic links are resolved. Every
+// other path, relative ones included, gets one PolicyDenied refusal, the same text whatever is
+// there, decided before the file system is asked about the path; no allowed directory, no file.
+//
 // Catalog queries are set-based: Extract runs one query per entity kind (tables, columns, keys,
 // indexes) for all the schemas it is given, each joining sqlite_schema with SQLite's table-valued
 // pragma functions (pragma_table_info, pragma_index_list, pragma_index_xinfo,
@@ -22,7 +28,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -46,8 +51,9 @@ const FieldPath = "path"
 // Source is an open, read-only connection to one SQLite database file.
 type Source struct {
 	db *sql.DB
-	// path is kept only to make sure that no error this package returns carries it.
-	path string
+	// path and resolved (the path as given, and the file opened) are kept only to make sure that
+	// no error this package returns carries either.
+	path, resolved string
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -55,11 +61,21 @@ var _ connectors.Source = (*Source)(nil)
 // Open opens the database file that creds["path"] names, read-only, and checks that it is a
 // SQLite database. It never creates the file.
 //
-// Errors: a missing or empty field, a path that does not name a readable regular file, a file
-// that is not a SQLite database and a malformed database are InvalidInput (final: retrying
-// cannot make the file appear or heal); a database locked past the busy timeout, an I/O error
-// and the end of ctx are SourceUnavailable (retried). No error names the path.
-func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
+// The path must be absolute and lie strictly inside one of opts.SQLiteDirs, both as written
+// (after filepath.Clean) and with its symbolic links resolved; the resolved path is what is
+// opened. A path that does not (a relative path, one with a NUL byte, a "file:" URI, one that
+// climbs out with "..", a symbolic link out, an allowed directory itself, any path when
+// opts.SQLiteDirs is empty) is PolicyDenied (final), with one message, byte for byte the same
+// whether anything exists there; the lexical part of that check runs before anything looks at
+// the file system. Characters that SQLite URIs treat specially ('?', '#', '%') are part of the
+// file name, never URI parameters.
+//
+// Errors inside the allowed directories: a missing or empty field, a path that does not name a
+// readable regular file, a file that is not a SQLite database and a malformed database are
+// InvalidInput (final: retrying cannot make the file appear or heal); a database locked past the
+// busy timeout, an I/O error and the end of ctx are SourceUnavailable (retried). No error names
+// the path.
+func Open(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) (*Source, error) {
 	v, ok := creds[FieldPath]
 	if !ok || len(v) == 0 {
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Field: FieldPath,
@@ -69,15 +85,14 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, contextError(err)
 	}
-	if err := checkFile(path); err != nil {
+	resolved, err := confine(path, opts.SQLiteDirs)
+	if err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, &secrets.Error{Kind: secrets.InvalidInput, Field: FieldPath,
-			Msg: "sqlite: the database path cannot be made absolute; give an absolute path"}
+	if err := checkFile(resolved); err != nil {
+		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn(abs))
+	db, err := sql.Open("sqlite", dsn(resolved))
 	if err != nil { // only for an unknown driver name: a programming error
 		return nil, &secrets.Error{Kind: secrets.SourceUnavailable, Cause: errRedacted,
 			Msg: "sqlite: the driver is not available in this build"}
@@ -86,7 +101,7 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	// connection, and it bounds the file handles held on the customer's file.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	s := &Source{db: db, path: path}
+	s := &Source{db: db, path: path, resolved: resolved}
 	// Opening a file read-only does not read it; the schema version is in the header, so this
 	// tells a non-database file apart early.
 	var version int64
@@ -98,13 +113,10 @@ func Open(ctx context.Context, creds connectors.Credentials) (*Source, error) {
 	return s, nil
 }
 
-// checkFile makes sure path names an existing regular file the agent can read, without creating
-// or opening it for writing. Its errors never carry the path: they wrap only the bare errno.
+// checkFile makes sure path, as confine returned it, names an existing regular file the agent
+// can read, without creating or opening it for writing. Its errors never carry the path: they
+// wrap only the bare errno.
 func checkFile(path string) error {
-	if strings.ContainsRune(path, 0) {
-		return &secrets.Error{Kind: secrets.InvalidInput, Field: FieldPath,
-			Msg: "sqlite: the database path contains a NUL byte; fix the value of field \"path\""}
-	}
 	st, err := os.Stat(path)
 	if err != nil {
 		cause := bareErrno(err)
@@ -905,7 +917,8 @@ func (s *Source) Close() error {
 }
 
 // classify turns a driver error into a *secrets.Error. The result never carries the path: the
-// driver's error is kept as the cause only when its text does not contain it.
+// driver's error is kept as the cause only when its text contains neither the path as given nor
+// the resolved path that was opened.
 func (s *Source) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -921,7 +934,7 @@ func (s *Source) classify(ctx context.Context, err error) error {
 		return contextError(err)
 	}
 	cause := err
-	if s.path != "" && strings.Contains(err.Error(), s.path) {
+	if text := err.Error(); s.path != "" && strings.Contains(text, s.path) || s.resolved != "" && strings.Contains(text, s.resolved) {
 		cause = errRedacted
 	}
 	code := sqliteCode(err)

@@ -70,11 +70,18 @@ var awkward = []string{
 // returns the file's path. It is closed before returning.
 func makeDB(t *testing.T, dirName string, stmts ...string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), dirName)
+	dir := filepath.Join(realDir(t, t.TempDir()), dirName)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "catalog.db")
+	writeDB(t, path, stmts...)
+	return path
+}
+
+// writeDB creates the database file path, runs stmts and closes it.
+func writeDB(t *testing.T, path string, stmts ...string) {
+	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +100,6 @@ func makeDB(t *testing.T, dirName string, stmts ...string) string {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 func awkwardDB(t *testing.T) string {
@@ -136,9 +142,29 @@ func (c *collector) columns(table string) []connectors.Column {
 	return out
 }
 
+// realDir is dir with its symbolic links resolved, as the agent passes SQLiteDirs.
+func realDir(t *testing.T, dir string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// allow returns the options that allow the directories of paths (and nothing else).
+func allow(t *testing.T, paths ...string) connectors.OpenOptions {
+	t.Helper()
+	var o connectors.OpenOptions
+	for _, p := range paths {
+		o.SQLiteDirs = append(o.SQLiteDirs, realDir(t, filepath.Dir(p)))
+	}
+	return o
+}
+
 func open(t *testing.T, path string) *Source {
 	t.Helper()
-	s, err := Open(context.Background(), creds(path))
+	s, err := Open(context.Background(), creds(path), allow(t, path))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -469,7 +495,7 @@ func TestReadOnly(t *testing.T) {
 	}
 	sum0, mtime0, entries0 := fileState(t, path)
 
-	s, err := Open(context.Background(), creds(path))
+	s, err := Open(context.Background(), creds(path), allow(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,7 +565,7 @@ func assertClean(t *testing.T, err error, path string) {
 }
 
 func TestOpenFailures(t *testing.T) {
-	base := filepath.Join(t.TempDir(), canary)
+	base := filepath.Join(realDir(t, t.TempDir()), canary)
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -573,9 +599,12 @@ func TestOpenFailures(t *testing.T) {
 		{"damaged header", damaged, secrets.InvalidInput, "SQLITE_NOTADB"},
 		{"device", "/dev/null", secrets.InvalidInput, ""},
 	}
+	// Allowed: the directories holding base and damaged (so that base itself is a directory
+	// inside an allowed one), and /dev, so that /dev/null reaches the device check.
+	opts := allow(t, base, filepath.Dir(damaged), "/dev/null")
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(context.Background(), creds(tc.path))
+			s, err := Open(context.Background(), creds(tc.path), opts)
 			if err == nil {
 				_ = s.Close()
 				t.Fatal("Open succeeded")
@@ -603,7 +632,7 @@ func TestOpenFailures(t *testing.T) {
 
 	// No path at all.
 	for _, c := range []connectors.Credentials{{}, {"path": secrets.Value("")}} {
-		_, err := Open(context.Background(), c)
+		_, err := Open(context.Background(), c, opts)
 		var se *secrets.Error
 		if !errors.As(err, &se) || se.Kind != secrets.InvalidInput || se.Field != "path" {
 			t.Errorf("no path: %v", err)
@@ -619,7 +648,7 @@ func TestPermissionDenied(t *testing.T) {
 	if err := os.Chmod(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), creds(path))
+	_, err := Open(context.Background(), creds(path), allow(t, path))
 	if secrets.KindOf(err) != secrets.InvalidInput {
 		t.Errorf("err = %v", err)
 	}
@@ -630,7 +659,7 @@ func TestContextEnds(t *testing.T) {
 	path := awkwardDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Open(ctx, creds(path)); secrets.KindOf(err) != secrets.SourceUnavailable || !errors.Is(err, context.Canceled) {
+	if _, err := Open(ctx, creds(path), allow(t, path)); secrets.KindOf(err) != secrets.SourceUnavailable || !errors.Is(err, context.Canceled) {
 		t.Errorf("Open with a cancelled context: %v", err)
 	}
 

@@ -52,6 +52,8 @@ func newHarness(t *testing.T, mutate func(*worker.Settings)) *harness {
 		OutputDir: filepath.Join(t.TempDir(), "out"), LeaseTTL: time.Hour, SecretCacheSize: 16,
 		MaxConcurrentActivities: 4, MaxConcurrentWorkflowTasks: 4, StopTimeout: 5 * time.Second,
 		LogLevel: "debug", LogFormat: "json", AWSSessionName: "secure-agent",
+		// The tests' SQLite files live in their own temporary directories.
+		SQLiteDirs: []string{os.TempDir()},
 	}
 	if mutate != nil {
 		mutate(&settings)

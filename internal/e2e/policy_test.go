@@ -62,7 +62,7 @@ destinations:
 	auditFile := filepath.Join(dir, "audit.jsonl")
 	t.Setenv("E2E_EXF_PG_PASSWORD", password)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "agent-own-key-canary")
-	h := newHarness(t, func(s *worker.Settings) { s.PolicyFile = policyFile; s.Audit = auditFile })
+	h := newHarness(t, func(s *worker.Settings) { s.PolicyFile, s.Audit, s.SQLiteDirs = policyFile, auditFile, nil })
 
 	input := func(host, port, passwordVar string) workflows.Input {
 		return workflows.Input{

@@ -163,7 +163,7 @@ type env struct {
 
 // newEnv creates nSources SQLite sources, a secret store serving their paths, and starts one
 // agent whose settings come from SECURE_AGENT_* variables as in production: those the setup
-// sets here (task queue, output, custom store hosts, cache TTL, audit file), and the defaults of
+// sets here (task queue, output, custom store hosts, SQLite dirs, cache TTL, audit file), and the defaults of
 // worker/settings.go for everything else, unless the caller's environment overrides them.
 func newEnv(tb testing.TB, nSources int) *env {
 	tb.Helper()
@@ -182,6 +182,7 @@ func newEnv(tb testing.TB, nSources int) *env {
 	tb.Setenv("SECURE_AGENT_TASK_QUEUE", fmt.Sprintf("load-%s-%d", strings.ReplaceAll(tb.Name(), "/", "-"), time.Now().UnixNano()))
 	tb.Setenv("SECURE_AGENT_OUTPUT_DIR", filepath.Join(dir, "out"))
 	tb.Setenv("SECURE_AGENT_CUSTOM_STORE_HOSTS", "127.0.0.1:*")
+	tb.Setenv("SECURE_AGENT_SQLITE_DIRS", dir)
 	tb.Setenv("SECURE_AGENT_SECRET_CACHE_TTL", "10m")
 	tb.Setenv("SECURE_AGENT_AUDIT", filepath.Join(dir, "audit.jsonl"))
 	settings, err := worker.LoadSettings()

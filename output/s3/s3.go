@@ -44,6 +44,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -60,6 +61,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/secure-agent/secure-agent/internal/awsx"
+	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -108,6 +110,10 @@ type Options struct {
 	// HTTPClient replaces the SDK's HTTP client (tests). The SDK applies AWS_CA_BUNDLE only to
 	// its own client, so New fails with a replaced client while AWS_CA_BUNDLE is set.
 	HTTPClient HTTPClient
+	// Dialer, when set, judges and makes every connection of the sink (see
+	// netguard.GuardTransport): a redirect or a proxy cannot take the upload anywhere its Check
+	// refuses. It needs the SDK's own HTTP client (no HTTPClient).
+	Dialer *netguard.Dialer
 
 	// backoff replaces the retryer's backoff between attempts (tests only).
 	backoff retry.BackoffDelayer
@@ -311,6 +317,13 @@ func New(ctx context.Context, cfg Config, creds Credentials, opts Options) (*Sin
 			Msg: fmt.Sprintf("S3 bucket %q: the agent's AWS configuration could not be loaded: check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and AWS_CA_BUNDLE in the agent's environment", cfg.Bucket)}
 	}
 	httpClient.Next = cmp.Or[HTTPClient](awsCfg.HTTPClient, awshttp.NewBuildableClient())
+	if opts.Dialer != nil {
+		bc, ok := httpClient.Next.(*awshttp.BuildableClient)
+		if !ok {
+			return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: "the S3 output's connections cannot be guarded with a replaced HTTP client"}
+		}
+		httpClient.Next = bc.WithTransportOptions(func(t *http.Transport) { netguard.GuardTransport(t, opts.Dialer) })
+	}
 	if awsCfg.Credentials != nil {
 		awsCfg.Credentials = awsx.CredentialSource{CredentialsProvider: awsCfg.Credentials}
 	}

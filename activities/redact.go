@@ -1,0 +1,76 @@
+package activities
+
+import (
+	"reflect"
+
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// redactEntity returns e with every occurrence of a guarded value, in every string it holds
+// (fields, and the items of string slices, in nested structs too), replaced by [REDACTED], and
+// how many it replaced. e itself is not changed: an entity with nothing to redact is returned
+// as it is, any other is a copy.
+func redactEntity(e connectors.Entity, g *secrets.Guard) (connectors.Entity, int) {
+	if g.Len() == 0 {
+		return e, 0
+	}
+	v := reflect.ValueOf(e)
+	if v.Kind() != reflect.Struct {
+		return e, 0 // the entity model is made of structs; anything else is passed on as it is
+	}
+	cp := reflect.New(v.Type()).Elem()
+	cp.Set(v)
+	n := redactValue(cp, g)
+	if n == 0 {
+		return e, 0
+	}
+	return cp.Interface().(connectors.Entity), n
+}
+
+// redactValue redacts the strings reachable from the settable value v, copying slices before
+// changing them (their arrays may be shared with the original).
+func redactValue(v reflect.Value, g *secrets.Guard) int {
+	switch v.Kind() {
+	case reflect.String:
+		s, n := g.Redact(v.String())
+		if n > 0 {
+			v.SetString(s)
+		}
+		return n
+	case reflect.Struct:
+		n := 0
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				n += redactValue(f, g)
+			}
+		}
+		return n
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return 0
+		}
+		cp := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(cp, v)
+		n := 0
+		for i := 0; i < cp.Len(); i++ {
+			n += redactValue(cp.Index(i), g)
+		}
+		if n > 0 {
+			v.Set(cp)
+		}
+		return n
+	case reflect.Pointer:
+		if v.IsNil() || v.Elem().Kind() != reflect.String && v.Elem().Kind() != reflect.Struct {
+			return 0
+		}
+		cp := reflect.New(v.Elem().Type())
+		cp.Elem().Set(v.Elem())
+		n := redactValue(cp.Elem(), g)
+		if n > 0 {
+			v.Set(cp)
+		}
+		return n
+	}
+	return 0
+}
