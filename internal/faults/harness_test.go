@@ -24,24 +24,21 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/internal/proctest"
 	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
@@ -63,12 +60,6 @@ const (
 // binary is the production binary, built by TestMain.
 var binary string
 
-// procs are the process groups this package started; TestMain kills what is left of them.
-var procs struct {
-	sync.Mutex
-	pgids map[int]bool
-}
-
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -80,245 +71,24 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "secure-agent")
-	build := exec.Command("go", "build", "-tags", "noserver", "-o", binary, "./cmd/secure-agent")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the secure-agent binary: %v\n%s", err, out)
+	if binary, err = proctest.Build(dir, filepath.Join("..", "..")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer killAll()
+	defer proctest.KillAll()
 	return m.Run()
-}
-
-// killAll kills every process group still registered (a test that failed half-way).
-func killAll() {
-	procs.Lock()
-	defer procs.Unlock()
-	for pgid := range procs.pgids {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	}
-}
-
-func register(pgid int, on bool) {
-	procs.Lock()
-	defer procs.Unlock()
-	if procs.pgids == nil {
-		procs.pgids = map[int]bool{}
-	}
-	if on {
-		procs.pgids[pgid] = true
-	} else {
-		delete(procs.pgids, pgid)
-	}
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// proc is a child process in its own process group, its output in a file.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{} // closed when the process has exited
-}
-
-// startProc starts cmd in a process group of its own, stdout and stderr into logPath.
-func startProc(t *testing.T, name string, cmd *exec.Cmd, logPath string) *proc {
-	t.Helper()
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	register(cmd.Process.Pid, true)
-	p := &proc{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(p.exited)
-	}()
-	return p
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// alive reports whether the process has not exited.
-func (p *proc) alive() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return syscall.Kill(p.pid(), 0) == nil
-	}
-}
-
-// kill sends SIGKILL to the process group and waits for the process to be gone.
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Errorf("%s (pid %d) did not exit after SIGKILL", p.name, p.pid())
-	}
-	register(p.pid(), false)
-}
-
-// tail returns the last n lines of the process's log.
-func (p *proc) tail(n int) string {
-	b, err := os.ReadFile(p.log)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// devServer is `temporal server start-dev` in a process of its own.
-type devServer struct {
-	t                          *testing.T
-	cli, db, log               string
-	port, httpPort, metricPort int
-	p                          *proc
-}
-
-// startDevServer starts a dev server with its state in a SQLite file, so it can be restarted
-// with its workflows, and waits until it answers.
-func startDevServer(t *testing.T) *devServer {
-	t.Helper()
-	dir := t.TempDir()
-	s := &devServer{
-		t: t, cli: testenv.TemporalCLI(t), db: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"),
-		port: freePort(t), httpPort: freePort(t), metricPort: freePort(t),
-	}
-	s.start()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("temporal dev server log (tail):\n%s", s.p.tail(40))
-		}
-		s.p.kill(t)
-	})
-	return s
-}
-
-func (s *devServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-// start starts the server process on s's ports and database file and waits until the default
-// namespace can be described.
-func (s *devServer) start() {
-	s.t.Helper()
-	cmd := exec.Command(s.cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-		"--port", strconv.Itoa(s.port), "--http-port", strconv.Itoa(s.httpPort),
-		"--metrics-port", strconv.Itoa(s.metricPort), "--db-filename", s.db, "--log-level", "error")
-	cmd.Env = minimalEnv(filepath.Dir(s.db))
-	s.p = startProc(s.t, "temporal dev server", cmd, s.log)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var last error
-	for ctx.Err() == nil {
-		select {
-		case <-s.p.exited:
-			s.t.Fatalf("the temporal dev server exited while starting:\n%s", s.p.tail(40))
-		default:
-		}
-		c, err := client.Dial(client.Options{HostPort: s.addr(), Namespace: "default", Logger: quietLogger{}})
-		if err == nil {
-			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
-			if err == nil {
-				_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
-			}
-			c.Close()
-			if err == nil {
-				return
-			}
-		}
-		last = err
-		time.Sleep(250 * time.Millisecond)
-	}
-	s.t.Fatalf("the temporal dev server on %s did not answer within 90s: %v\n%s", s.addr(), last, s.p.tail(40))
-}
-
-// stop stops the server gracefully (SIGTERM), or with SIGKILL when it has not exited in 10 s.
-func (s *devServer) stop() {
-	s.t.Helper()
-	s.halt(syscall.SIGTERM)
-}
-
-// crash kills the server with SIGKILL: no shutdown, whatever was in flight is cut off.
-func (s *devServer) crash() {
-	s.t.Helper()
-	s.halt(syscall.SIGKILL)
-}
-
-// halt sends sig to the server and waits for it to exit (SIGKILL after 10 s).
-func (s *devServer) halt(sig syscall.Signal) {
-	s.t.Helper()
-	_ = syscall.Kill(s.p.pid(), sig)
-	select {
-	case <-s.p.exited:
-	case <-time.After(10 * time.Second):
-		s.t.Logf("the dev server did not exit 10s after SIGTERM: SIGKILL")
-		_ = syscall.Kill(-s.p.pid(), syscall.SIGKILL)
-		<-s.p.exited
-	}
-	_ = syscall.Kill(-s.p.pid(), syscall.SIGKILL) // anything left in its group
-	register(s.p.pid(), false)
-}
-
-// client dials the server as the control plane would; closed when the test ends.
-func (s *devServer) client(t *testing.T) client.Client {
-	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: s.addr(), Namespace: "default", Logger: quietLogger{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-// quietLogger drops the test client's SDK logs (the workers' logs are what matter).
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}
-
-// minimalEnv is the environment a child starts from: nothing of the test's own (no TEMPORAL_* or
-// SECURE_AGENT_* settings leak in), a PATH, and a HOME of its own.
-func minimalEnv(home string) []string {
-	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir()}
 }
 
 // agentConfig is what worker processes of one test share.
 type agentConfig struct {
-	server    *devServer
+	server    *proctest.DevServer
 	taskQueue string
 	outputDir string
 	password  string // the value of secretVar in the worker's environment
 	logDir    string
 }
 
-func newAgentConfig(t *testing.T, s *devServer, password string) agentConfig {
+func newAgentConfig(t *testing.T, s *proctest.DevServer, password string) agentConfig {
 	t.Helper()
 	return agentConfig{
 		server: s, taskQueue: fmt.Sprintf("faults-%s-%s", t.Name(), randomHex(t)[:8]),
@@ -328,11 +98,11 @@ func newAgentConfig(t *testing.T, s *devServer, password string) agentConfig {
 
 // startWorker starts a `secure-agent worker` process. Cleanup kills it if it is still running,
 // first logging the tail of its log when the test failed.
-func startWorker(t *testing.T, cfg agentConfig, name string) *proc {
+func startWorker(t *testing.T, cfg agentConfig, name string) *proctest.Proc {
 	t.Helper()
 	cmd := exec.Command(binary, "worker")
-	cmd.Env = append(minimalEnv(cfg.logDir),
-		"TEMPORAL_ADDRESS="+cfg.server.addr(),
+	cmd.Env = append(proctest.MinimalEnv(cfg.logDir),
+		"TEMPORAL_ADDRESS="+cfg.server.Addr(),
 		"TEMPORAL_NAMESPACE=default",
 		"SECURE_AGENT_TASK_QUEUE="+cfg.taskQueue,
 		"SECURE_AGENT_OUTPUT_DIR="+cfg.outputDir,
@@ -341,37 +111,37 @@ func startWorker(t *testing.T, cfg agentConfig, name string) *proc {
 		"SECURE_AGENT_AUDIT=stderr",
 		secretVar+"="+cfg.password,
 	)
-	p := startProc(t, "worker "+name, cmd, filepath.Join(cfg.logDir, "worker-"+name+".log"))
+	p := proctest.Start(t, "worker "+name, cmd, filepath.Join(cfg.logDir, "worker-"+name+".log"))
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("%s (pid %d) log (tail):\n%s", p.name, p.pid(), p.tail(30))
+			t.Logf("%s (pid %d) log (tail):\n%s", p.Name, p.Pid(), p.Tail(30))
 		}
-		if p.alive() {
-			p.kill(t)
+		if p.Alive() {
+			p.Kill(t)
 		}
 	})
 	// The worker logs nothing until it polls; give it a moment to fail on bad settings.
 	select {
-	case <-p.exited:
-		t.Fatalf("%s exited at start:\n%s", p.name, p.tail(30))
+	case <-p.Exited():
+		t.Fatalf("%s exited at start:\n%s", p.Name, p.Tail(30))
 	case <-time.After(500 * time.Millisecond):
 	}
 	return p
 }
 
 // assertNoSecretInLogs fails if a worker's log holds the password.
-func assertNoSecretInLogs(t *testing.T, password string, workers ...*proc) {
+func assertNoSecretInLogs(t *testing.T, password string, workers ...*proctest.Proc) {
 	t.Helper()
 	for _, w := range workers {
-		b, err := os.ReadFile(w.log)
+		b, err := os.ReadFile(w.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(b) == 0 {
-			t.Errorf("%s wrote no log at all: the check for secrets in it proves nothing", w.name)
+			t.Errorf("%s wrote no log at all: the check for secrets in it proves nothing", w.Name)
 		}
 		if bytes.Contains(b, []byte(password)) {
-			t.Errorf("%s's log contains the source password", w.name)
+			t.Errorf("%s's log contains the source password", w.Name)
 		}
 	}
 }
@@ -714,7 +484,7 @@ func leaseHolders(c client.Client, ids []string) map[int]int {
 // recordHistory writes the history of a finished run to testdata/histories/<name>.json with the
 // real temporal CLI when SECURE_AGENT_RECORD_HISTORIES=1, unless the file exists (recorded files
 // are never overwritten: replaying them proves that runs in flight survive a change).
-func recordHistory(t *testing.T, s *devServer, name, id, runID string) {
+func recordHistory(t *testing.T, s *proctest.DevServer, name, id, runID string) {
 	t.Helper()
 	if os.Getenv("SECURE_AGENT_RECORD_HISTORIES") != "1" {
 		return
@@ -724,7 +494,7 @@ func recordHistory(t *testing.T, s *devServer, name, id, runID string) {
 		t.Logf("%s exists: kept", file)
 		return
 	}
-	out, err := exec.Command(s.cli, "workflow", "show", "--address", s.addr(), "--namespace", "default",
+	out, err := exec.Command(s.CLI, "workflow", "show", "--address", s.Addr(), "--namespace", "default",
 		"--workflow-id", id, "--run-id", runID, "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("temporal workflow show: %v", err)

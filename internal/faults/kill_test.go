@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secure-agent/secure-agent/internal/proctest"
 	"github.com/secure-agent/secure-agent/workflows"
 )
 
@@ -19,20 +20,20 @@ import (
 // written twice, no temp file or part left behind, and the password in no log.
 func TestWorkerKilledMidExtraction(t *testing.T) {
 	t.Parallel()
-	server := startDevServer(t)
+	server := proctest.StartDevServer(t)
 	src := manySchemas(t)
 	cfg := newAgentConfig(t, server, src.password)
-	c := server.client(t)
+	c := server.Client(t)
 	in := src.input()
 
 	first := startWorker(t, cfg, "first")
 	id, runID := startRun(t, c, cfg, "interrupted", in)
 	waitSchemasDone(t, c, id, 2) // one batch committed: the earliest kill that tests resuming
 	killedAt := time.Now()
-	if err := syscall.Kill(first.pid(), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(first.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	first.kill(t) // waits until it is gone
+	first.Kill(t) // waits until it is gone
 	second := startWorker(t, cfg, "second")
 
 	sum := result(t, c, id, runID)
@@ -61,10 +62,10 @@ func TestWorkerKilledMidExtraction(t *testing.T) {
 // every run directory must be complete: the manifest and its files, nothing else.
 func TestTwoWorkersOneKilled(t *testing.T) {
 	t.Parallel()
-	server := startDevServer(t)
+	server := proctest.StartDevServer(t)
 	src := manySchemas(t)
 	cfg := newAgentConfig(t, server, src.password)
-	c := server.client(t)
+	c := server.Client(t)
 	in := src.input()
 
 	// Each worker has a disk of its own, like two pods with an emptyDir each: the parts a killed
@@ -72,7 +73,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 	// those batches again.
 	cfgB := cfg
 	cfgB.outputDir = filepath.Join(t.TempDir(), "out-b")
-	workers := []*proc{startWorker(t, cfg, "A"), startWorker(t, cfgB, "B")}
+	workers := []*proctest.Proc{startWorker(t, cfg, "A"), startWorker(t, cfgB, "B")}
 	const nRuns = 6
 	ids, runIDs := make([]string, nRuns), make([]string, nRuns)
 	for i := range nRuns {
@@ -81,7 +82,7 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 
 	// Wait until at least half the runs are extracting with a batch committed, and pick as victim
 	// the worker that holds the most of their leases (and so of their committed parts).
-	var victim *proc
+	var victim *proctest.Proc
 	deadline := time.Now().Add(waitFor)
 	for victim == nil {
 		if time.Now().After(deadline) {
@@ -107,12 +108,12 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 			on := leaseHolders(c, mid)
 			best := 0
 			for _, w := range workers {
-				if on[w.pid()] > best {
-					victim, best = w, on[w.pid()]
+				if on[w.Pid()] > best {
+					victim, best = w, on[w.Pid()]
 				}
 			}
 			if victim != nil {
-				t.Logf("%d runs mid-extraction; their lease holders by worker pid: %v; killing %s", len(mid), on, victim.name)
+				t.Logf("%d runs mid-extraction; their lease holders by worker pid: %v; killing %s", len(mid), on, victim.Name)
 			}
 		}
 		if victim == nil {
@@ -124,10 +125,10 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 		survivor = workers[1]
 	}
 	killedAt := time.Now()
-	if err := syscall.Kill(victim.pid(), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(victim.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	victim.kill(t)
+	victim.Kill(t)
 
 	sums := make([]workflows.Summary, nRuns)
 	renewed, reextracted := 0, 0
@@ -153,8 +154,8 @@ func TestTwoWorkersOneKilled(t *testing.T) {
 			break
 		}
 	}
-	if !survivor.alive() {
-		t.Errorf("the surviving worker %s died", survivor.name)
+	if !survivor.Alive() {
+		t.Errorf("the surviving worker %s died", survivor.Name)
 	}
 
 	cleanID, cleanRunID := startRun(t, c, cfg, "clean", in)

@@ -8,6 +8,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/secure-agent/secure-agent/internal/proctest"
 	"github.com/secure-agent/secure-agent/workflows"
 )
 
@@ -30,14 +31,14 @@ func TestServerRestartMidRun(t *testing.T) {
 }
 
 func serverRestartMidRun(t *testing.T, crash bool) {
-	server := startDevServer(t)
+	server := proctest.StartDevServer(t)
 	src := manySchemas(t)
 	cfg := newAgentConfig(t, server, src.password)
-	c := server.client(t)
+	c := server.Client(t)
 	in := src.input()
 
 	w := startWorker(t, cfg, "only")
-	pid := w.pid()
+	pid := w.Pid()
 	const nRuns = 3
 	ids, runIDs := make([]string, nRuns), make([]string, nRuns)
 	for i := range nRuns {
@@ -54,15 +55,15 @@ func serverRestartMidRun(t *testing.T, crash bool) {
 
 	stoppedAt := time.Now()
 	if crash {
-		server.crash()
+		server.Crash()
 	} else {
-		server.stop()
+		server.Stop()
 	}
 	time.Sleep(3 * time.Second)
-	if !w.alive() {
-		t.Fatalf("the worker died while the server was down:\n%s", w.tail(30))
+	if !w.Alive() {
+		t.Fatalf("the worker died while the server was down:\n%s", w.Tail(30))
 	}
-	server.start()
+	server.Start()
 	t.Logf("the server was away for %s", time.Since(stoppedAt).Round(100*time.Millisecond))
 
 	running := 0
@@ -89,7 +90,7 @@ func serverRestartMidRun(t *testing.T, crash bool) {
 	}
 	t.Logf("all %d runs completed %s after the server stopped (lease renewals: %d, %d, %d)", nRuns,
 		time.Since(stoppedAt).Round(time.Second), sums[0].LeaseRenewals, sums[1].LeaseRenewals, sums[2].LeaseRenewals)
-	if !w.alive() || w.pid() != pid {
+	if !w.Alive() || w.Pid() != pid {
 		t.Fatalf("the worker process (pid %d) did not live through the restart", pid)
 	}
 
@@ -99,7 +100,7 @@ func serverRestartMidRun(t *testing.T, crash bool) {
 	for i, sum := range sums {
 		assertSameOutput(t, fmt.Sprintf("run %d", i), sum, clean)
 	}
-	if !w.alive() {
+	if !w.Alive() {
 		t.Errorf("the worker process (pid %d) died", pid)
 	}
 	assertNoSecretInLogs(t, src.password, w)
