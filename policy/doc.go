@@ -29,11 +29,20 @@
 //	customStores:
 //	  hosts: ["vault.internal:8200"]    # hosts a custom store_url may name
 //	  headerEnv: ["VAULT_TOKEN"]        # variables a custom store may send as headers
+//	  versionPaths: {"vault.internal:8200": data.metadata.version}  # agent-side, never input
+//	  caFiles: {"vault.internal:8200": /etc/secure-agent/vault-ca.pem}
 //	destinations:                       # where credentials from a secret may be sent
 //	  default: deny                     # deny | allow, for credentials no rule below covers
 //	  rules:
 //	    - secrets: ["prod/catalog/*"]   # secret paths (globs; any store; env: variable names)
-//	      hosts: ["db.internal:5432", "*.replica.internal:5432"]   # host:port globs; "host" = any port
+//	      hosts: ["db.internal:5432", "*.replica.internal:5432", "/run/postgresql/.s.PGSQL.5432"]
+//	      legacyPasswordAuth: false     # true: these servers may ask for MD5 / clear text without verified TLS
+//	sqlite:
+//	  dirs: ["/var/lib/secure-agent/sqlite"]   # the only directories SQLite files are opened in
+//	outputs:
+//	  s3:                               # where the s3 output may write, whatever its credentials
+//	    buckets: ["acme-metadata"]
+//	    hosts: ["s3.eu-west-1.amazonaws.com:443"]
 //	allowSensitiveLiterals: false       # development only
 //
 // A YAML scalar that starts with "*" must be quoted ("*" alone is an alias in YAML).
@@ -58,6 +67,8 @@
 //   - env omitted: the env store may read no variable.
 //   - customStores omitted: no custom store host is allowed (so custom stores are refused) and
 //     custom stores may send no header variable.
+//   - sqlite omitted: no SQLite file may be opened.
+//   - outputs omitted: the s3 output is refused (a local output needs no rule).
 //   - allowSensitiveLiterals omitted: false.
 //
 // # Patterns
@@ -84,9 +95,12 @@
 //
 // # Destinations
 //
-// CheckDestination(host, port, secrets) decides whether a connection to host:port may carry
-// credentials taken from the given secret paths. Credentials from no secret (literals) are not
-// restricted. Each secret must be allowed on its own:
+// CheckDestination(dest, secrets) decides whether a connection to dest may carry credentials
+// taken from the given secret paths. dest is what the agent dials, in netguard's canonical form
+// (no IPv6 zones, no numeric host forms a C resolver would read as an address). A Unix socket is
+// allowed only when some rule lists its exact path among its hosts, even for literals.
+// Credentials from no secret (literals) are otherwise not restricted. Each secret must be allowed
+// on its own:
 //
 //   - the rules covering it are those with a secrets pattern that matches its path exactly;
 //   - if some rule covers it, host:port must match a hosts pattern of one of those rules (any
@@ -101,9 +115,23 @@
 // given with vaultName is not its URL), so default: deny is the setting that guarantees that
 // only listed destinations receive credentials.
 //
-// The port the caller passes must be the port actually dialled; 0 (unknown) matches only
-// patterns without a port. An empty host, or one longer than 1024 bytes, matches nothing, not
-// even "*". A secret path longer than MaxRefBytes is refused by CheckSecret and CheckDestination.
+// A port outside 1-65535 matches nothing. An empty host, or one longer than 1024 bytes, matches
+// nothing, not even "*". A secret path longer than MaxRefBytes is refused by CheckSecret and
+// CheckDestination.
+//
+// LegacyPasswordAuth(dest) reports whether a rule with legacyPasswordAuth: true lists dest: the
+// server there may then ask for an MD5 or clear-text password without verified TLS.
+//
+// # Outputs, SQLite, custom stores
+//
+// CheckOutput(bucket, endpoint) judges the s3 output whatever credentials it uses. SQLiteDirs,
+// CustomVersionPath and CustomCAFile return agent-side settings that replaced input fields.
+//
+// # Allowlists
+//
+// An env.allow pattern of wildcards only, or one that can match a variable customStores.headerEnv
+// lets custom stores send, is an error: the env store would hand those tokens to workflow input.
+// Defaults.CheckDefaults applies the same rules to the SECURE_AGENT_* settings.
 //
 // The destination host may itself come from a secret, so denial messages name the secret path
 // and the rule but never the host or the port: they say "the destination host".

@@ -651,6 +651,16 @@ func (p *Policy) Describe() string {
 	}
 	fmt.Fprintf(&b, "; env allowlist %d %s; custom-store hosts %d, header variables %d",
 		len(p.envAllow), plural(len(p.envAllow), "pattern", "patterns"), len(p.customHosts), len(p.customHeaderEnv))
+	fmt.Fprintf(&b, "; SQLite directories %d", len(p.sqliteDirs))
+	switch {
+	case p.s3Open:
+		b.WriteString("; s3 output not restricted")
+	case p.s3Listed:
+		fmt.Fprintf(&b, "; s3 output: %d bucket %s, %d %s", len(p.s3Buckets), plural(len(p.s3Buckets), "pattern", "patterns"),
+			len(p.s3Hosts), plural(len(p.s3Hosts), "endpoint", "endpoints"))
+	default:
+		b.WriteString("; s3 output refused")
+	}
 	if p.allowSensitiveLiterals {
 		b.WriteString("; sensitive literals ALLOWED (development only)")
 	} else {

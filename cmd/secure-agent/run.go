@@ -201,6 +201,9 @@ func printSummary(w io.Writer, run client.WorkflowRun, sum workflows.Summary) {
 	for _, v := range sum.Versions {
 		fmt.Fprintf(w, "  secret      %s version %s\n", v.Ref.Path, orDash(v.Version))
 	}
+	if sum.Redactions > 0 {
+		fmt.Fprintf(w, "  redacted    %d value(s) of sensitive fields found in extracted text, written as [REDACTED]\n", sum.Redactions)
+	}
 }
 
 // describeFailure names the error type (the kind) and message of a failed workflow.
