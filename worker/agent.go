@@ -148,6 +148,7 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		resolverOpts.OnFetch = a.metrics.onFetch
 	}
 	a.resolver = secrets.NewResolver(resolverOpts)
+	guardLogs(a.leases)
 	leaseQueue := LeaseQueue(s.TaskQueue)
 	acts := &activities.Activities{
 		Stores:                 a.stores,
@@ -314,6 +315,7 @@ func (a *Agent) Stop() {
 		<-a.done
 	}
 	a.leases.Close()
+	unguardLogs(a.leases)
 	a.resolver.Purge(false)
 	a.stores.Close()
 	_ = a.audit.Close()

@@ -162,14 +162,15 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NewLogger returns the agent's structured logger, writing to stderr.
+// NewLogger returns the agent's structured logger, writing to stderr. Every line passes the log
+// guard: one that holds a value of a sensitive field of a lease held in this process is withheld.
 func (s Settings) NewLogger() *slog.Logger {
 	level, _ := parseLevel(s.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	if s.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(newGuardHandler(slog.NewTextHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(newGuardHandler(slog.NewJSONHandler(os.Stderr, opts)))
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -1,11 +1,18 @@
 package worker
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/secrets"
 )
 
 func TestLoadSettingsDefaultsAndOverrides(t *testing.T) {
@@ -66,5 +73,37 @@ func TestWorkerPathHasNoTemporalServer(t *testing.T) {
 		if !strings.Contains(string(out), "go.temporal.io/sdk/client") {
 			t.Errorf("go %s: the dependency list looks wrong", strings.Join(args, " "))
 		}
+	}
+}
+
+// TestLogGuard: a log line (message or attribute, the logger's own attributes included) that
+// holds a value of a sensitive field of a lease held in this process is replaced by one that
+// names the field; other lines pass unchanged; once the store is gone, nothing is searched.
+func TestLogGuard(t *testing.T) {
+	leases := activities.NewLeaseStore(time.Hour, 0, nil)
+	if _, _, err := leases.Put(activities.LeaseGrant{WorkflowID: "wf", RunID: "r", Connector: "postgres", Sensitive: []string{"password"},
+		Creds: connectors.Credentials{"password": secrets.Value("log-canary-pw"), "host": secrets.Value("db.internal")}}); err != nil {
+		t.Fatal(err)
+	}
+	guardLogs(leases)
+	defer unguardLogs(leases)
+	var out bytes.Buffer
+	logger := slog.New(newGuardHandler(slog.NewJSONHandler(&out, nil)))
+	logger.Info("connecting", "host", "db.internal")
+	logger.Info("oops log-canary-pw in the message")
+	logger.With("dsn", "postgres://u:log-canary-pw@db").Info("an attribute added earlier")
+	logger.Error("an error", "error", errors.New("driver said: password log-canary-pw rejected"))
+	got := out.String()
+	if strings.Contains(got, "log-canary-pw") {
+		t.Fatalf("the guard let a value through:\n%s", got)
+	}
+	if strings.Count(got, "a log line was withheld") != 3 || !strings.Contains(got, `"field":"password"`) || !strings.Contains(got, `"host":"db.internal"`) {
+		t.Fatalf("log:\n%s", got)
+	}
+	unguardLogs(leases)
+	out.Reset()
+	logger.Info("log-canary-pw")
+	if !strings.Contains(out.String(), "log-canary-pw") {
+		t.Fatal("the guard searched a store that is gone")
 	}
 }
