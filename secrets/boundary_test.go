@@ -99,7 +99,8 @@ func (v versioned) Fetch(context.Context, secrets.Ref) (*secrets.Secret, error) 
 // never recorded, and the field values it came with are not resolved.
 func TestVersionThatRepeatsTheSecretIsRefused(t *testing.T) {
 	const pw = "canary-pw-5511"
-	r := secrets.NewResolver(secrets.ResolverOptions{})
+	var logs strings.Builder
+	r := secrets.NewResolver(secrets.ResolverOptions{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	req := secrets.Request{Secret: &secrets.Ref{Path: "prod/db"},
 		Fields: []secrets.Field{{Name: "password", Value: "password", Sensitive: true}, {Name: "username", Value: "username"}}}
 	for _, version := range []string{pw, "v-" + pw + "-1", "svc_catalog_user"} {
@@ -111,6 +112,9 @@ func TestVersionThatRepeatsTheSecretIsRefused(t *testing.T) {
 		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "svc_catalog_user") {
 			t.Fatalf("the refusal repeats the secret: %v", err)
 		}
+	}
+	if strings.Contains(logs.String(), pw) || strings.Contains(logs.String(), "svc_catalog_user") {
+		t.Fatalf("the fetch log line recorded the version that repeats the secret:\n%s", logs.String())
 	}
 	// Metadata that happens to share a short value (the port, a one-digit version) is fine.
 	for _, version := range []string{"3", "a1b2c3d4-0000-4000-8000-000000000001", "5432"} {

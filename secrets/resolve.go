@@ -85,12 +85,6 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 			problems = append(problems, fieldsOf(fetchErrs[ref], ref, refs, req.Fields))
 			continue
 		}
-		if err := checkVersion(src.Name, ref, s); err != nil {
-			problems = append(problems, err)
-			s.Zero()
-			delete(got, ref) // its fields are not resolved: the problem is reported once, here
-			continue
-		}
 		// A hidden name that the store found is a name after all: it may be shown from here on.
 		res.Versions = append(res.Versions, SecretVersion{Ref: ref.Shown(), Version: s.Version})
 	}
@@ -142,8 +136,9 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 
 // checkVersion refuses a version id that equals or contains a value the secret itself holds: a
 // version comes from the store's metadata (or a response path the agent's operator configured),
-// and one that repeats part of the secret would carry it into results, the audit and logs.
-// Values shorter than MinGuardLen are not compared (see Guard).
+// and one that repeats part of the secret would carry it into results, the audit and logs. The
+// Resolver applies it to every fetched secret before logging, caching or returning it. Values
+// shorter than MinGuardLen are not compared (see Guard).
 func checkVersion(store string, ref Ref, s *Secret) error {
 	if s.Version == "" {
 		return nil

@@ -178,6 +178,14 @@ func (r *Resolver) lead(ctx context.Context, src Source, refs []Ref, flights map
 		if err == nil && s == nil {
 			err = &Error{Kind: StoreUnavailable, Store: src.Name, Ref: ref.String(), Msg: "the store returned no secret and no error"}
 		}
+		// A version that repeats the secret is refused here, before anything (the cache, the
+		// fetch log line, the callers) sees it.
+		if err == nil {
+			if verr := checkVersion(src.Name, ref, s); verr != nil {
+				s.Zero()
+				s, err = nil, verr
+			}
+		}
 		if err == nil && r.cache != nil {
 			r.cache.put(src.Key+"\x00"+ref.key(), s)
 		}
