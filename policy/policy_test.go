@@ -408,10 +408,10 @@ func TestDescribe(t *testing.T) {
 		p    *policy.Policy
 		want []string
 	}{
-		{"example", loadExample(t), []string{"policy file example-policy.yaml", "stores aws, azure, gcp, env, custom", "secret path patterns aws 2, azure 1, gcp 1, custom 1", "destinations: 4 rules, default deny", "env allowlist 2 patterns", "custom-store hosts 1, header variables 1", "sensitive literals refused"}},
-		{"minimal", load(t, "version: 1\n"), []string{"every store type", "no secret path patterns", "destinations not restricted", "env allowlist 0 patterns"}},
+		{"example", loadExample(t), []string{"policy file example-policy.yaml", "stores aws, azure, gcp, env, custom", "secret path patterns aws 2, azure 1, gcp 1, custom 1", "destinations: 5 rules, default deny", "env allowlist 2 patterns", "custom-store hosts 1, header variables 1", "SQLite directories 1", "s3 output: 1 bucket pattern, 2 endpoints", "sensitive literals refused"}},
+		{"minimal", load(t, "version: 1\n"), []string{"every store type", "no secret path patterns", "destinations not restricted", "env allowlist 0 patterns", "SQLite directories 0", "s3 output refused"}},
 		{"no stores", load(t, "version: 1\nstores: []\nallowSensitiveLiterals: true\ndestinations: {default: allow}\n"), []string{"no store type", "destinations: 0 rules, default allow", "sensitive literals ALLOWED"}},
-		{"default", policy.Default([]string{"DB_*"}, nil), []string{"default policy (no policy file)", "destinations not restricted", "env allowlist 1 pattern;"}},
+		{"default", policy.Default([]string{"DB_*"}, nil), []string{"default policy (no policy file)", "destinations not restricted", "env allowlist 1 pattern;", "s3 output not restricted"}},
 		{"zero", &policy.Policy{}, []string{"an empty policy", "no store type"}},
 		{"nil", nil, []string{"an empty policy"}},
 	} {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -221,5 +222,50 @@ func TestLeaseLimitHoldsRunsBack(t *testing.T) {
 		t.Errorf("%s = %v, want 1 (the second run's)", metricActiveLeases, n)
 	}
 	checkLeaseEnded(t, a, first, firstRun)
+	a.AssertNowhere(nil, password)
+}
+
+// TestLeaseEndsWhenItsRunIsReset (class 5, reset): resetting a run terminates it and starts a
+// new run from an earlier point. The old run's workflow code never runs again; its lease ends
+// within 60 s of the reset, while the new run resolves a lease of its own.
+func TestLeaseEndsWhenItsRunIsReset(t *testing.T) {
+	t.Parallel()
+	server := proctest.StartDevServer(t)
+	hang := newHangingServer(t)
+	password := canary(t, "pgpw")
+	a := startAgent(t, server, proctest.AgentOpts{Policy: hangingPolicy(hang.Port()), Env: map[string]string{"ADV_HANG_PASSWORD": password}})
+
+	id, runID := a.Start(workflows.ExtractionWorkflowName, hangingInput(hang.Port()), 0)
+	waitInPreflight(t, a, hang, id, runID)
+	var firstTask int64 // the first completed workflow task: before ResolveSecrets was scheduled
+	for _, ev := range proctest.History(t, a.Client, id, runID).GetEvents() {
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			firstTask = ev.GetEventId()
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reset, err := a.Client.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace: "default", WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+		Reason: "hostile test: a reset run never releases its lease", WorkflowTaskFinishEventId: firstTask,
+		RequestId: canary(t, "reset"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Remember(id, reset.GetRunId())
+	waited := eventually(t, 60*time.Second, "the reset run's lease ending", func() bool {
+		return auditHas(t, a, "lease.ended", id, runID)
+	})
+	t.Logf("the reset run's lease ended %s after the reset (check interval: the default, 20s)", waited.Round(100*time.Millisecond))
+	checkLeaseEnded(t, a, id, runID)
+	// The new run holds a lease of its own; end it too.
+	waitInPreflight(t, a, hang, id, reset.GetRunId())
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if err := a.Client.TerminateWorkflow(ctx2, id, reset.GetRunId(), "hostile test: done"); err != nil {
+		t.Fatal(err)
+	}
 	a.AssertNowhere(nil, password)
 }
