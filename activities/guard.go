@@ -24,19 +24,40 @@ import (
 //     the text of its error are searched for those values; if one is found, the result or error
 //     is withheld and the activity fails, final, with LeakPrevented, naming the field (never the
 //     value), audited as leak.prevented;
-//   - a heartbeat whose details hold one is dropped.
+//   - a heartbeat whose details hold one is dropped;
+//   - a value that also occurs in what the caller supplied (the activity's input, the workflow
+//     and run ids) is not a finding: a result may repeat the caller's own text (a connector
+//     name, a field name, an output path built from the workflow id), and treating that as a leak
+//     would turn the guard into an oracle that answers whether a guess equals the password.
 //
 // What it cannot see (values shorter than secrets.MinGuardLen, values transformed on the way,
 // values of non-sensitive fields) is stated in SECURITY.md.
 
-// guardKey keys the activity's Guard in its context.
+// guardKey keys the activity's guarded state in its context.
 type guardKey struct{}
+
+// activityGuard is what the result guard keeps for one activity: its own Guard, and the text the
+// caller supplied.
+type activityGuard struct {
+	own    *secrets.Guard
+	caller []byte
+}
 
 // guardOf returns the Guard of the running activity, or nil outside the result guard (a test
 // that calls an activity directly).
 func guardOf(ctx context.Context) *secrets.Guard {
-	g, _ := ctx.Value(guardKey{}).(*secrets.Guard)
-	return g
+	if g, ok := ctx.Value(guardKey{}).(*activityGuard); ok {
+		return g.own
+	}
+	return nil
+}
+
+// callerText returns what the caller of the running activity supplied, or nil.
+func callerText(ctx context.Context) []byte {
+	if g, ok := ctx.Value(guardKey{}).(*activityGuard); ok {
+		return g.caller
+	}
+	return nil
 }
 
 // ResultGuard returns the worker interceptor that applies the result guard to every activity
@@ -73,13 +94,18 @@ func (i *guardInbound) ExecuteActivity(ctx context.Context, in *interceptor.Exec
 	defer own.Zero()
 	run := i.a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer run.Zero()
-	res, err := i.Next.ExecuteActivity(context.WithValue(ctx, guardKey{}, own), in)
+	caller, merr := json.Marshal(in.Args)
+	if merr != nil {
+		caller = fmt.Appendf(nil, "%+v", in.Args)
+	}
+	caller = fmt.Appendf(caller, "\n%s\n%s", info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	res, err := i.Next.ExecuteActivity(context.WithValue(ctx, guardKey{}, &activityGuard{own: own, caller: caller}), in)
 
 	find := func(b []byte) (string, bool) {
-		if field, ok := own.Find(b); ok {
+		if field, ok := own.FindExcept(b, caller); ok {
 			return field, true
 		}
-		return run.Find(b)
+		return run.FindExcept(b, caller)
 	}
 	if res != nil {
 		b, merr := json.Marshal(res)
@@ -112,9 +138,10 @@ func (o *guardOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
 	info := o.Next.GetInfo(ctx)
 	run := o.a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer run.Zero()
-	field, found := guardOf(ctx).Find(b)
+	caller := callerText(ctx)
+	field, found := guardOf(ctx).FindExcept(b, caller)
 	if !found {
-		field, found = run.Find(b)
+		field, found = run.FindExcept(b, caller)
 	}
 	if found {
 		o.a.logger().Error("a heartbeat held the value of a sensitive field and was dropped; please report this bug",

@@ -149,6 +149,13 @@ func TestGuard(t *testing.T) {
 	if f, _ := g.FindString(string(js)); f != "password" {
 		t.Errorf("label = %q", f)
 	}
+	// A value the caller supplied itself is not a finding, in either form.
+	if _, ok := g.FindExcept([]byte("echo: token-123456"), []byte(`{"connector":"token-123456"}`)); ok {
+		t.Error("FindExcept found a value the caller supplied")
+	}
+	if f, ok := g.FindExcept([]byte(string(js)+" token-123456"), []byte("token-123456")); !ok || f != "password" {
+		t.Errorf("FindExcept missed a value the caller did not supply (%q, %v)", f, ok)
+	}
 	out, n := g.Redact(`a p<w>&"q b token-123456 c token-123456`)
 	if n != 3 || out != "a [REDACTED] b [REDACTED] c [REDACTED]" {
 		t.Errorf("Redact = %q, %d", out, n)
