@@ -144,7 +144,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
-	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard}
+	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher()}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
 		return nil, 0, err
@@ -196,11 +196,12 @@ type countingWriter struct {
 	inner      connectors.EntityWriter
 	counts     map[string]int64
 	guard      *secrets.Guard
+	match      secrets.Matcher // guard's view, valid until the batch's guard is zeroed
 	redactions int
 }
 
 func (w *countingWriter) Write(e connectors.Entity) error {
-	e, n := redactEntity(e, w.guard)
+	e, n := redactEntity(e, w.guard, w.match)
 	w.redactions += n
 	if err := w.inner.Write(e); err != nil {
 		return appError(err, true) // an output error names the agent's own directory: safe to show

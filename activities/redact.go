@@ -10,13 +10,14 @@ import (
 // redactEntity returns e with every occurrence of a guarded value, in every string it holds
 // (fields, and the items of string slices, in nested structs too), replaced by [REDACTED], and
 // how many it replaced. e itself is not changed: an entity with nothing to redact is returned
-// as it is, any other is a copy.
-func redactEntity(e connectors.Entity, g *secrets.Guard) (connectors.Entity, int) {
-	if g.Len() == 0 {
+// as it is, any other is a copy. m is g's Matcher: a read-only pass with it decides, without
+// allocating, whether there is anything to redact (nearly never), before any copy is made.
+func redactEntity(e connectors.Entity, g *secrets.Guard, m secrets.Matcher) (connectors.Entity, int) {
+	if m.Empty() {
 		return e, 0
 	}
 	v := reflect.ValueOf(e)
-	if v.Kind() != reflect.Struct {
+	if v.Kind() != reflect.Struct || !holds(v, m) {
 		return e, 0 // the entity model is made of structs; anything else is passed on as it is
 	}
 	cp := reflect.New(v.Type()).Elem()
@@ -26,6 +27,29 @@ func redactEntity(e connectors.Entity, g *secrets.Guard) (connectors.Entity, int
 		return e, 0
 	}
 	return cp.Interface().(connectors.Entity), n
+}
+
+// holds reports whether a string reachable from v holds a guarded value.
+func holds(v reflect.Value, m secrets.Matcher) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return m.In(v.String())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if holds(v.Field(i), m) {
+				return true
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			if holds(v.Index(i), m) {
+				return true
+			}
+		}
+	case reflect.Pointer:
+		return !v.IsNil() && holds(v.Elem(), m)
+	}
+	return false
 }
 
 // redactValue redacts the strings reachable from the settable value v, copying slices before

@@ -156,6 +156,9 @@ func TestGuard(t *testing.T) {
 	if f, ok := g.FindExcept([]byte(string(js)+" token-123456"), []byte("token-123456")); !ok || f != "password" {
 		t.Errorf("FindExcept missed a value the caller did not supply (%q, %v)", f, ok)
 	}
+	if m := g.Matcher(); !m.In("x token-123456 y") || m.In("nothing here") || m.Empty() {
+		t.Error("Matcher does not see what the Guard holds")
+	}
 	out, n := g.Redact(`a p<w>&"q b token-123456 c token-123456`)
 	if n != 3 || out != "a [REDACTED] b [REDACTED] c [REDACTED]" {
 		t.Errorf("Redact = %q, %d", out, n)
