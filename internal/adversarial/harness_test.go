@@ -1,18 +1,19 @@
-// Package adversarial attacks the agent the way whoever starts workflows can: with nothing but
-// workflow input (the Web UI, `temporal workflow start`, `secure-agent run` and `check`), and,
-// since anyone with write access to the namespace can run a worker of their own, by calling the
-// agent's activities directly with any input. Each test plants canary values (passwords, tokens,
-// file contents), runs the production binary as `secure-agent worker` processes against the real
-// `temporal server start-dev`, and then proves the rule it attacks: the canaries are in no
-// history (payloads decoded), worker log, audit line, output file, metric or CLI output, and the
-// attacker's listeners received nothing.
+// Package adversarial attacks the agent from where the threat model puts the attacker: whoever
+// can start a workflow, through the workflow input and the documented clients (the Web UI,
+// `temporal workflow start`, `secure-agent run` and `check`), and whoever has write access to the
+// namespace, with a worker and a workflow of their own that call the agent's activities by name
+// with any input. Each test plants canary values (passwords, tokens, file contents), runs the
+// production binary as `secure-agent worker` processes against the real `temporal server
+// start-dev`, proves the rule it attacks, and ends by searching every place a secret must never
+// reach for the canaries: histories with payloads decoded, the worker's log at debug level, the
+// audit trail, output files, metrics and CLI output; the attacker's listeners must have received
+// nothing.
 //
 // The tests need the temporal CLI and PostgreSQL that scripts/services provides; without them
 // they skip, or fail when SECURE_AGENT_REQUIRE_INTEGRATION=1.
 package adversarial
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,22 +25,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "secure-agent-adversarial-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = proctest.Build(dir, filepath.Join("..", "..")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer proctest.KillAll()
-	return m.Run()
+	os.Exit(proctest.Main(m, filepath.Join("..", ".."), &binary))
 }
 
 // canary returns a value no test writes anywhere else.

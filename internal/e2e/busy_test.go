@@ -2,13 +2,12 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/secure-agent/secure-agent/internal/proctest"
 	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
@@ -30,12 +29,12 @@ func TestBusyWorkerIsNotMistakenForLost(t *testing.T) {
 		s.EnvAllow = []string{"E2E_BUSY_*"}
 		s.MaxConcurrentActivities = 1
 	})
-	silent := silentListener(t)
+	silent := proctest.NewHangingServer(t)
 
 	blocker := h.start(workflows.ExtractionWorkflowName, workflows.Input{
 		Connector: "postgres",
 		Connection: map[string]workflows.FieldValue{
-			"host": "127.0.0.1", "port": workflows.FieldValue(strconv.Itoa(silent.port())), "database": "d",
+			"host": "127.0.0.1", "port": workflows.FieldValue(strconv.Itoa(silent.Port())), "database": "d",
 			"username": "u", "password": "E2E_BUSY_PG_PASSWORD", "sslmode": "disable",
 		},
 		SecretStore: &stores.Spec{Type: stores.TypeEnv},
@@ -55,7 +54,7 @@ func TestBusyWorkerIsNotMistakenForLost(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	silent.close()
+	silent.Close()
 	if err := h.client.CancelWorkflow(context.Background(), blocker.GetID(), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -93,46 +92,4 @@ func TestBusyWorkerIsNotMistakenForLost(t *testing.T) {
 	if n := h.agent.ActiveLeases(); n != 0 {
 		t.Errorf("%d leases held after both runs ended", n)
 	}
-}
-
-// silentTCP accepts connections and never answers them, like a server that hangs.
-type silentTCP struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func silentListener(t *testing.T) *silentTCP {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silentTCP{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(s.close)
-	return s
-}
-
-func (s *silentTCP) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
-
-// close stops accepting and drops every held connection, so a waiting client fails at once.
-func (s *silentTCP) close() {
-	_ = s.ln.Close()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range s.conns {
-		_ = c.Close()
-	}
-	s.conns = nil
 }

@@ -61,22 +61,7 @@ const (
 var binary string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "secure-agent-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = proctest.Build(dir, filepath.Join("..", "..")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer proctest.KillAll()
-	return m.Run()
+	os.Exit(proctest.Main(m, filepath.Join("..", ".."), &binary))
 }
 
 // agentConfig is what worker processes of one test share.

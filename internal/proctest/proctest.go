@@ -367,3 +367,95 @@ func OutputText(t testing.TB, dir string) string {
 	}
 	return b.String()
 }
+
+// Main is the TestMain of a package whose tests run the production binary: it builds the binary
+// into a temporary directory (moduleRoot is the module's directory relative to the package),
+// stores its path in *binary, runs the tests and kills whatever process they left behind. It
+// returns the exit code for os.Exit.
+func Main(m *testing.M, moduleRoot string, binary *string) int {
+	dir, err := os.MkdirTemp("", "secure-agent-proctest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *binary, err = Build(dir, moduleRoot); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer KillAll()
+	return m.Run()
+}
+
+// HangingServer is a server that never answers: it accepts every connection, keeps it open and
+// reads what the client sends. A database source pointed at it waits for the connector's
+// connect timeout, which holds a run's step (and its lease) as long as the test needs.
+type HangingServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	data  bytes.Buffer
+}
+
+// NewHangingServer listens on a loopback port until Close or the end of the test.
+func NewHangingServer(t testing.TB) *HangingServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &HangingServer{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					s.mu.Lock()
+					s.data.Write(buf[:n])
+					s.mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Port is the server's port.
+func (s *HangingServer) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Received is everything clients sent.
+func (s *HangingServer) Received() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data.String()
+}
+
+// Connections is how many connections it accepted.
+func (s *HangingServer) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Close stops accepting and drops every held connection, so a waiting client fails at once.
+func (s *HangingServer) Close() {
+	_ = s.ln.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.conns = nil
+}

@@ -1,4 +1,4 @@
-package hostile
+package adversarial
 
 import (
 	"context"

@@ -1,27 +1,9 @@
-// Package hostile attacks the agent from where the threat model puts the attacker: whoever can
-// start a workflow, through the workflow input and the documented clients (`secure-agent run`
-// and `check`), and whoever has write access to the namespace, with a worker and a workflow of
-// their own that call the agent's activities by name with any input. Each test runs the
-// production binary as `secure-agent worker` processes against the real
-// `temporal server start-dev`, plants canary values (passwords, tokens, keys), proves the rule
-// it attacks, and ends by searching every place a secret must never reach for the canaries:
-// histories with payloads decoded, the worker's log at debug level, the audit trail, output
-// files, metrics and CLI output; the attacker's listeners must have received nothing.
-//
-// The tests need the temporal CLI and PostgreSQL that scripts/services provides; without them
-// they skip, or fail when SECURE_AGENT_REQUIRE_INTEGRATION=1.
-package hostile
+package adversarial
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,37 +13,6 @@ import (
 
 	"github.com/secure-agent/secure-agent/internal/proctest"
 )
-
-// binary is the production binary, built by TestMain.
-var binary string
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "secure-agent-hostile-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if binary, err = proctest.Build(dir, filepath.Join("..", "..")); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer proctest.KillAll()
-	return m.Run()
-}
-
-// canary returns a value no test writes anywhere else.
-func canary(t testing.TB, prefix string) string { return proctest.Canary(t, prefix) }
-
-// startAgent starts the production binary as a worker against server.
-func startAgent(t *testing.T, server *proctest.DevServer, opts proctest.AgentOpts) *proctest.Agent {
-	t.Helper()
-	return proctest.StartAgent(t, binary, server, opts)
-}
 
 // eventually polls cond every 200 ms until it holds or timeout passes, then fails the test
 // saying what never happened. It returns how long it waited.
@@ -163,70 +114,9 @@ func historyWithout(t *testing.T, c client.Client, workflowID, runID string, act
 	return proctest.Haystack(t, h)
 }
 
-// hangingServer is a database that never answers: it accepts every connection, keeps it open
-// and reads what the client sends. A PostgreSQL source pointed at it waits in Preflight for the
-// connector's connect timeout (30 s) on every attempt, so its run holds its lease.
-type hangingServer struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-	data  bytes.Buffer
-}
+// hangingServer is a database that never answers (see proctest.HangingServer): a PostgreSQL
+// source pointed at it waits in Preflight for the connector's connect timeout (30 s) on every
+// attempt, so its run holds its lease.
+type hangingServer = proctest.HangingServer
 
-func newHangingServer(t *testing.T) *hangingServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &hangingServer{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			go func() {
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					s.mu.Lock()
-					s.data.Write(buf[:n])
-					s.mu.Unlock()
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-	})
-	return s
-}
-
-// Port is the server's port.
-func (s *hangingServer) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
-
-// Received is everything clients sent.
-func (s *hangingServer) Received() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data.String()
-}
-
-// Connections is how many connections it accepted.
-func (s *hangingServer) Connections() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func newHangingServer(t *testing.T) *hangingServer { return proctest.NewHangingServer(t) }
