@@ -93,14 +93,25 @@ func (s *Store) serviceFailure(e *secrets.Error, err error, ref secrets.Ref, bat
 	}
 }
 
-// credentialFailure fills e for a failure to obtain the agent's credentials.
+// credentialFailure fills e for a failure to obtain the agent's credentials. With the
+// assume-role hop on top of IRSA, the failing step may be the web identity one under AssumeRole:
+// the innermost STS operation in the chain is the one that failed.
 func (s *Store) credentialFailure(e *secrets.Error, credErr *awsx.CredentialError) {
-	var op *smithy.OperationError
-	fromSTS := errors.As(credErr.Err, &op) && op.ServiceID == sts.ServiceID
+	var tokenErr *tokenFileError
+	if errors.As(credErr.Err, &tokenErr) {
+		e.Kind = secrets.AuthFailed
+		e.Msg = "the agent's web identity (IRSA) token file, named by AWS_WEB_IDENTITY_TOKEN_FILE, could not be read or is empty: check the projected service account token volume is mounted at that path and readable by the agent"
+		if s.method == AuthAssumeRole {
+			e.Msg += "; it is needed before roleArn can be assumed"
+		}
+		return
+	}
+	op := innermostOperation(credErr.Err)
+	fromSTS := op != nil && op.ServiceID == sts.ServiceID
 	var apiErr smithy.APIError
-	if fromSTS && errors.As(credErr.Err, &apiErr) {
+	if fromSTS && errors.As(op, &apiErr) {
 		code := apiErr.ErrorCode()
-		status, header := responseOf(credErr.Err)
+		status, header := responseOf(op)
 		e.Detail = detailFor(code, status)
 		switch kind := kindForCode(code, "", status); kind {
 		case secrets.Throttled:
@@ -112,10 +123,10 @@ func (s *Store) credentialFailure(e *secrets.Error, credErr *awsx.CredentialErro
 			return
 		}
 		e.Kind = secrets.AuthFailed
-		e.Msg = stsAuthMessage(op.OperationName, code)
+		e.Msg = s.stsAuthMessage(op.OperationName, code)
 		return
 	}
-	if fromSTS && isNetwork(credErr.Err) {
+	if fromSTS && isNetwork(op) {
 		e.Kind = secrets.StoreUnavailable
 		e.Msg = "could not reach STS to obtain the agent's credentials: check the agent's network and STS endpoint"
 		return
@@ -124,12 +135,32 @@ func (s *Store) credentialFailure(e *secrets.Error, credErr *awsx.CredentialErro
 	e.Msg = s.noCredentialsMessage()
 }
 
-func stsAuthMessage(operation, code string) string {
+// innermostOperation returns the deepest SDK operation error in err's chain, or nil.
+func innermostOperation(err error) *smithy.OperationError {
+	var op *smithy.OperationError
+	if !errors.As(err, &op) {
+		return nil
+	}
+	for {
+		var inner *smithy.OperationError
+		if !errors.As(op.Err, &inner) {
+			return op
+		}
+		op = inner
+	}
+}
+
+// stsAuthMessage says what to fix when STS refused operation with code.
+func (s *Store) stsAuthMessage(operation, code string) string {
 	switch {
 	case operation == "AssumeRoleWithWebIdentity":
-		return "STS refused the agent's web identity (IRSA) token: check that AWS_ROLE_ARN names a role whose trust policy allows the cluster's OIDC provider and this service account, and that the token file is current"
+		msg := "STS refused the agent's web identity (IRSA): check that AWS_ROLE_ARN names a role whose trust policy allows the cluster's OIDC provider and this service account, and that the token file named by AWS_WEB_IDENTITY_TOKEN_FILE is current"
+		if s.method == AuthAssumeRole {
+			msg += "; this step comes before roleArn is assumed"
+		}
+		return msg
 	case code == "AccessDenied" || code == "AccessDeniedException":
-		return "STS refused to let the agent assume roleArn: check the role's trust policy allows the agent's identity (and requires the externalId you gave, if any), and that the agent's policy allows sts:AssumeRole on the role"
+		return "STS refused to let the agent assume roleArn: check the role's trust policy allows the agent's identity (with IRSA, the role named by AWS_ROLE_ARN) and requires the externalId you gave, if any, and that the agent's policy allows sts:AssumeRole on the role"
 	case code == "RegionDisabledException":
 		return "STS is not activated in this region for the account: activate it in IAM account settings, or use another region"
 	default:

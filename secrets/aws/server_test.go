@@ -2,6 +2,7 @@ package aws
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,9 @@ const (
 	tempSecretKey = "temp-secret-access-key"
 	tempToken     = "temp-session-token"
 	testRoleARN   = "arn:aws:iam::123456789012:role/team/secret-reader"
+	// agentRoleARN is the agent's own IRSA role (AWS_ROLE_ARN), apart from the role an input's
+	// roleArn names.
+	agentRoleARN = "arn:aws:iam::123456789012:role/eks/secure-agent"
 )
 
 // fakeVersion is one version of a fake secret.
@@ -59,6 +63,7 @@ type request struct {
 	token     string // X-Amz-Security-Token
 	body      []byte
 	form      url.Values // STS only
+	issued    string     // STS only: the access key id of the credentials answered, if any
 }
 
 // fakeAWS is an in-process Secrets Manager (AWS JSON 1.1) and STS (awsQuery) endpoint.
@@ -74,6 +79,60 @@ type fakeAWS struct {
 	hook func(w http.ResponseWriter, r *http.Request, op string, body []byte) bool
 	// pageSize, when > 0, splits BatchGetSecretValue answers into pages.
 	pageSize int
+
+	// Web identity (IRSA). AssumeRoleWithWebIdentity answers only a request whose
+	// WebIdentityToken equals the contents of webTokenFile at that moment and whose RoleArn is
+	// webRoleARN, each time with new credentials (webKeyID(n)) that expire webLifetime later (an
+	// hour when zero).
+	webTokenFile string
+	webRoleARN   string
+	webLifetime  time.Duration
+	webIssued    int
+	// assumeRoleSigners, when set, are the only access keys AssumeRole accepts a signature of;
+	// externalID, when set, is the only ExternalId it accepts ("-" for none). Its credentials
+	// (always tempKeyID) expire roleLifetime later (an hour when zero).
+	assumeRoleSigners map[string]bool
+	externalID        string
+	roleLifetime      time.Duration
+	// smAccepts, when set, are the only access keys Secrets Manager accepts.
+	smAccepts map[string]bool
+}
+
+// webKeyID is the access key id of the n-th credentials AssumeRoleWithWebIdentity issued.
+func webKeyID(n int) string { return fmt.Sprintf("ASIAWEBIDENTITY%05d", n) }
+
+// useWebIdentity makes the fake STS serve AssumeRoleWithWebIdentity for the token in tokenFile
+// and the role roleARN.
+func (f *fakeAWS) useWebIdentity(tokenFile, roleARN string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.webTokenFile, f.webRoleARN = tokenFile, roleARN
+}
+
+// setLifetimes sets how long the credentials of AssumeRoleWithWebIdentity and of AssumeRole stay
+// valid (zero: an hour).
+func (f *fakeAWS) setLifetimes(web, role time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.webLifetime, f.roleLifetime = web, role
+}
+
+// acceptOnly restricts Secrets Manager to the given access keys, and AssumeRole to the given
+// signers and external id (when not empty).
+func (f *fakeAWS) acceptOnly(smKeys, assumeRoleSigners []string, externalID string) {
+	set := func(keys []string) map[string]bool {
+		if keys == nil {
+			return nil
+		}
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.smAccepts, f.assumeRoleSigners, f.externalID = set(smKeys), set(assumeRoleSigners), externalID
 }
 
 func newFakeAWS(t *testing.T) *fakeAWS {
@@ -119,6 +178,17 @@ func (f *fakeAWS) count(op string) int {
 	return n
 }
 
+// ops returns the operation of every request, in the order the server received them.
+func (f *fakeAWS) ops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, len(f.requests))
+	for i, r := range f.requests {
+		out[i] = r.op
+	}
+	return out
+}
+
 // recorded returns the requests of op.
 func (f *fakeAWS) recorded(op string) []request {
 	f.mu.Lock()
@@ -160,6 +230,13 @@ func (f *fakeAWS) serveSecretsManager(w http.ResponseWriter, r *http.Request, bo
 		return
 	}
 	if f.runHook(w, r, op, body) {
+		return
+	}
+	f.mu.Lock()
+	refused := f.smAccepts != nil && !f.smAccepts[key]
+	f.mu.Unlock()
+	if refused {
+		writeJSONError(w, http.StatusBadRequest, "UnrecognizedClientException", "The security token included in the request is invalid.")
 		return
 	}
 	switch op {
@@ -349,26 +426,40 @@ func (f *fakeAWS) batchGetSecretValue(w http.ResponseWriter, body []byte) {
 	writeJSON(w, out)
 }
 
+// serveSTS answers the STS Query API (form-encoded POST, XML answers) as STS does.
+// AssumeRoleWithWebIdentity must be unsigned and carry the token file's current contents and the
+// configured role; AssumeRole must be SigV4-signed with a key the server knows (and, when
+// restricted, one of assumeRoleSigners) and carry the expected ExternalId.
 func (f *fakeAWS) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		f.t.Errorf("STS form: %v", err)
 	}
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		f.t.Errorf("STS request %s %s, want POST /", r.Method, r.URL.Path)
+	}
 	action := form.Get("Action")
+	if form.Get("Version") != "2011-06-15" {
+		f.t.Errorf("STS %s: Version %q, want 2011-06-15", action, form.Get("Version"))
+	}
 	op := "sts." + action
 	rec := request{op: op, form: form, body: body}
 	var sigErr error
 	switch action {
 	case "AssumeRole":
 		rec.accessKey, sigErr = f.verify(r, body, "sts")
+		rec.token = r.Header.Get("X-Amz-Security-Token")
 	case "AssumeRoleWithWebIdentity":
-		if r.Header.Get("Authorization") != "" {
+		if r.Header.Get("Authorization") != "" || r.Header.Get("X-Amz-Security-Token") != "" {
 			f.t.Errorf("AssumeRoleWithWebIdentity was signed; it must be anonymous")
 		}
 	default:
 		f.t.Errorf("unexpected STS action %q", action)
 	}
-	f.record(rec)
+	f.mu.Lock()
+	f.requests = append(f.requests, rec)
+	idx := len(f.requests) - 1
+	f.mu.Unlock()
 	if sigErr != nil {
 		writeSTSError(w, http.StatusForbidden, "SignatureDoesNotMatch", "signature mismatch")
 		return
@@ -376,32 +467,140 @@ func (f *fakeAWS) serveSTS(w http.ResponseWriter, r *http.Request, body []byte) 
 	if f.runHook(w, r, op, body) {
 		return
 	}
-	type creds struct {
-		AccessKeyID     string `xml:"AccessKeyId"`
-		SecretAccessKey string
-		SessionToken    string
-		Expiration      string
+	var c stsCredentials
+	var refusal *stsRefusal
+	if action == "AssumeRole" {
+		c, refusal = f.assumeRole(rec)
+	} else {
+		c, refusal = f.assumeRoleWithWebIdentity(form)
 	}
-	type result struct {
-		Credentials creds
+	if refusal != nil {
+		writeSTSError(w, refusal.status, refusal.code, refusal.message)
+		return
 	}
-	c := creds{tempKeyID, tempSecretKey, tempToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+	f.mu.Lock()
+	f.requests[idx].issued = c.AccessKeyID
+	f.mu.Unlock()
+	f.writeSTSCredentials(w, action, form, c)
+}
+
+// stsCredentials is the Credentials element of an STS answer.
+type stsCredentials struct {
+	AccessKeyID     string `xml:"AccessKeyId"`
+	SecretAccessKey string
+	SessionToken    string
+	Expiration      string
+}
+
+// stsRefusal is an STS error answer.
+type stsRefusal struct {
+	status        int
+	code, message string
+}
+
+var (
+	assumeRoleDenied  = &stsRefusal{http.StatusForbidden, "AccessDenied", "User is not authorized to perform: sts:AssumeRole"}
+	webIdentityDenied = &stsRefusal{http.StatusForbidden, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"}
+	invalidToken      = &stsRefusal{http.StatusBadRequest, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider"}
+)
+
+// assumeRole checks an AssumeRole request against the server's rules and returns the role's
+// credentials (always tempKeyID), or a refusal to send.
+func (f *fakeAWS) assumeRole(rec request) (stsCredentials, *stsRefusal) {
+	f.mu.Lock()
+	signers, externalID, lifetime := f.assumeRoleSigners, f.externalID, cmp.Or(f.roleLifetime, time.Hour)
+	f.mu.Unlock()
+	if signers != nil && !signers[rec.accessKey] {
+		return stsCredentials{}, assumeRoleDenied
+	}
+	got := rec.form.Get("ExternalId")
+	if !rec.form.Has("ExternalId") {
+		got = "-"
+	}
+	if externalID != "" && got != externalID {
+		return stsCredentials{}, assumeRoleDenied
+	}
+	return stsCredentials{tempKeyID, tempSecretKey, tempToken, time.Now().Add(lifetime).UTC().Format(time.RFC3339)}, nil
+}
+
+// assumeRoleWithWebIdentity checks the token against the token file's current contents and the
+// role against the configured one, and issues new credentials, or returns a refusal to send.
+func (f *fakeAWS) assumeRoleWithWebIdentity(form url.Values) (stsCredentials, *stsRefusal) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.webTokenFile == "" {
+		f.t.Errorf("AssumeRoleWithWebIdentity without a web identity set up")
+		return stsCredentials{}, invalidToken
+	}
+	current, err := os.ReadFile(f.webTokenFile)
+	if err != nil || len(current) == 0 || form.Get("WebIdentityToken") != string(current) {
+		return stsCredentials{}, invalidToken
+	}
+	if form.Get("RoleArn") != f.webRoleARN {
+		return stsCredentials{}, webIdentityDenied
+	}
+	f.webIssued++
+	n, lifetime := f.webIssued, cmp.Or(f.webLifetime, time.Hour)
+	c := aws.Credentials{AccessKeyID: webKeyID(n), SecretAccessKey: fmt.Sprintf("web-secret-%d", n), SessionToken: fmt.Sprintf("web-session-token-%d", n)}
+	f.keys[c.AccessKeyID] = c
+	return stsCredentials{c.AccessKeyID, c.SecretAccessKey, c.SessionToken, time.Now().Add(lifetime).UTC().Format(time.RFC3339)}, nil
+}
+
+// writeSTSCredentials writes the XML answer STS gives to action.
+func (f *fakeAWS) writeSTSCredentials(w http.ResponseWriter, action string, form url.Values, c stsCredentials) {
+	type assumedRoleUser struct {
+		AssumedRoleID string `xml:"AssumedRoleId"`
+		Arn           string
+	}
+	session := form.Get("RoleSessionName")
+	role := form.Get("RoleArn")
+	user := assumedRoleUser{
+		AssumedRoleID: "AROA3XFRBF535PLBIFPI4:" + session,
+		Arn:           "arn:aws:sts::" + testAccount + ":assumed-role/" + role[strings.LastIndex(role, "/")+1:] + "/" + session,
+	}
+	type metadata struct {
+		RequestID string `xml:"RequestId"`
+	}
+	meta := metadata{"c6104cbe-af31-11e0-8154-cbc7ccf896c7"}
 	w.Header().Set("Content-Type", "text/xml")
 	enc := xml.NewEncoder(w)
-	var err2 error
+	var err error
 	if action == "AssumeRole" {
-		err2 = enc.Encode(struct {
+		err = enc.Encode(struct {
 			XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
-			Result  result   `xml:"AssumeRoleResult"`
-		}{Result: result{c}})
+			Result  struct {
+				Credentials      stsCredentials
+				AssumedRoleUser  assumedRoleUser
+				PackedPolicySize int
+			} `xml:"AssumeRoleResult"`
+			Meta metadata `xml:"ResponseMetadata"`
+		}{Result: struct {
+			Credentials      stsCredentials
+			AssumedRoleUser  assumedRoleUser
+			PackedPolicySize int
+		}{c, user, 6}, Meta: meta})
 	} else {
-		err2 = enc.Encode(struct {
+		err = enc.Encode(struct {
 			XMLName xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithWebIdentityResponse"`
-			Result  result   `xml:"AssumeRoleWithWebIdentityResult"`
-		}{Result: result{c}})
+			Result  struct {
+				SubjectFromWebIdentityToken string
+				Audience                    string
+				AssumedRoleUser             assumedRoleUser
+				Credentials                 stsCredentials
+				Provider                    string
+			} `xml:"AssumeRoleWithWebIdentityResult"`
+			Meta metadata `xml:"ResponseMetadata"`
+		}{Result: struct {
+			SubjectFromWebIdentityToken string
+			Audience                    string
+			AssumedRoleUser             assumedRoleUser
+			Credentials                 stsCredentials
+			Provider                    string
+		}{"system:serviceaccount:secure-agent:secure-agent", "sts.amazonaws.com", user, c,
+			"arn:aws:iam::" + testAccount + ":oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"}, Meta: meta})
 	}
-	if err2 != nil {
-		f.t.Errorf("encode STS answer: %v", err2)
+	if err != nil {
+		f.t.Errorf("encode STS answer: %v", err)
 	}
 }
 
@@ -450,6 +649,7 @@ var awsEnvVars = []string{
 	"AWS_ENDPOINT_URL_STS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_REGION", "AWS_DEFAULT_REGION",
 	"AWS_CA_BUNDLE", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_USE_FIPS_ENDPOINT",
 	"AWS_USE_DUALSTACK_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_DEFAULTS_MODE", "AWS_SDK_LOAD_CONFIG",
 }
 
 // isolateEnv gives the test an AWS environment of its own: no inherited variables, empty shared

@@ -11,12 +11,19 @@
 //   - "access-key": AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN from
 //     the agent's environment (for example injected from a Kubernetes secret).
 //
+// With IRSA, the SDK reads the token file on every credential refresh, so a rotated token is used
+// from the next refresh on; temporary credentials (web identity and assume-role alike) are cached
+// and refreshed CredentialRefreshWindow before they expire. In the assume-role hop on top of IRSA,
+// AssumeRoleWithWebIdentity (unsigned, with the file's token) comes first, then AssumeRole signed
+// with its credentials, then Secrets Manager signed with the role's credentials.
+//
 // The SDK's own retries are off for Secrets Manager and STS: one attempt per Fetch, the caller's
 // retry policy decides the rest. Every failure is a *secrets.Error whose Detail is the AWS error
 // code; no message ever holds a secret value, a credential or a response body.
 package aws
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -58,6 +65,11 @@ const DefaultSessionName = "secure-agent"
 // DefaultThrottleDelay is Error.RetryAfter for a throttled request whose response carried no
 // Retry-After header.
 const DefaultThrottleDelay = time.Second
+
+// CredentialRefreshWindow is how long before they expire temporary credentials (IRSA web
+// identity, assume-role) are replaced: a request is never signed with credentials about to expire,
+// which AWS would refuse as ExpiredToken, a final AuthFailed.
+const CredentialRefreshWindow = 5 * time.Minute
 
 // MaxBatchSize is the number of secret ids BatchGetSecretValue accepts in one call.
 const MaxBatchSize = 20
@@ -251,7 +263,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 				if cfg.ExternalID != "" {
 					o.ExternalID = aws.String(cfg.ExternalID)
 				}
-			}))
+			}), refreshEarly)
 	}
 	if awsCfg.Credentials != nil {
 		awsCfg.Credentials = awsx.CredentialSource{CredentialsProvider: awsCfg.Credentials}
@@ -268,17 +280,25 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 // loadConfig loads the agent's AWS configuration: region, no retries, no logging, and the
 // credentials of method (the default chain, or the static access key from the environment).
+//
+// When the default chain finds IRSA (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN), its
+// AssumeRoleWithWebIdentity call goes through an STS client of the store's own: the bounded HTTP
+// client, no retries, and cfg.STSEndpoint, else AWS_ENDPOINT_URL_STS, else the region's STS
+// endpoint. Temporary credentials of the chain are refreshed CredentialRefreshWindow early. The
+// defaults mode stays "legacy" whatever AWS_DEFAULTS_MODE says, because "auto" asks the EC2
+// instance metadata service for the region.
 func loadConfig(ctx context.Context, cfg Config, method string, httpClient HTTPClient) (aws.Config, error) {
+	webIdentity := &webIdentitySTS{}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.Region),
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		config.WithLogger(logging.Nop{}), // the resolver audits; the backend logs nothing
+		config.WithDefaultsMode(aws.DefaultsModeLegacy),
+		config.WithCredentialsCacheOptions(refreshEarly),
 		config.WithWebIdentityRoleCredentialOptions(func(o *stscreds.WebIdentityRoleOptions) {
 			o.RoleSessionName = cmp.Or(o.RoleSessionName, cfg.SessionName, DefaultSessionName)
-			if cfg.STSEndpoint != "" {
-				o.Client = sts.New(sts.Options{Region: cfg.Region, BaseEndpoint: aws.String(cfg.STSEndpoint),
-					HTTPClient: httpClient, Retryer: aws.NopRetryer{}, Logger: logging.Nop{}})
-			}
+			o.Client = webIdentity
+			o.TokenRetriever = tokenFile{next: o.TokenRetriever}
 		}),
 	}
 	if cfg.HTTPClient != nil {
@@ -294,10 +314,55 @@ func loadConfig(ctx context.Context, cfg Config, method string, httpClient HTTPC
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, &secrets.Error{Kind: secrets.AuthFailed, Store: Name, Cause: err,
-			Msg: "the agent's AWS configuration could not be loaded: check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and AWS_CA_BUNDLE in the agent's environment"}
+			Msg: "the agent's AWS configuration could not be loaded: check AWS_PROFILE, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and AWS_CA_BUNDLE in the agent's environment, and that AWS_ROLE_ARN is set wherever AWS_WEB_IDENTITY_TOKEN_FILE is"}
 	}
+	webIdentity.client = sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+		noRetries(&o.Retryer, &o.RetryMaxAttempts)
+		o.HTTPClient = httpClient
+		if cfg.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.STSEndpoint)
+		}
+	})
 	return awsCfg, nil
 }
+
+// refreshEarly makes a credentials cache replace temporary credentials CredentialRefreshWindow
+// before they expire.
+func refreshEarly(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = CredentialRefreshWindow }
+
+// webIdentitySTS is the STS client of the default chain's web identity (IRSA) provider. The SDK
+// builds that provider while it loads the configuration, before an STS client can be built from
+// that configuration; loadConfig sets client right after.
+type webIdentitySTS struct{ client *sts.Client }
+
+func (w *webIdentitySTS) AssumeRoleWithWebIdentity(ctx context.Context, in *sts.AssumeRoleWithWebIdentityInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleWithWebIdentityOutput, error) {
+	return w.client.AssumeRoleWithWebIdentity(ctx, in, optFns...)
+}
+
+// tokenFile reads the agent's web identity token with the SDK's reader, which reads the file named
+// by AWS_WEB_IDENTITY_TOKEN_FILE anew on every call, that is on every credential refresh. It
+// refuses an empty file, and marks its failures as tokenFileError.
+type tokenFile struct {
+	next stscreds.IdentityTokenRetriever
+}
+
+func (f tokenFile) GetIdentityToken() ([]byte, error) {
+	token, err := f.next.GetIdentityToken()
+	if err == nil && len(bytes.TrimSpace(token)) == 0 {
+		err = errors.New("the web identity token file is empty")
+	}
+	if err != nil {
+		clear(token)
+		return nil, &tokenFileError{err: err}
+	}
+	return token, nil
+}
+
+// tokenFileError is a failure to read the web identity token file. It never holds the token.
+type tokenFileError struct{ err error }
+
+func (e *tokenFileError) Error() string { return "read the web identity token file: " + e.err.Error() }
+func (e *tokenFileError) Unwrap() error { return e.err }
 
 // noRetries makes a client try each operation once.
 func noRetries(retryer *aws.Retryer, maxAttempts *int) {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -527,88 +525,6 @@ func TestAssumeRoleErrors(t *testing.T) {
 				t.Errorf("%d GetSecretValue calls without credentials", n)
 			}
 		})
-	}
-}
-
-// setupIRSA writes a projected service account token and points the default chain at it.
-func setupIRSA(t *testing.T, f *fakeAWS) string {
-	t.Helper()
-	isolateEnv(t)
-	token := "eyJhbGciOiJSUzI1NiJ9.service-account-token.sig"
-	path := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", path)
-	t.Setenv("AWS_ROLE_ARN", testRoleARN)
-	t.Setenv("AWS_ENDPOINT_URL_STS", f.srv.URL)
-	t.Setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f.srv.URL)
-	return token
-}
-
-func TestIRSAWebIdentityThroughDefaultChain(t *testing.T) {
-	f := newFakeAWS(t)
-	f.addString("app", "irsa-value", "v-00000000000000000000000000000000001")
-	token := setupIRSA(t, f)
-	// No endpoint overrides: the SDK must take both from AWS_ENDPOINT_URL_*.
-	s, err := New(ctxBG, Config{Region: testRegion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := s.Fetch(ctxBG, secrets.Ref{Path: "app"})
-	if err != nil || sec.Value.Reveal() != "irsa-value" {
-		t.Fatalf("Fetch: %v", err)
-	}
-	reqs := f.recorded("sts.AssumeRoleWithWebIdentity")
-	if len(reqs) != 1 {
-		t.Fatalf("%d AssumeRoleWithWebIdentity calls, want 1", len(reqs))
-	}
-	form := reqs[0].form
-	if form.Get("WebIdentityToken") != token || form.Get("RoleArn") != testRoleARN || form.Get("RoleSessionName") != DefaultSessionName {
-		t.Errorf("AssumeRoleWithWebIdentity form %v", form)
-	}
-	r := f.recorded("secretsmanager.GetSecretValue")[0]
-	if r.accessKey != tempKeyID || r.token != tempToken {
-		t.Errorf("GetSecretValue signed with %q/%q, want the web identity credentials", r.accessKey, r.token)
-	}
-}
-
-func TestIRSARejectedToken(t *testing.T) {
-	f := newFakeAWS(t)
-	setupIRSA(t, f)
-	f.setHook(func(w http.ResponseWriter, r *http.Request, op string, _ []byte) bool {
-		if op != "sts.AssumeRoleWithWebIdentity" {
-			return false
-		}
-		writeSTSError(w, 400, "InvalidIdentityToken", "No OpenIDConnect provider found")
-		return true
-	})
-	s, err := New(ctxBG, Config{Region: testRegion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Fetch(ctxBG, secrets.Ref{Path: "app"})
-	e := wantKind(t, err, secrets.AuthFailed)
-	if e.Detail != "InvalidIdentityToken" || !strings.Contains(e.Msg, "trust policy") {
-		t.Errorf("Detail %q Msg %q", e.Detail, e.Msg)
-	}
-	if n := f.count("sts.AssumeRoleWithWebIdentity"); n != 1 {
-		t.Errorf("%d AssumeRoleWithWebIdentity calls, want 1", n)
-	}
-}
-
-func TestIRSAWithSTSEndpointSetting(t *testing.T) {
-	f := newFakeAWS(t)
-	f.addString("app", "irsa-value", "v-00000000000000000000000000000000001")
-	setupIRSA(t, f)
-	t.Setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1") // overridden by Config.STSEndpoint
-	s := mustNew(t, f, Config{SessionName: "custom-session"})
-	if _, err := s.Fetch(ctxBG, secrets.Ref{Path: "app"}); err != nil {
-		t.Fatal(err)
-	}
-	reqs := f.recorded("sts.AssumeRoleWithWebIdentity")
-	if len(reqs) != 1 || reqs[0].form.Get("RoleSessionName") != "custom-session" {
-		t.Errorf("web identity requests %v", reqs)
 	}
 }
 

@@ -24,7 +24,8 @@ func clearAzureEnv(t *testing.T) {
 	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
 		"AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_AUTHORITY_HOST",
 		"AZURE_REGIONAL_AUTHORITY_NAME", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT",
-		"MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_POD_IDENTITY_AUTHORITY_HOST"} {
+		"MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+		"AZURE_FEDERATED_TOKEN_FILE"} {
 		t.Setenv(k, "")
 	}
 }
@@ -263,7 +264,9 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"vault double hyphen", Config{VaultName: "my--vault"}, secrets.InvalidInput, []string{"consecutive hyphens"}},
 		{"vault dot", Config{VaultName: "my.vault"}, secrets.InvalidInput, []string{"only letters, digits and hyphens"}},
 		{"vault URL", Config{VaultName: "https://myvault.vault.azure.net"}, secrets.InvalidInput, []string{"vaultName"}},
-		{"method", Config{AuthMethod: "client-secret"}, secrets.InvalidInput, []string{`authMethod "client-secret"`, AuthManagedIdentity, AuthServicePrincipal}},
+		{"method", Config{AuthMethod: "client-secret"}, secrets.InvalidInput, []string{`authMethod "client-secret"`, AuthManagedIdentity, AuthWorkloadIdentity, AuthServicePrincipal}},
+		{"workload identity without env", Config{AuthMethod: AuthWorkloadIdentity, ClientID: "6a8f9c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b"}, secrets.AuthFailed,
+			[]string{"set AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE"}},
 		{"client id", Config{ClientID: "my-identity"}, secrets.InvalidInput, []string{"clientId must be the client id"}},
 		{"all at once", Config{VaultName: "x", AuthMethod: "password", ClientID: "nope"}, secrets.InvalidInput,
 			[]string{"vaultName", "authMethod", "clientId"}},

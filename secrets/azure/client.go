@@ -1,8 +1,9 @@
 package azure
 
 // This file builds what New sets up once per Store: the agent's credentials (managed identity or
-// service principal) and the HTTP client under the SDK, which bounds response sizes and records
-// what each Fetch's requests met so errors can be classified.
+// service principal; workload identity is in workload.go) and the HTTP client under the SDK,
+// which bounds response sizes and records what each Fetch's requests met so errors can be
+// classified.
 
 import (
 	"context"
@@ -27,39 +28,52 @@ import (
 
 // newCredentials builds the credential for each cloud from the chosen method and the agent's
 // environment. A managed identity serves every cloud; a service principal gets one credential per
-// cloud, each with that cloud's Entra ID authority.
-func newCredentials(cfg Config, method string) (map[string]azcore.TokenCredential, []error) {
+// cloud, each with that cloud's Entra ID authority; so does a workload identity, unless
+// AZURE_AUTHORITY_HOST names its authority. The workload identity, when one is used (also for
+// AuthManagedIdentity while AZURE_FEDERATED_TOKEN_FILE is set), is returned for messages.
+func newCredentials(cfg Config, method string) (map[string]azcore.TokenCredential, *workloadIdentity, []error) {
 	creds := make(map[string]azcore.TokenCredential, len(clouds))
 	if cfg.Credential != nil {
 		for _, c := range clouds {
 			creds[c.suffix] = cfg.Credential
 		}
-		return creds, nil
+		return creds, nil, nil
+	}
+	if method == AuthWorkloadIdentity || (method == AuthManagedIdentity && workloadIdentityPresent()) {
+		wi, errs := readWorkloadIdentity(method, cfg.ClientID)
+		if len(errs) > 0 {
+			return nil, nil, errs
+		}
+		creds, err := wi.credentials(cfg)
+		if err != nil {
+			return nil, nil, []error{err}
+		}
+		return creds, wi, nil
 	}
 	if method == AuthManagedIdentity {
 		cred, err := newManagedIdentity(cfg)
 		if err != nil {
-			return nil, []error{err}
+			return nil, nil, []error{err}
 		}
 		for _, c := range clouds {
 			creds[c.suffix] = cred
 		}
-		return creds, nil
+		return creds, nil, nil
 	}
 	sp, errs := readServicePrincipal(cfg.ClientID)
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, nil, errs
 	}
 	defer sp.forget()
 	for _, c := range clouds {
 		cred, err := sp.credential(credentialOptions(cfg, c.config))
 		if err != nil {
-			return nil, []error{&secrets.Error{Kind: secrets.AuthFailed, Store: Name, Cause: err,
+			return nil, nil, []error{&secrets.Error{Kind: secrets.AuthFailed, Store: Name, Cause: err,
 				Msg: "cannot build the service principal credential from AZURE_TENANT_ID, AZURE_CLIENT_ID and the client secret or certificate; check their values"}}
 		}
 		creds[c.suffix] = cred
 	}
-	return creds, nil
+	return creds, nil, nil
 }
 
 // credentialOptions are the pipeline options of every credential: the agent's HTTP client with
@@ -230,6 +244,7 @@ type exchange struct {
 	vaultStatus     int    // status of the last Key Vault response
 	tokenFailedHost string // host of a token request that failed in transport
 	tooLarge        bool   // a response went past MaxResponseBytes
+	credentialErr   error  // a classified failure of the agent's own credential source (a token file)
 }
 
 type exchangeKey struct{}
@@ -248,10 +263,10 @@ func (ex *exchange) record(fn func(*exchange)) {
 	fn(ex)
 }
 
-func (ex *exchange) snapshot() (status int, tokenHost string, tooLarge bool) {
+func (ex *exchange) snapshot() (status int, tokenHost string, tooLarge bool, credErr error) {
 	ex.mu.Lock()
 	defer ex.mu.Unlock()
-	return ex.vaultStatus, ex.tokenFailedHost, ex.tooLarge
+	return ex.vaultStatus, ex.tokenFailedHost, ex.tooLarge, ex.credentialErr
 }
 
 // guardedClient returns an HTTP client over base's transport (or Go's default one) that limits

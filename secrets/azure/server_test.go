@@ -88,6 +88,8 @@ func testPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 			SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "vault"}, DNSNames: tlsHosts,
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, // identity endpoints on httptest servers
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 		if err != nil {
@@ -128,6 +130,9 @@ type fakeAzure struct {
 	// vault, when set, answers Key Vault requests that carry the right token instead of the
 	// secret store. It returns false to fall through to the default behaviour.
 	vault func(w http.ResponseWriter, r *http.Request, name, version string) bool
+	// accept, when set, decides which bearer tokens Key Vault accepts, instead of token and
+	// systemAssignedToken.
+	accept func(token string) bool
 	// challenge overrides the WWW-Authenticate header of the 401 challenge.
 	challenge string
 	// login handles requests to the Entra ID hosts.
@@ -137,6 +142,8 @@ type fakeAzure struct {
 	dialOverride func(host string) error
 	// imds, when set, receives connections to 169.254.169.254:80.
 	imds *httptest.Server
+	// imdsDials counts every connection attempt to 169.254.169.254, on any port.
+	imdsDials atomic.Int32
 }
 
 func newFakeAzure(t *testing.T) *fakeAzure {
@@ -199,6 +206,9 @@ func (f *fakeAzure) httpClient() *http.Client {
 				}
 			}
 			var d net.Dialer
+			if host == imdsHost {
+				f.imdsDials.Add(1)
+			}
 			switch {
 			case port == "443" && f.routed(host):
 				return d.DialContext(ctx, network, addr)
@@ -249,7 +259,14 @@ func (f *fakeAzure) serveVault(w http.ResponseWriter, r *http.Request) {
 		version = parts[2]
 	}
 	auth := r.Header.Get("Authorization")
+	f.mu.Lock()
+	accept := f.accept
+	f.mu.Unlock()
 	authorized := auth == "Bearer "+f.token || auth == "Bearer "+systemAssignedToken
+	if accept != nil {
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		authorized = ok && accept(token)
+	}
 	f.mu.Lock()
 	f.requests = append(f.requests, request{Host: host, Path: r.URL.Path, Version: version,
 		APIVersion: r.URL.Query().Get("api-version"), Authorized: authorized})

@@ -5,13 +5,17 @@
 // <name>[/<version>] in the vault named by Config.VaultName. Fetch reads it with the Get Secret
 // operation and returns the stored string and the version that was read.
 //
-// The agent authenticates as itself, never with credentials from workflow input: either with a
-// managed identity (system-assigned, or user-assigned when Config.ClientID names one), found through
-// the hosting environment (IMDS, App Service, Azure Arc, ...), or as a service principal whose
-// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) are in
-// the agent's environment. The Entra ID authority follows from the vault's cloud. The identity needs
-// the "Key Vault Secrets User" role on the vault (RBAC vaults), or an access policy granting the
-// secret permission "get" (access-policy vaults).
+// The agent authenticates as itself, never with credentials from workflow input: with a managed
+// identity (system-assigned, or user-assigned when Config.ClientID names one), found through the
+// hosting environment (IMDS, App Service, Azure Arc, ...); with a Kubernetes workload identity
+// (AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE, as the Azure Workload Identity
+// webhook sets them), which the managed-identity method also uses whenever
+// AZURE_FEDERATED_TOKEN_FILE is set; or as a service principal whose AZURE_TENANT_ID,
+// AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) are in the agent's
+// environment. The Entra ID authority follows from the vault's cloud (for a workload identity,
+// AZURE_AUTHORITY_HOST when set). The identity needs the "Key Vault Secrets User" role on the
+// vault (RBAC vaults), or an access policy granting the secret permission "get" (access-policy
+// vaults).
 package azure
 
 import (
@@ -47,11 +51,27 @@ const Name = "azure"
 const (
 	// AuthManagedIdentity authenticates with the managed identity of the Azure resource the agent
 	// runs on: system-assigned, or user-assigned when Config.ClientID is set. It is the default.
+	//
+	// When AZURE_FEDERATED_TOKEN_FILE is set in the agent's environment, it authenticates exactly
+	// as AuthWorkloadIdentity does and sends no request to IMDS or any other managed identity
+	// endpoint. On AKS with workload identity, IMDS is the node's: it would answer with the
+	// kubelet's identity or another identity assigned to the node pool, never the identity the
+	// operator gave the agent's pod, and a clientId from workflow input could then pick any
+	// identity on the node. An agent whose pod has a workload identity therefore uses that one, or
+	// fails (AuthFailed) saying which of its variables is missing; to use the node's identity
+	// instead, remove the pod's workload identity.
 	AuthManagedIdentity = "managed-identity"
 	// AuthServicePrincipal authenticates as the service principal named by AZURE_TENANT_ID and
 	// AZURE_CLIENT_ID in the agent's environment, with AZURE_CLIENT_SECRET or a certificate file
 	// (AZURE_CLIENT_CERTIFICATE_PATH, optional AZURE_CLIENT_CERTIFICATE_PASSWORD).
 	AuthServicePrincipal = "service-principal"
+	// AuthWorkloadIdentity authenticates with a Kubernetes workload identity (Microsoft Entra
+	// Workload ID): the service account token in the file named by AZURE_FEDERATED_TOKEN_FILE is
+	// exchanged at Entra ID (AZURE_AUTHORITY_HOST when set, else the vault's cloud's authority) for
+	// a token of the identity AZURE_CLIENT_ID in tenant AZURE_TENANT_ID. The file is read again
+	// for every token request, so the token the kubelet rotated into it is the one sent.
+	// Config.ClientID may only repeat AZURE_CLIENT_ID.
+	AuthWorkloadIdentity = "workload-identity"
 )
 
 // MaxResponseBytes bounds every response body the store reads (Key Vault and token endpoints).
@@ -71,10 +91,13 @@ type Config struct {
 	// VaultName (input, optional) is the vault that holds bare secret names
 	// (https://<VaultName>.vault.azure.net). When set, a secret URL must name this vault.
 	VaultName string `json:"vaultName,omitempty"`
-	// AuthMethod (input) is AuthManagedIdentity (default when empty) or AuthServicePrincipal.
+	// AuthMethod (input) is AuthManagedIdentity (default when empty), AuthWorkloadIdentity or
+	// AuthServicePrincipal.
 	AuthMethod string `json:"authMethod,omitempty"`
 	// ClientID (input, optional) is the client id (a GUID) of a user-assigned managed identity.
-	// With AuthServicePrincipal it may only repeat the agent's AZURE_CLIENT_ID.
+	// With AuthServicePrincipal or AuthWorkloadIdentity (and with AuthManagedIdentity while the
+	// agent has a workload identity) it may only repeat the agent's AZURE_CLIENT_ID: input never
+	// chooses which identity the agent is.
 	ClientID string `json:"clientId,omitempty"`
 
 	// Credential (agent) replaces the credential New would build from AuthMethod. For tests and
@@ -94,6 +117,8 @@ type Store struct {
 	// creds holds the credential for each cloud, keyed by Key Vault DNS suffix.
 	creds  map[string]azcore.TokenCredential
 	kvHTTP *http.Client
+	// wi is the workload identity in use, if any (for messages).
+	wi *workloadIdentity
 
 	mu      sync.Mutex
 	clients map[string]*azsecrets.Client // keyed by vault host
@@ -118,10 +143,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		kvHTTP:  guardedClient(cfg.HTTPClient, phaseVault),
 		clients: make(map[string]*azsecrets.Client),
 	}
-	if method == AuthManagedIdentity || method == AuthServicePrincipal {
-		creds, credErrs := newCredentials(cfg, method)
+	switch method {
+	case AuthManagedIdentity, AuthWorkloadIdentity, AuthServicePrincipal:
+		creds, wi, credErrs := newCredentials(cfg, method)
 		errs = append(errs, credErrs...)
-		s.creds = creds
+		s.creds, s.wi = creds, wi
 	}
 	switch len(errs) {
 	case 0:
@@ -157,11 +183,11 @@ func (c Config) problems() []error {
 		}
 	}
 	switch c.AuthMethod {
-	case "", AuthManagedIdentity, AuthServicePrincipal:
+	case "", AuthManagedIdentity, AuthWorkloadIdentity, AuthServicePrincipal:
 	default:
 		errs = append(errs, configError(secrets.InvalidInput, fmt.Sprintf(
-			"authMethod %q is not supported; use %q or %q", truncate(c.AuthMethod, 40),
-			AuthManagedIdentity, AuthServicePrincipal)))
+			"authMethod %q is not supported; use %q, %q or %q", truncate(c.AuthMethod, 40),
+			AuthManagedIdentity, AuthWorkloadIdentity, AuthServicePrincipal)))
 	}
 	if c.ClientID != "" && !isGUID(c.ClientID) {
 		errs = append(errs, configError(secrets.InvalidInput,
@@ -530,10 +556,15 @@ func (s *Store) classify(ctx context.Context, ref secrets.Ref, loc Location, ex 
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return secrets.ContextError(Name, ref, ctxErr)
 	}
-	status, tokenHost, tooLarge := ex.snapshot()
+	status, tokenHost, tooLarge, credErr := ex.snapshot()
 	var re *azcore.ResponseError
 	var te *tokenError
+	var ce *secrets.Error
 	switch {
+	case credErr != nil && errors.As(err, &te) && errors.As(credErr, &ce):
+		e := *ce
+		e.Ref = displayRef(ref)
+		return &e
 	case tooLarge || errors.Is(err, errResponseTooLarge):
 		return s.fail(ref, secrets.StoreUnavailable, fmt.Sprintf(
 			"an answer was larger than %d bytes, which Key Vault and Entra ID never send; check proxies between the agent and Azure", MaxResponseBytes),
@@ -776,6 +807,9 @@ func (s *Store) authFix() string {
 	switch {
 	case s.cfg.Credential != nil:
 		return "Check the agent's configured Azure credential."
+	case s.wi != nil:
+		return "Check the agent's workload identity: the identity with client id " + s.wi.clientID +
+			" (AZURE_CLIENT_ID) needs a federated identity credential for this cluster's OIDC issuer and the agent's service account (subject system:serviceaccount:<namespace>:<name>), and AZURE_TENANT_ID must be the vault's tenant."
 	case s.method == AuthServicePrincipal:
 		return "Check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the certificate) on the agent: the secret or certificate may be wrong or expired, and AZURE_TENANT_ID must be the vault's tenant."
 	case s.cfg.ClientID != "":

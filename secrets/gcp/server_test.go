@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"sync"
@@ -35,12 +36,18 @@ var (
 	pkiOnce    sync.Once
 	serverCert tls.Certificate
 	caPool     *x509.CertPool
+	caPEM      []byte // the CA certificate, PEM-encoded
 )
 
 // testPKI creates, once per test binary, a CA and a server certificate for loopback, the global
 // Secret Manager host and the regional hosts of testLocations.
 func testPKI(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
+	return loadPKI()
+}
+
+// loadPKI is testPKI for callers without a *testing.T (TestMain).
+func loadPKI() (tls.Certificate, *x509.CertPool) {
 	pkiOnce.Do(func() {
 		caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -78,6 +85,7 @@ func testPKI(t *testing.T) (tls.Certificate, *x509.CertPool) {
 		serverCert = tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}
 		caPool = x509.NewCertPool()
 		caPool.AddCert(ca)
+		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	})
 	return serverCert, caPool
 }

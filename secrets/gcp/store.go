@@ -10,6 +10,13 @@
 // (gcloud auth application-default login), or the metadata server of GCE and GKE (workload
 // identity). Workflow input never carries credentials; its only field is the secret path. The
 // agent's identity needs roles/secretmanager.secretAccessor on the secret or its project.
+//
+// Workload identity federation (an external_account file, as gcloud iam workload-identity-pools
+// create-cred-config writes it) is handled by the client libraries: they read the subject token
+// from credential_source.file at every exchange, so a rotated token file is used from the next
+// exchange on; exchange it at token_url; optionally impersonate service_account_impersonation_url;
+// and cache the access token until shortly before it expires. They never ask the metadata
+// server then. adc.go reports their failures without their text.
 package gcp
 
 import (
@@ -17,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +74,9 @@ type Config struct {
 	// Application Default Credentials and the public endpoint. They must never be built from
 	// workflow input. Regional secrets use the same options with the regional endpoint
 	// secretmanager.LOCATION.rep.googleapis.com:443 set last, so an endpoint given here applies
-	// to global secrets only.
+	// to global secrets only. The package's own options come first: no gRPC retries, and a
+	// logger that drops the client libraries' debug logs (which would hold secret payloads and
+	// tokens); an option.WithLogger given here replaces it.
 	ClientOptions []option.ClientOption
 }
 
@@ -127,7 +137,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // The client keeps no reference to ctx (it is detached from ctx's cancellation), so a Store
 // outlives the call that built it.
 func newClient(ctx context.Context, opts []option.ClientOption, endpoint string) (*secretmanager.Client, error) {
-	all := []option.ClientOption{option.WithGRPCDialOption(grpc.WithDisableRetry())}
+	all := []option.ClientOption{
+		option.WithGRPCDialOption(grpc.WithDisableRetry()),
+		// GOOGLE_SDK_GO_LOGGING_LEVEL=debug makes the client libraries log every request and
+		// response: secret payloads, subject tokens and access tokens. The client's and the
+		// credentials' logger is this one, which drops everything.
+		option.WithLogger(slog.New(slog.DiscardHandler)),
+	}
 	all = append(all, opts...)
 	if endpoint != "" {
 		all = append(all, option.WithEndpoint(endpoint))
@@ -295,6 +311,10 @@ func classify(ctx context.Context, ref secrets.Ref, p Path, err error) error {
 		return &secrets.Error{Kind: secrets.StoreUnavailable, Store: Name, Ref: ref.String(),
 			Msg: "the Secret Manager client failed without a gRPC status", Cause: err}
 	}
+	if st.Code() == codes.Unauthenticated && strings.HasPrefix(st.Message(), perRPCCredsPrefix) {
+		// No request reached Secret Manager: the client could not get an access token.
+		return credentialFailure(ref, st.Message())
+	}
 	e := &secrets.Error{Store: Name, Ref: ref.String(), Detail: "grpc " + st.Code().String(), Cause: err}
 	e.Kind, e.Msg = kindAndMsg(st, p)
 	if e.Kind == secrets.Throttled {
@@ -326,12 +346,7 @@ func kindAndMsg(st *status.Status, p Path) (secrets.Kind, string) {
 		return secrets.AccessDenied, "the agent's Google identity may not access this secret; grant " +
 			"it roles/secretmanager.secretAccessor on the secret or project, and check that the " +
 			"Secret Manager API is enabled in the project"
-	case codes.Unauthenticated:
-		if strings.HasPrefix(st.Message(), "transport: per-RPC creds failed") {
-			return secrets.AuthFailed, "the agent could not obtain a Google access token from its " +
-				"Application Default Credentials; check GOOGLE_APPLICATION_CREDENTIALS, the gcloud " +
-				"ADC file, or the workload identity and metadata server setup"
-		}
+	case codes.Unauthenticated: // a failure to get a token is handled by credentialFailure
 		return secrets.AuthFailed, "Secret Manager rejected the agent's credentials as missing, " +
 			"invalid or expired; renew the key file or ADC login, or check workload identity"
 	case codes.ResourceExhausted:
