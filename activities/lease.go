@@ -3,8 +3,10 @@ package activities
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +29,10 @@ type Lease struct {
 	Fields []string `json:"fields"`
 	// Versions are the secret versions that were read.
 	Versions []secrets.SecretVersion `json:"versions,omitempty"`
+	// Unchanged, in the answer to a refresh (ResolveInput.Refresh), says that the secrets read
+	// again hold what the refused lease held (or cannot be told apart from it): no lease was
+	// made, and ID is empty.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // leaseEntry is what the worker keeps for one lease.
@@ -171,6 +177,41 @@ func (s *LeaseStore) GetWithOrigins(id, workflowID, runID, connector string, fie
 	slices.Sort(origins)
 	e.expires = s.now().Add(s.ttl)
 	return out, origins, nil
+}
+
+// Differs reports, for a lease this worker holds for the run and connector, whether creds and
+// their origins differ from its credentials in any field (values compared in constant time);
+// known is false when this worker does not hold that lease. Credentials from other secrets
+// always differ, whatever their values: the answer never tells whether two secrets hold the
+// same value, only whether the lease's own secrets changed.
+func (s *LeaseStore) Differs(id, workflowID, runID, connector string, creds connectors.Credentials, origins map[string]string) (differs, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.leases[id]
+	if !ok || e.workflowID != workflowID || e.runID != runID || e.connector != connector {
+		return false, false
+	}
+	if len(e.creds) != len(creds) || !maps.Equal(nonEmpty(e.origins), nonEmpty(origins)) {
+		return true, true
+	}
+	for f, v := range creds {
+		old, ok := e.creds[f]
+		if !ok || subtle.ConstantTimeCompare(old, v) != 1 {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// nonEmpty returns the entries of m with a value.
+func nonEmpty(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // Guard returns a Guard holding the values of the sensitive fields of every lease the run holds

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -22,6 +23,10 @@ type ResolveInput struct {
 	Connection  map[string]string `json:"connection"`
 	Sink        map[string]string `json:"sink,omitempty"`
 	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
+	// Refresh, when set, is a lease whose credentials the source refused: the secrets are read
+	// again from their stores (never the cache), and a new lease is made only if what they hold
+	// changed (a rotation); otherwise the answer is a Lease with Unchanged set and no lease.
+	Refresh *Lease `json:"refresh,omitempty"`
 }
 
 // ResolveSecrets reads every secret the connection names, applies the field rules, keeps the
@@ -52,6 +57,7 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 		return nil, appError(err, true)
 	}
 	req.Guard = guardOf(ctx) // the result guard then knows the sensitive values before a lease exists
+	req.Fresh = in.Refresh != nil
 	res, err := a.Resolver.Resolve(ctx, src, req)
 	if err != nil {
 		a.audit(ctx, audit.Event{Event: audit.SecretRead, Store: src.Name, Secret: refString(ref), Outcome: string(secrets.KindOf(err))})
@@ -87,6 +93,17 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 		zeroCreds(creds)
 		return nil, appError(err, true)
 	}
+	if in.Refresh != nil {
+		if !a.rotated(ctx, in, creds, origins, res.Versions) {
+			zeroCreds(creds)
+			a.logger().Info("the secrets read again hold what the source refused: no rotation", "workflowId", info.WorkflowExecution.ID,
+				"runId", info.WorkflowExecution.RunID, "store", src.Name)
+			return &Lease{Unchanged: true, Versions: res.Versions}, nil
+		}
+		// The refused lease is useless now; drop it if it is here (the workflow releases it
+		// wherever it is, too).
+		_ = a.Leases.Release(in.Refresh.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	}
 	id, expires, err := a.Leases.Put(LeaseGrant{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
 		Connector: in.Connector, Creds: creds, Origins: origins, Sensitive: sensitive})
 	if err != nil {
@@ -97,6 +114,30 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
 		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
 	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
+}
+
+// rotated reports whether the credentials read again for a refreshed lease differ from the ones
+// the source refused: by value, when this worker holds the refused lease; otherwise by the
+// stores' version ids, when every secret has one on both sides. When neither can tell, the
+// answer is no: trying the same credentials again would only add a failed login.
+func (a *Activities) rotated(ctx context.Context, in ResolveInput, creds connectors.Credentials, origins map[string]string, versions []secrets.SecretVersion) bool {
+	info := activity.GetInfo(ctx)
+	if differs, known := a.Leases.Differs(in.Refresh.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, creds, origins); known {
+		return differs
+	}
+	before := map[string]string{}
+	for _, v := range in.Refresh.Versions {
+		before[v.Ref.String()] = v.Version
+	}
+	changed := false
+	for _, v := range versions {
+		old, ok := before[v.Ref.String()]
+		if !ok || old == "" || v.Version == "" {
+			return false // a secret without versions, or a new one: cannot tell
+		}
+		changed = changed || old != v.Version
+	}
+	return changed
 }
 
 // request builds the resolution request: the connector's fields (sensitivity from the connector,
@@ -124,6 +165,21 @@ func (a *Activities) request(spec connectors.Spec, in ResolveInput, ref *secrets
 				Msg: "is not a sink credential field: use accessKeyId, secretAccessKey and sessionToken"}
 		}
 	}
+	if in.SecretStore != nil {
+		for _, name := range slices.Sorted(maps.Keys(in.SecretStore.Fields)) {
+			fs, known := spec.Field(name)
+			switch {
+			case !known:
+				return req, &secrets.Error{Kind: secrets.InvalidInput, Field: "secretStore.fields." + name, Msg: fmt.Sprintf("is not a field of the %s connector", spec.Name)}
+			case slices.Contains(names, name):
+				return req, &secrets.Error{Kind: secrets.InvalidInput, Field: name,
+					Msg: "is given both in connection and in secretStore.fields: give it in one of them"}
+			}
+			sf := in.SecretStore.Fields[name]
+			ref := in.SecretStore.FieldRef(sf)
+			req.Fields = append(req.Fields, secrets.Field{Name: name, Value: sf.Key, Secret: &ref, Sensitive: fs.Sensitive, Explicit: true})
+		}
+	}
 	for _, fs := range SinkFields {
 		if v, ok := in.Sink[fs.Name]; ok {
 			if len(v) > MaxFieldBytes {
@@ -144,17 +200,18 @@ func (a *Activities) checkStore(ctx context.Context, spec *stores.Spec) error {
 	if a.Policy == nil || spec == nil {
 		return nil
 	}
-	err := a.Policy.CheckStore(spec.Type)
-	if err == nil {
-		if ref := spec.PolicyRef(); ref != "" {
-			err = a.Policy.CheckSecret(spec.Type, ref)
+	if err := a.Policy.CheckStore(spec.Type); err != nil {
+		a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Store: spec.Type, Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+		return err
+	}
+	for _, ref := range spec.PolicyRefs() {
+		if err := a.Policy.CheckSecret(spec.Type, ref); err != nil {
+			a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Store: spec.Type, Secret: ref,
+				Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
+			return err
 		}
 	}
-	if err != nil {
-		a.audit(ctx, audit.Event{Event: audit.PolicyDenied, Store: spec.Type, Secret: spec.PolicyRef(),
-			Outcome: string(secrets.PolicyDenied), Reason: err.Error()})
-	}
-	return err
+	return nil
 }
 
 // checkDestination applies the policy's destination rules to a connection about to be made with
@@ -225,7 +282,7 @@ func (a *Activities) audit(ctx context.Context, ev audit.Event) {
 // secret of the same name on another store host.
 func PolicyOrigin(spec *stores.Spec, ref secrets.Ref) string {
 	if spec != nil && spec.Type == stores.TypeCustom {
-		return spec.PolicyRef()
+		return spec.FieldPolicyRef(stores.SecretField{Secret: ref.Path})
 	}
 	return ref.Path
 }

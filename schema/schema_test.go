@@ -303,9 +303,12 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 			}
 			spec := stores.Spec{Type: typ}
 			v := reflect.ValueOf(&spec).Elem().FieldByIndex(f.Index)
-			if v.Kind() == reflect.String {
+			switch v.Kind() {
+			case reflect.String:
 				v.SetString("x")
-			} else {
+			case reflect.Map:
+				v.Set(reflect.ValueOf(map[string]stores.SecretField{"password": {Secret: "x"}}))
+			default:
 				v.Set(reflect.ValueOf(json.RawMessage(`{}`)))
 			}
 			refused := slices.Contains(stores.Validate(spec), fmt.Sprintf("%s is not used by the %s store; remove it", name, typ))
@@ -322,11 +325,13 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		t.Errorf("connector enum %v, want %v", got, connectors.Names())
 	}
 	branchOf := map[string]node{}
+	thenOf := map[string]node{}
 	for _, a := range root["allOf"].([]any) {
 		cond := a.(node)["if"].(node)
 		name := props(t, cond)["connector"].(node)["const"].(string)
 		conn := props(t, a.(node)["then"].(node))["connection"].(node)
 		branchOf[name] = deref(t, root, conn)
+		thenOf[name] = a.(node)["then"].(node)
 	}
 	if got := keys(branchOf); !slices.Equal(got, connectors.Names()) {
 		t.Errorf("connection branches for %v, want %v", got, connectors.Names())
@@ -353,8 +358,13 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 			}
 		}
 		slices.Sort(required)
-		if got := strs(br["required"]); !slices.Equal(got, required) {
-			t.Errorf("%s connection: required %v, want %v", name, got, required)
+		// A required field is given in connection or named in secretStore.fields: the
+		// connector's branch says so with one anyOf per field.
+		if got := requiredEither(t, thenOf[name]); !slices.Equal(got, required) {
+			t.Errorf("%s connection: required (in connection or secretStore.fields) %v, want %v", name, got, required)
+		}
+		if br["required"] != nil {
+			t.Errorf("%s connection: lists required fields itself; they may be named in secretStore.fields instead", name)
 		}
 		checkFields(t, name+" connection", props(t, br), spec.Fields)
 	}
@@ -537,4 +547,25 @@ func TestStringConfigNeedsContentAssertion(t *testing.T) {
 	if err := schemaAccepts(t, strict(t), in); err == nil {
 		t.Error("with content assertion the schema accepts a string config without store_url")
 	}
+}
+
+// requiredEither returns the fields a connector's branch requires in connection or in
+// secretStore.fields: each an anyOf of those two requirements, for the same field.
+func requiredEither(t *testing.T, then node) []string {
+	t.Helper()
+	var out []string
+	all, _ := then["allOf"].([]any)
+	for _, a := range all {
+		alts := a.(node)["anyOf"].([]any)
+		inConn := strs(props(t, alts[0].(node))["connection"].(node)["required"])
+		store := props(t, alts[1].(node))["secretStore"].(node)
+		inFields := strs(props(t, store)["fields"].(node)["required"])
+		if len(inConn) != 1 || !slices.Equal(inConn, inFields) {
+			t.Errorf("a requirement that is not connection-or-fields for one field: %v", a)
+			continue
+		}
+		out = append(out, inConn[0])
+	}
+	slices.Sort(out)
+	return out
 }

@@ -168,3 +168,44 @@ func TestGuard(t *testing.T) {
 		t.Error("Zero kept values")
 	}
 }
+
+// TestExplicitFields: one secret per field. Each field names its own secret; with a key, the key
+// must exist (no fall-back to a literal), without one the secret's whole value is taken and it
+// must be a single value; the distinct secrets are fetched in one batch; each version is listed.
+func TestExplicitFields(t *testing.T) {
+	store := batchMem{newMem(map[string]string{
+		"db-password": "pw-explicit-canary",
+		"db-login":    `{"username":"svc","password":"other"}`,
+	})}
+	r := secrets.NewResolver(secrets.ResolverOptions{})
+	ref := func(p string) *secrets.Ref { return &secrets.Ref{Path: p} }
+	res, err := r.Resolve(context.Background(), src(store), secrets.Request{Fields: []secrets.Field{
+		{Name: "host", Value: "db.internal"},
+		{Name: "password", Secret: ref("db-password"), Sensitive: true, Explicit: true},
+		{Name: "username", Value: "username", Secret: ref("db-login"), Explicit: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Zero()
+	if value(t, res, "password") != "pw-explicit-canary" || value(t, res, "username") != "svc" || value(t, res, "host") != "db.internal" {
+		t.Fatalf("resolved %v", res.FieldNames())
+	}
+	if store.batches.Load() != 1 || len(res.Versions) != 2 {
+		t.Fatalf("batches %d, versions %+v", store.batches.Load(), res.Versions)
+	}
+	for _, tc := range []struct {
+		name  string
+		field secrets.Field
+		want  secrets.Kind
+	}{
+		{"a key the secret lacks is not a literal", secrets.Field{Name: "username", Value: "user", Secret: ref("db-login"), Explicit: true}, secrets.SecretKeyNotFound},
+		{"a key into a single value", secrets.Field{Name: "password", Value: "password", Secret: ref("db-password"), Sensitive: true, Explicit: true}, secrets.SecretKeyNotFound},
+		{"no key into a JSON object", secrets.Field{Name: "username", Secret: ref("db-login"), Explicit: true}, secrets.InvalidInput},
+	} {
+		_, err := r.Resolve(context.Background(), src(store), secrets.Request{Fields: []secrets.Field{tc.field}})
+		if !errors.Is(err, tc.want) || strings.Contains(err.Error(), "pw-explicit-canary") || strings.Contains(err.Error(), "other") {
+			t.Errorf("%s: %v, want %s without a value", tc.name, err, tc.want)
+		}
+	}
+}

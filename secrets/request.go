@@ -18,6 +18,10 @@ type Field struct {
 	// Sensitive is declared by the connector, never by the input: the field must come from a
 	// secret, because input typed into the Web UI or the CLI is stored in workflow history.
 	Sensitive bool `json:"sensitive,omitempty"`
+	// Explicit marks a field that names its own secret (Secret) on purpose: Value is then a key
+	// the secret must hold (empty: the whole secret, which must be a single value), never a
+	// literal to fall back to.
+	Explicit bool `json:"explicit,omitempty"`
 }
 
 // Request is one resolution: a set of fields and the secret they may name.
@@ -32,6 +36,9 @@ type Request struct {
 	// Guard, when set, receives the values of the sensitive fields once they are resolved, so
 	// the caller can check that nothing it returns holds them (see Guard).
 	Guard *Guard
+	// Fresh reads every secret from its store, never from the cache (whose copy may be the
+	// one a source just refused); what is read still refreshes the cache.
+	Fresh bool
 }
 
 // Validate reports every structural problem of the request at once, as one InvalidInput error.
@@ -51,6 +58,9 @@ func (r Request) Validate() error {
 		seen[f.Name] = true
 		if f.Secret != nil && strings.TrimSpace(f.Secret.Path) == "" {
 			problems = append(problems, fmt.Sprintf("field %q names a secret with an empty path", f.Name))
+		}
+		if f.Explicit && f.Secret == nil {
+			problems = append(problems, fmt.Sprintf("field %q is explicit but names no secret", f.Name))
 		}
 	}
 	if len(problems) == 0 {

@@ -42,18 +42,18 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 	for i, f := range req.Fields {
 		var ref *Ref
 		switch {
+		case f.Secret != nil:
+			ref = f.Secret
 		case perField != nil:
 			if f.Sensitive || perField.Names(f.Value) {
 				// A value given for a sensitive field may be the secret itself, typed by
 				// mistake: it stays hidden until the store proves it is a name.
 				ref = &Ref{Path: f.Value, Hidden: f.Sensitive}
 			}
-		case f.Secret != nil:
-			ref = f.Secret
 		default:
 			ref = req.Secret
 		}
-		if perField != nil && f.Sensitive && f.Value == "" {
+		if perField != nil && f.Secret == nil && f.Sensitive && f.Value == "" {
 			problems = append(problems, &Error{Kind: InvalidInput, Store: src.Name, Field: f.Name,
 				Msg: "a sensitive field must name the environment variable that holds it"})
 			continue
@@ -71,7 +71,7 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 		return nil, joinErrors(problems)
 	}
 
-	got, fetchErrs := r.fetchAll(ctx, src, distinct)
+	got, fetchErrs := r.fetchAll(ctx, src, distinct, req.Fresh)
 	defer func() {
 		for _, s := range got {
 			s.Zero()
@@ -104,7 +104,7 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 		if !ok {
 			continue // the fetch error is already reported once for the secret
 		}
-		if perField != nil {
+		if perField != nil && !f.Explicit {
 			res.Fields = append(res.Fields, Resolved{Field: f.Name, Value: append(Value(nil), s.Value...), FromSecret: true, Ref: ref.Shown(), Sensitive: f.Sensitive})
 			continue
 		}
@@ -230,6 +230,12 @@ func pickField(store string, f Field, ref Ref, d *decodedSecret, allowLiterals b
 		case f.Value == "" && f.Secret != nil:
 			return Resolved{}, &Error{Kind: InvalidInput, Store: store, Ref: ref.String(), Field: f.Name,
 				Msg: fmt.Sprintf("the secret is a JSON object: set the field to one of its keys (%s)", keyList(d.keys()))}
+		case f.Explicit && f.Sensitive:
+			return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
+				Msg: fmt.Sprintf("the secret has no key named by this field's key (not shown: it is a sensitive field's); the keys it holds are %s", keyList(d.keys()))}
+		case f.Explicit:
+			return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
+				Msg: fmt.Sprintf("the secret has no key %q; the keys it holds are %s", f.Value, keyList(d.keys()))}
 		case f.Sensitive && !allowLiterals:
 			// Never repeat the value: it may be the password itself, typed by mistake.
 			return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
@@ -237,8 +243,12 @@ func pickField(store string, f Field, ref Ref, d *decodedSecret, allowLiterals b
 		}
 		return literal, nil
 	}
-	if (f.Value == "" && f.Secret != nil) || namesSecret(f.Value, ref.Path) {
+	if (f.Value == "" && f.Secret != nil) || (!f.Explicit && namesSecret(f.Value, ref.Path)) {
 		return fromSecret(append(Value(nil), d.whole...), ""), nil
+	}
+	if f.Explicit {
+		return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,
+			Msg: "the secret holds a single value, not a JSON object with keys: leave the field's key out to use the whole value, or store a JSON object"}
 	}
 	if f.Sensitive && !allowLiterals {
 		return Resolved{}, &Error{Kind: SecretKeyNotFound, Store: store, Ref: ref.String(), Field: f.Name,

@@ -99,7 +99,7 @@ func (r *Resolver) CachedSecrets() int {
 // Fetch returns one secret from src, through the cache and the collapsing of concurrent fetches.
 // The caller owns the result and must Zero it.
 func (r *Resolver) Fetch(ctx context.Context, src Source, ref Ref) (*Secret, error) {
-	got, errs := r.fetchAll(ctx, src, []Ref{ref})
+	got, errs := r.fetchAll(ctx, src, []Ref{ref}, false)
 	if err := errs[ref]; err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (r *Resolver) Fetch(ctx context.Context, src Source, ref Ref) (*Secret, err
 }
 
 // fetchAll fetches each of refs (distinct) once. Every ref ends up in exactly one of the maps.
-func (r *Resolver) fetchAll(ctx context.Context, src Source, refs []Ref) (map[Ref]*Secret, map[Ref]error) {
+func (r *Resolver) fetchAll(ctx context.Context, src Source, refs []Ref, fresh bool) (map[Ref]*Secret, map[Ref]error) {
 	got := make(map[Ref]*Secret, len(refs))
 	errs := make(map[Ref]error)
 	type joined struct {
@@ -121,7 +121,7 @@ func (r *Resolver) fetchAll(ctx context.Context, src Source, refs []Ref) (map[Re
 	for _, ref := range refs {
 		key := src.Key + "\x00" + ref.key()
 		start := r.opts.Now()
-		if r.cache != nil {
+		if r.cache != nil && !fresh {
 			if s := r.cache.get(key); s != nil {
 				got[ref] = s
 				r.observe(FetchEvent{Store: src.Name, Ref: ref, Version: s.Version, Cached: true})

@@ -29,16 +29,23 @@ const (
 	// changeCheckParts has Finalize check that every committed part is on its worker's disk,
 	// and extracts again the batches whose parts were committed by a lost worker.
 	changeCheckParts = "check-parts"
+	// changeStoreFields accepts secretStore.fields (one secret per field) and Azure's
+	// workload-identity in validation.
+	changeStoreFields = "store-fields"
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
-// were refused keeps ignoring them, so its replay decides as it did.
+// were refused keeps ignoring them, and one started before secretStore.fields and Azure's
+// workload-identity existed keeps refusing them, so its replay decides as it did.
 func validateInput(ctx workflow.Context, in Input) []string {
 	if workflow.GetVersion(ctx, changeRefuseUnknownFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		in.problems.unknownField = ""
+	}
+	if workflow.GetVersion(ctx, changeStoreFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		in.before = rulesBeforeStoreFields
 	}
 	return in.Validate()
 }
@@ -83,6 +90,9 @@ type Progress struct {
 	// Redactions counts the values of the run's sensitive fields found in extracted text and
 	// written as [REDACTED] instead.
 	Redactions int `json:"redactions,omitempty"`
+	// Rotations counts how often the source refused the credentials, the secrets read again
+	// had changed, and the run went on with the new ones.
+	Rotations int `json:"rotations,omitempty"`
 }
 
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
@@ -97,11 +107,14 @@ type Summary struct {
 	Schemas       int                     `json:"schemas"`
 	ServerVersion string                  `json:"serverVersion,omitempty"`
 	Versions      []secrets.SecretVersion `json:"secretVersions,omitempty"`
-	LeaseRenewals int                     `json:"leaseRenewals"`
-	// WorkerBusyWaits, PartsReextracted and Redactions: see Progress.
+	// PreviousVersions are the versions a rotation during the run replaced (see Rotations).
+	PreviousVersions []secrets.SecretVersion `json:"previousSecretVersions,omitempty"`
+	LeaseRenewals    int                     `json:"leaseRenewals"`
+	// WorkerBusyWaits, PartsReextracted, Redactions and Rotations: see Progress.
 	WorkerBusyWaits  int `json:"workerBusyWaits,omitempty"`
 	PartsReextracted int `json:"partsReextracted,omitempty"`
 	Redactions       int `json:"redactions,omitempty"`
+	Rotations        int `json:"rotations,omitempty"`
 	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
 	Durations map[string]string `json:"durations"`
 }
@@ -257,6 +270,8 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		Schemas:          len(names),
 		ServerVersion:    report.ServerVersion,
 		Versions:         lease.versions(),
+		PreviousVersions: lease.previousVersions(),
+		Rotations:        progress.Rotations,
 		LeaseRenewals:    progress.LeaseRenewals,
 		WorkerBusyWaits:  progress.WorkerBusyWaits,
 		PartsReextracted: progress.PartsReextracted,

@@ -34,7 +34,17 @@ type Input struct {
 	Options RunOptions `json:"options,omitzero"`
 
 	problems inputProblems // what UnmarshalJSON could not take; see Validate
+	// before is the rules a replayed run was validated with: 0 for the current ones, or one of
+	// the rulesBefore constants (see validateInput).
+	before int
 }
+
+// Validation rules older runs replay with.
+const (
+	// rulesBeforeStoreFields: secretStore.fields and Azure's workload-identity did not exist,
+	// so an input that used them was refused.
+	rulesBeforeStoreFields = 1
+)
 
 // FieldValue is a connection field's value as typed: a JSON string, or a number or boolean,
 // which is taken as its JSON text (so "port": 5432 and "port": "5432" mean the same).
@@ -148,14 +158,38 @@ func (in Input) Validate() []string {
 	case !ok:
 		add("connector %q is not supported: use one of %s", in.Connector, strings.Join(connectors.Names(), ", "))
 	}
+	var storeFields map[string]stores.SecretField
+	if in.SecretStore != nil {
+		storeFields = in.SecretStore.Fields
+		if in.before == rulesBeforeStoreFields {
+			if len(storeFields) > 0 {
+				add("the input has an unknown field secretStore.fields: check its spelling and where it is nested against schema/input.schema.json")
+			}
+			if in.SecretStore.Type == stores.TypeAzure && in.SecretStore.AuthMethod == "workload-identity" {
+				add("secretStore: authMethod must be managed-identity or service-principal")
+			}
+			storeFields = nil
+		}
+	}
 	if ok {
 		for _, name := range sortedKeys(in.Connection) {
 			if _, known := spec.Field(name); !known {
 				add("connection.%s is not a field of the %s connector: its fields are %s", name, spec.Name, strings.Join(spec.FieldNames(), ", "))
 			}
 		}
+		for _, name := range sortedKeys(storeFields) {
+			_, known := spec.Field(name)
+			_, inConnection := in.Connection[name]
+			switch {
+			case !known:
+				add("secretStore.fields.%s is not a field of the %s connector: its fields are %s", name, spec.Name, strings.Join(spec.FieldNames(), ", "))
+			case inConnection:
+				add("connection.%s is also named in secretStore.fields: give it in one of them", name)
+			}
+		}
 		for _, f := range spec.Fields {
-			if v, set := in.Connection[f.Name]; f.Required && (!set || strings.TrimSpace(string(v)) == "") {
+			_, fromSecret := storeFields[f.Name]
+			if v, set := in.Connection[f.Name]; f.Required && !fromSecret && (!set || strings.TrimSpace(string(v)) == "") {
 				add("connection.%s is required: %s", f.Name, f.Doc)
 			}
 		}

@@ -119,8 +119,9 @@ func withOptions(ctx workflow.Context, opts workflow.ActivityOptions, lease acti
 }
 
 // leaseHolder owns a run's credential lease: it resolves it, runs leased activities with it,
-// resolves again (at most MaxLeaseRenewals times) when the worker holding it is gone, and
-// releases it.
+// resolves again (at most MaxLeaseRenewals times) when the worker holding it is gone, reads the
+// secrets again when the source refuses them (at most MaxRotations times, and only if they
+// changed), and releases it.
 type leaseHolder struct {
 	rootCtx  workflow.Context
 	input    Input
@@ -128,7 +129,21 @@ type leaseHolder struct {
 	lease    *activities.Lease
 	renewing bool
 	released bool
+	// previous are the versions of the leases that rotations replaced, oldest first.
+	previous []secrets.SecretVersion
+	// stale is the lease whose secrets were read again after the source refused them and had
+	// not changed: other callers refused with it fail at once instead of reading them again.
+	stale    *activities.Lease
+	staleErr error
 }
+
+// MaxRotations bounds how often one run reads its secrets again because the source refused
+// them and the secrets had changed (a rotation while the run was in flight).
+const MaxRotations = 3
+
+// changeRotateOnAuthFailure reads the secrets again (bypassing the cache) when the source
+// refuses the credentials, and continues with them if they changed.
+const changeRotateOnAuthFailure = "rotate-on-auth-failure"
 
 func newLeaseHolder(ctx workflow.Context, in Input, progress *Progress) *leaseHolder {
 	return &leaseHolder{rootCtx: ctx, input: in, progress: progress}
@@ -136,6 +151,17 @@ func newLeaseHolder(ctx workflow.Context, in Input, progress *Progress) *leaseHo
 
 // resolve runs ResolveSecrets on the shared queue and keeps the lease.
 func (h *leaseHolder) resolve(ctx workflow.Context) error {
+	var lease activities.Lease
+	if err := h.executeResolve(ctx, nil, &lease); err != nil {
+		return err
+	}
+	h.lease = &lease
+	return nil
+}
+
+// executeResolve runs ResolveSecrets on the shared queue, reading the secrets again for refresh
+// when it is set, and decodes its answer into lease.
+func (h *leaseHolder) executeResolve(ctx workflow.Context, refresh *activities.Lease, lease *activities.Lease) error {
 	conn := make(map[string]string, len(h.input.Connection))
 	for k, v := range h.input.Connection {
 		conn[k] = string(v)
@@ -149,14 +175,12 @@ func (h *leaseHolder) resolve(ctx workflow.Context) error {
 	}
 	opts := resolveOptions
 	opts.ScheduleToCloseTimeout = time.Duration(h.input.Options.withDefaults().ResolveTimeoutSeconds) * time.Second
-	var lease activities.Lease
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.ResolveSecrets, activities.ResolveInput{
-		Connector: h.input.Connector, Connection: conn, Sink: sink, SecretStore: h.input.SecretStore,
-	}).Get(ctx, &lease)
+		Connector: h.input.Connector, Connection: conn, Sink: sink, SecretStore: h.input.SecretStore, Refresh: refresh,
+	}).Get(ctx, lease)
 	if err != nil {
 		return storeGaveUp(err, opts.ScheduleToCloseTimeout)
 	}
-	h.lease = &lease
 	return nil
 }
 
@@ -189,11 +213,36 @@ func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activi
 			return err
 		}
 		used := h.lease
+		if h.stale != nil && h.stale == used {
+			return h.staleErr // refused, read again, unchanged: another login would fail the same way
+		}
 		callCtx := ctx
 		if wait > 0 {
 			callCtx = workflow.WithValue(ctx, startTimeoutKey{}, wait)
 		}
 		err := fn(callCtx, activities.LeaseInput{Lease: *used, Connector: h.input.Connector, OutputPrefix: h.input.Output.Prefix})
+		if sourceRefused(err) {
+			switch {
+			case h.lease != used || h.renewing:
+				continue // the secrets were read again meanwhile, or are being read: try with them
+			case h.progress.Rotations >= MaxRotations:
+				return err
+			}
+			if workflow.GetVersion(ctx, changeRotateOnAuthFailure, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				return err // a run from before rotations were followed
+			}
+			h.renewing = true
+			rotated, rerr := h.refresh(ctx, *used)
+			h.renewing = false
+			switch {
+			case rerr != nil:
+				return rerr
+			case !rotated:
+				h.stale, h.staleErr = used, err // the same credentials: a second login would fail the same way
+				return err
+			}
+			continue
+		}
 		if err == nil || !leaseLost(err) {
 			return err
 		}
@@ -223,6 +272,32 @@ func (h *leaseHolder) run(ctx workflow.Context, fn func(workflow.Context, activi
 			return rerr
 		}
 	}
+}
+
+// sourceRefused reports whether the source refused the leased credentials.
+func sourceRefused(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == string(secrets.SourceAuthFailed)
+}
+
+// refresh reads the secrets of a refused lease again (ResolveSecrets with Refresh, which
+// bypasses the cache). If they changed, the new lease replaces it, the refused one is released
+// and the rotation counted; if not, nothing changes and it reports false.
+func (h *leaseHolder) refresh(ctx workflow.Context, refused activities.Lease) (bool, error) {
+	var fresh activities.Lease
+	if err := h.executeResolve(ctx, &refused, &fresh); err != nil {
+		return false, err
+	}
+	if fresh.Unchanged {
+		return false, nil
+	}
+	h.previous = append(h.previous, refused.Versions...)
+	h.lease = &fresh
+	h.progress.Rotations++
+	h.releaseLease(ctx, refused)
+	workflow.GetLogger(ctx).Info("the source refused the credentials and the secrets had changed: continuing with the new ones",
+		"rotations", h.progress.Rotations)
+	return true, nil
 }
 
 // leaseLost reports whether err may mean the worker holding the lease is gone: the activity
@@ -266,9 +341,15 @@ func (h *leaseHolder) release() {
 		return
 	}
 	h.released = true
-	ctx, _ := workflow.NewDisconnectedContext(h.rootCtx)
-	err := workflow.ExecuteActivity(withOptions(ctx, releaseOptions, *h.lease), acts.ReleaseCredentials,
-		activities.LeaseInput{Lease: *h.lease, Connector: h.input.Connector}).Get(ctx, nil)
+	h.releaseLease(h.rootCtx, *h.lease)
+}
+
+// releaseLease asks the worker holding lease to zero it, even when ctx is cancelled. It blocks
+// the coroutine of ctx (a workflow context must only be blocked on by its own coroutine).
+func (h *leaseHolder) releaseLease(ctx workflow.Context, lease activities.Lease) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	err := workflow.ExecuteActivity(withOptions(ctx, releaseOptions, lease), acts.ReleaseCredentials,
+		activities.LeaseInput{Lease: lease, Connector: h.input.Connector}).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not release the credential lease; it expires on its own", "error", err)
 	}
@@ -279,6 +360,9 @@ func (h *leaseHolder) release() {
 func (h *leaseHolder) releasedElsewhere() {
 	h.released = true
 }
+
+// previousVersions returns the versions of the leases rotations replaced.
+func (h *leaseHolder) previousVersions() []secrets.SecretVersion { return h.previous }
 
 // versions returns the secret versions read by the current lease.
 func (h *leaseHolder) versions() []secrets.SecretVersion {

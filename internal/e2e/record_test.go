@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/secure-agent/secure-agent/internal/testenv"
+	"github.com/secure-agent/secure-agent/secrets/stores"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -78,6 +79,14 @@ func TestRecordHistories(t *testing.T) {
 	// v6: Finalize is told which parts the batches committed (change id "check-parts").
 	record("extraction-success-v6", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
 	record("extraction-s3-v6", h.start(workflows.ExtractionWorkflowName, s3Input))
+
+	// v7: validation accepts secretStore.fields behind a version marker (change id
+	// "store-fields"); a refused login reads the secrets again (change id
+	// "rotate-on-auth-failure", recorded by TestRotationDuringRun).
+	record("extraction-success-v7", h.start(workflows.ExtractionWorkflowName, envInput("REC_SHOP_DB")))
+	record("testconnection-success-v7", h.start(workflows.TestConnectionWorkflowName, envInput("REC_SHOP_DB")))
+	record("extraction-store-fields-v7", h.start(workflows.ExtractionWorkflowName, workflows.Input{
+		Connector: "sqlite", SecretStore: &stores.Spec{Type: stores.TypeEnv, Fields: map[string]stores.SecretField{"path": {Secret: "REC_SHOP_DB"}}}}))
 
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))

@@ -104,18 +104,25 @@ func TestExtractionResumesAfterWorkerStops(t *testing.T) {
 	if sumB.Counts["tables"] != 24*15 || sumB.Counts["schemas"] != 24+1 { // and public
 		t.Fatalf("clean run counts = %v", sumB.Counts)
 	}
-	for kind, n := range sumB.Counts {
-		if sumA.Counts[kind] != n {
-			t.Errorf("%s: interrupted run wrote %d, clean run %d", kind, sumA.Counts[kind], n)
-		}
-		a, b := sortedLines(t, filepath.Join(sumA.OutputDir, kind+".jsonl.gz")), sortedLines(t, filepath.Join(sumB.OutputDir, kind+".jsonl.gz"))
-		if !slices.Equal(a, b) {
-			t.Errorf("%s: interrupted and clean runs differ after sorting (%d vs %d lines)", kind, len(a), len(b))
-		}
-	}
+	sameOutput(t, "interrupted", sumA, "clean", sumB)
 	m, err := output.ReadManifest(sumA.OutputDir)
 	if err != nil || m.Counts["columns"] != sumB.Counts["columns"] {
 		t.Fatalf("manifest of the interrupted run: %+v, %v", m, err)
+	}
+}
+
+// sameOutput checks that two runs wrote the same counts and, line for line after sorting, the
+// same output files.
+func sameOutput(t *testing.T, nameA string, a workflows.Summary, nameB string, b workflows.Summary) {
+	t.Helper()
+	for kind, n := range b.Counts {
+		if a.Counts[kind] != n {
+			t.Errorf("%s: %s run wrote %d, %s run %d", kind, nameA, a.Counts[kind], nameB, n)
+		}
+		la, lb := sortedLines(t, filepath.Join(a.OutputDir, kind+".jsonl.gz")), sortedLines(t, filepath.Join(b.OutputDir, kind+".jsonl.gz"))
+		if !slices.Equal(la, lb) {
+			t.Errorf("%s: %s and %s runs differ after sorting (%d vs %d lines)", kind, nameA, nameB, len(la), len(lb))
+		}
 	}
 }
 

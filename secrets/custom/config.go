@@ -249,6 +249,19 @@ func jsonPathProblems(key, path string) []string {
 // at once as one InvalidInput error, and never quotes a value. It does not touch the network or
 // the file system.
 func ParseConfig(raw []byte) (Config, secrets.Ref, error) {
+	return parseConfig(raw, true)
+}
+
+// ParseStoreConfig is ParseConfig for a store whose fields each name their own secret
+// (secretStore.fields): secret_name may be left out, and the Ref is then empty.
+func ParseStoreConfig(raw []byte) (Config, secrets.Ref, error) {
+	return parseConfig(raw, false)
+}
+
+// ValidSecretName says what is wrong with a secret name, as secret_name takes it, or "".
+func ValidSecretName(name string) string { return pathProblem(name) }
+
+func parseConfig(raw []byte, needName bool) (Config, secrets.Ref, error) {
 	fields, problems := decodeObject(raw)
 	var cfg Config
 	var ref secrets.Ref
@@ -291,7 +304,9 @@ func ParseConfig(raw []byte) (Config, secrets.Ref, error) {
 		_, more := cfg.problems()
 		problems = append(problems, more...)
 		if _, ok := fields["secret_name"]; !ok {
-			problems = append(problems, "secret_name is required")
+			if needName {
+				problems = append(problems, "secret_name is required")
+			}
 		} else if msg := pathProblem(ref.Path); msg != "" {
 			problems = append(problems, msg)
 		}

@@ -69,6 +69,10 @@ func New(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// ValidName reports whether name has the form of an environment variable name this store reads:
+// letters, digits and _, not starting with a digit, at most 256 characters.
+func ValidName(name string) bool { return validName.MatchString(name) }
+
 // Names reports whether value is a variable name this store may read: a valid name that the
 // allowlist admits and the denylist does not refuse.
 func (s *Store) Names(value string) bool {

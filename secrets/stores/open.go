@@ -125,14 +125,14 @@ func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets
 		cfg := o.azureConfig(*spec)
 		key := strings.Join([]string{azure.Name, strings.ToLower(cfg.VaultName), authOrDefault(cfg.AuthMethod, azure.AuthManagedIdentity), strings.ToLower(cfg.ClientID)}, "\x00")
 		store, err := o.get(key, func() (secrets.Store, error) { return azure.New(ctx, cfg) })
-		return secrets.Source{Name: azure.Name, Key: key, Store: store}, &secrets.Ref{Path: spec.SecretPath}, err
+		return secrets.Source{Name: azure.Name, Key: key, Store: store}, pathRef(spec.SecretPath), err
 	case TypeGCP:
 		key := gcp.Name
 		store, err := o.get(key, func() (secrets.Store, error) { return gcp.New(ctx, gcp.Config{ClientOptions: o.opts.GCPClientOptions}) })
-		return secrets.Source{Name: gcp.Name, Key: key, Store: store}, &secrets.Ref{Path: spec.SecretPath}, err
+		return secrets.Source{Name: gcp.Name, Key: key, Store: store}, pathRef(spec.SecretPath), err
 	case TypeCustom:
 		raw, _ := spec.customConfig() // Validate checked it
-		cfg, ref, _ := custom.ParseConfig(raw)
+		cfg, ref, _ := custom.ParseStoreConfig(raw)
 		// The agent-side values (version path, CA file) are functions of the store_url's host
 		// and port, which the key holds.
 		key := custom.Name + "\x00" + cfg.Key()
@@ -143,6 +143,9 @@ func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets
 				DialContext: o.customDialer.DialContext,
 			})
 		})
+		if ref.Path == "" {
+			return secrets.Source{Name: custom.Name, Key: key, Store: store}, nil, err // every secret named per field
+		}
 		return secrets.Source{Name: custom.Name, Key: key, Store: store}, &ref, err
 	}
 	return secrets.Source{}, nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("unknown store type %q", spec.Type)}
@@ -191,8 +194,21 @@ func (o *Opener) azureConfig(spec Spec) azure.Config {
 	}
 }
 
+// awsRef is the secretPath's reference with its version or stage, or nil without a secretPath
+// (every secret named per field).
 func awsRef(spec Spec) *secrets.Ref {
+	if spec.SecretPath == "" {
+		return nil
+	}
 	return &secrets.Ref{Path: spec.SecretPath, Version: spec.VersionID, Stage: spec.VersionStage}
+}
+
+// pathRef is the reference of a secretPath, or nil without one.
+func pathRef(path string) *secrets.Ref {
+	if path == "" {
+		return nil
+	}
+	return &secrets.Ref{Path: path}
 }
 
 // allowCustomEnv is the policy for variables a custom store sends: on the custom-store

@@ -7,9 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
+	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/custom"
 )
 
@@ -50,15 +53,106 @@ type Spec struct {
 	// Custom HTTP store: the documented JSON configuration, as an object or as a string that
 	// holds one (the Web UI's text box).
 	Config json.RawMessage `json:"config,omitempty"`
+
+	// Fields names, per connection field, a secret of this store that holds that field's value
+	// alone ("one secret per field"): the secret's name as the store addresses it, or
+	// {"secret": name, "key": key} for one key of a JSON secret. A field named here is not also
+	// given in the connection. With Fields, secretPath (or the custom store's secret_name) may
+	// be left out.
+	Fields map[string]SecretField `json:"fields,omitempty"`
 }
 
-// fieldsByType lists the fields each store type accepts besides type.
+// SecretField is where one field's value is kept: a secret of the store, and optionally a key of
+// the JSON object it holds (without one, the secret's whole value, which must be one string).
+// Both are names, never values.
+type SecretField struct {
+	Secret string `json:"secret"`
+	Key    string `json:"key,omitempty"`
+}
+
+// UnmarshalJSON accepts a string (the secret's name) or an object {"secret": ..., "key": ...}
+// (unknown keys refused).
+func (f *SecretField) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		*f = SecretField{}
+		return json.Unmarshal(b, &f.Secret)
+	}
+	type plain SecretField
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return fmt.Errorf(`a secret field must be the secret's name or {"secret": "<name>", "key": "<key>"}`)
+	}
+	*f = SecretField(p)
+	return nil
+}
+
+// FieldRef returns the reference of the secret a field of Fields names, as the store reads it.
+func (s Spec) FieldRef(f SecretField) secrets.Ref {
+	return secrets.Ref{Path: f.Secret}
+}
+
+// PolicyRefs returns every secret reference of the block that agent policy judges: PolicyRef's,
+// then each field's secret (for custom stores "<store_url host[:port]>/<secret>"), without
+// repeats. Blocks that do not parse give none for the parts that do not.
+func (s Spec) PolicyRefs() []string {
+	var out []string
+	add := func(r string) {
+		if r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	add(s.PolicyRef())
+	for _, name := range slices.Sorted(maps.Keys(s.Fields)) {
+		add(s.FieldPolicyRef(s.Fields[name]))
+	}
+	return out
+}
+
+// FieldPolicyRef is the reference agent policy judges for a secret Fields names: its path, or
+// for a custom store "<store_url host[:port]>/<secret>"; "" for env (the allowlist judges
+// variables) and for a custom block that does not parse.
+func (s Spec) FieldPolicyRef(f SecretField) string {
+	switch s.Type {
+	case TypeAWS, TypeAzure, TypeGCP:
+		return f.Secret
+	case TypeCustom:
+		host := s.customHost()
+		if host == "" {
+			return ""
+		}
+		return host + "/" + f.Secret
+	}
+	return ""
+}
+
+// customHost is the host[:port] of a custom block's store_url, or "".
+func (s Spec) customHost() string {
+	raw, err := s.customConfig()
+	if err != nil {
+		return ""
+	}
+	cfg, _, err := custom.ParseStoreConfig(raw)
+	if err != nil {
+		return ""
+	}
+	u, err := url.Parse(cfg.StoreURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// fieldsByType lists the fields each store type accepts besides type (and fields, which every
+// type accepts).
 var fieldsByType = map[string][]string{
-	TypeAWS:    {"secretPath", "region", "authMethod", "roleArn", "externalId", "versionStage", "versionId"},
-	TypeAzure:  {"secretPath", "vaultName", "authMethod", "clientId"},
-	TypeGCP:    {"secretPath"},
-	TypeEnv:    {},
-	TypeCustom: {"config"},
+	TypeAWS:    {"secretPath", "region", "authMethod", "roleArn", "externalId", "versionStage", "versionId", "fields"},
+	TypeAzure:  {"secretPath", "vaultName", "authMethod", "clientId", "fields"},
+	TypeGCP:    {"secretPath", "fields"},
+	TypeEnv:    {"fields"},
+	TypeCustom: {"config", "fields"},
 }
 
 // setFields returns the JSON names of the non-empty fields of s, other than type.
@@ -75,6 +169,9 @@ func (s Spec) setFields() []string {
 	}
 	if len(bytes.TrimSpace(s.Config)) > 0 && string(bytes.TrimSpace(s.Config)) != "null" {
 		set = append(set, "config")
+	}
+	if len(s.Fields) > 0 {
+		set = append(set, "fields")
 	}
 	return set
 }
@@ -109,8 +206,8 @@ func (s Spec) PolicyRef() string {
 		if err != nil {
 			return ""
 		}
-		cfg, ref, err := custom.ParseConfig(raw)
-		if err != nil {
+		cfg, ref, err := custom.ParseStoreConfig(raw)
+		if err != nil || ref.Path == "" {
 			return ""
 		}
 		u, err := url.Parse(cfg.StoreURL)

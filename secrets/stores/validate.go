@@ -3,13 +3,16 @@ package stores
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/secrets/aws"
 	"github.com/secure-agent/secure-agent/secrets/azure"
 	"github.com/secure-agent/secure-agent/secrets/custom"
+	"github.com/secure-agent/secure-agent/secrets/env"
 	"github.com/secure-agent/secure-agent/secrets/gcp"
 )
 
@@ -38,11 +41,15 @@ func Validate(spec Spec) []string {
 	}
 	needPath := func() bool {
 		if strings.TrimSpace(spec.SecretPath) == "" {
-			problems = append(problems, fmt.Sprintf("secretPath is missing: name the %s secret that holds the connection's sensitive fields", spec.Type))
+			if len(spec.Fields) > 0 {
+				return false // every secret is named per field
+			}
+			problems = append(problems, fmt.Sprintf("secretPath is missing: name the %s secret that holds the connection's sensitive fields, or name one secret per field in fields", spec.Type))
 			return false
 		}
 		return true
 	}
+	problems = append(problems, fieldProblems(spec)...)
 	switch spec.Type {
 	case TypeAWS:
 		cfg := aws.Config{Region: spec.Region, AuthMethod: spec.AuthMethod, RoleARN: spec.RoleARN, ExternalID: spec.ExternalID}
@@ -68,10 +75,58 @@ func Validate(spec Spec) []string {
 			problems = append(problems, "config: "+err.Error())
 			break
 		}
-		cfg, _, err := custom.ParseConfig(raw)
+		parse := custom.ParseConfig
+		if len(spec.Fields) > 0 {
+			parse = custom.ParseStoreConfig // each field may name its own secret_name
+		}
+		cfg, _, err := parse(raw)
 		add(err)
 		if err == nil {
 			add(cfg.Validate())
+		}
+	}
+	return problems
+}
+
+// maxKeyBytes bounds a key named in fields.
+const maxKeyBytes = 256
+
+// fieldProblems checks the secrets that Fields names, each as its store addresses secrets.
+// Problems name the field, never the secret (a name could have been pasted where the value
+// belongs, but it is still shown: it is what the operator must fix) — except that a key is
+// never quoted.
+func fieldProblems(spec Spec) []string {
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(spec.Fields)) {
+		f := spec.Fields[name]
+		where := "fields." + name
+		if strings.TrimSpace(f.Secret) == "" {
+			problems = append(problems, where+": secret is empty: name the secret that holds this field")
+			continue
+		}
+		if len(f.Key) > maxKeyBytes || strings.ContainsFunc(f.Key, unicode.IsControl) {
+			problems = append(problems, fmt.Sprintf("%s: key must be at most %d bytes without control characters", where, maxKeyBytes))
+		}
+		var err error
+		ref := spec.FieldRef(f)
+		switch spec.Type {
+		case TypeAWS:
+			err = aws.ValidateRef(ref, spec.Region)
+		case TypeAzure:
+			_, err = azure.ParseRef(ref, spec.VaultName)
+		case TypeGCP:
+			_, err = gcp.ParseRef(ref)
+		case TypeCustom:
+			if msg := custom.ValidSecretName(f.Secret); msg != "" {
+				problems = append(problems, where+": "+strings.Replace(msg, "secret_name", "secret", 1))
+			}
+		case TypeEnv:
+			if !env.ValidName(f.Secret) {
+				problems = append(problems, where+": secret must name an agent environment variable (letters, digits and _, not starting with a digit)")
+			}
+		}
+		for _, e := range flatten(err) {
+			problems = append(problems, where+": "+message(e))
 		}
 	}
 	return problems

@@ -1,0 +1,51 @@
+package workflows
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestValidateStoreFields: secretStore.fields names connector fields only, never one the
+// connection gives too, and satisfies a required field; a run recorded before the rules existed
+// replays with them refused, as it was validated then.
+func TestValidateStoreFields(t *testing.T) {
+	decode := func(js string) Input {
+		t.Helper()
+		var in Input
+		if err := json.Unmarshal([]byte(js), &in); err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	good := decode(`{"connector": "postgres", "connection": {"host": "db.internal", "database": "sales"},
+		"secretStore": {"type": "azure", "vaultName": "myvault", "authMethod": "workload-identity",
+			"fields": {"username": {"secret": "catalog-login", "key": "username"}, "password": "catalog-password"}}}`)
+	if problems := good.Validate(); len(problems) > 0 {
+		t.Fatalf("valid input refused: %v", problems)
+	}
+	if problems := good.StartProblems(false); len(problems) > 0 {
+		t.Fatalf("run and check would refuse it: %v", problems)
+	}
+	for name, tc := range map[string]struct{ js, want string }{
+		"not a field": {`{"connector": "postgres", "connection": {"host": "h", "database": "d", "username": "u"},
+			"secretStore": {"type": "env", "fields": {"passwd": "DB_PASSWORD"}}}`, "secretStore.fields.passwd is not a field of the postgres connector"},
+		"given twice": {`{"connector": "postgres", "connection": {"host": "h", "database": "d", "username": "u", "password": "pw"},
+			"secretStore": {"type": "env", "fields": {"password": "DB_PASSWORD"}}}`, "connection.password is also named in secretStore.fields"},
+		"required missing": {`{"connector": "postgres", "connection": {"host": "h", "database": "d"},
+			"secretStore": {"type": "env", "fields": {"password": "DB_PASSWORD"}}}`, "connection.username is required"},
+	} {
+		if problems := decode(tc.js).Validate(); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+			t.Errorf("%s: %v, want %q", name, problems, tc.want)
+		}
+	}
+	old := good
+	old.before = rulesBeforeStoreFields
+	problems := old.Validate()
+	for _, want := range []string{"unknown field secretStore.fields", "authMethod must be managed-identity or service-principal"} {
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, want) }) {
+			t.Errorf("replayed with the old rules: %v, want %q", problems, want)
+		}
+	}
+}
