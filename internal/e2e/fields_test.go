@@ -42,7 +42,7 @@ func TestOneSecretPerField(t *testing.T) {
 			w.Header().Set("X-Secret-Version", "7")
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]string{"username": user, "host": admin.Hostname()})
-		case "/catalog/password":
+		case "/catalog/password", "/catalog/other-password":
 			w.Header().Set("X-Secret-Version", "12")
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = w.Write([]byte(password))
@@ -82,6 +82,7 @@ destinations:
 				}},
 		}
 	}
+	var ae *temporal.ApplicationError
 	var sum workflows.Summary
 	if err := h.start(workflows.ExtractionWorkflowName, input("catalog/password")).Get(context.Background(), &sum); err != nil {
 		t.Fatal(err)
@@ -114,15 +115,21 @@ destinations:
 		t.Error("the audit holds the password")
 	}
 
+	// Destination rules apply per secret: the same password under a secret that no rule sends
+	// to this host is refused before any login, though the login secret's rule allows it.
+	err = h.start(workflows.ExtractionWorkflowName, input("catalog/other-password")).Get(context.Background(), nil)
+	if !errors.As(err, &ae) || ae.Type() != "PolicyDenied" || !strings.Contains(ae.Message(), "catalog/other-password") {
+		t.Fatalf("a field's secret with no destination rule for the host: %v", err)
+	}
+
 	// A field naming a secret the policy does not allow: refused before any store call.
 	err = h.start(workflows.ExtractionWorkflowName, input("other/password")).Get(context.Background(), nil)
-	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != "PolicyDenied" || !strings.Contains(ae.Message(), "secrets.custom") {
 		t.Fatalf("a field's secret outside the policy: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if requests["/other/password"] != 0 || requests["/catalog/login"] != 1 {
+	if requests["/other/password"] != 0 || requests["/catalog/login"] != 2 {
 		t.Errorf("the store was asked after the policy refused a field's secret: %v", requests)
 	}
 }

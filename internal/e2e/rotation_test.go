@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,7 +82,10 @@ func TestRotationDuringRun(t *testing.T) {
 	adminConn, admin := testenv.PGAdmin(t)
 	store := &rotatingStore{password: first, version: 1}
 	storeURL := customStore(t, store.ServeHTTP)
-	h := newHarness(t, func(s *worker.Settings) { s.SecretCacheTTL, s.CustomStoreHosts = time.Hour, []string{"127.0.0.1:*"} })
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	h := newHarness(t, func(s *worker.Settings) {
+		s.SecretCacheTTL, s.CustomStoreHosts, s.Audit = time.Hour, []string{"127.0.0.1:*"}, auditFile
+	})
 	in := workflows.Input{
 		Connector: "postgres",
 		Connection: map[string]workflows.FieldValue{
@@ -116,6 +121,9 @@ func TestRotationDuringRun(t *testing.T) {
 	}
 	if refused := refusedLogins(t, h.client, run); refused != 1 {
 		t.Errorf("%d activities failed with SourceAuthFailed, want exactly 1", refused)
+	}
+	if got := auditedVersions(t, auditFile, run.GetID()); !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("audited secret reads of the run carry versions %v, want [1 2]", got)
 	}
 	if recording() {
 		recordHistory(t, h, "extraction-rotated-v7", run)
@@ -169,6 +177,26 @@ func failedRun(t *testing.T, h *harness, in workflows.Input, kind string) client
 		t.Fatalf("want %s, got %v", kind, err)
 	}
 	return run
+}
+
+// auditedVersions returns the versions of the secret reads audited for a workflow, in order.
+func auditedVersions(t *testing.T, file, workflowID string) []string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var ev struct{ Event, WorkflowID, Version string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if ev.Event == "secret.read" && ev.WorkflowID == workflowID {
+			out = append(out, ev.Version)
+		}
+	}
+	return out
 }
 
 // versionsOf renders secret versions as path=version, sorted.
