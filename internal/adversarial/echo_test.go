@@ -165,6 +165,32 @@ func TestSensitiveValueIsNeverEchoed(t *testing.T) {
 			logWhereInHistory(t, a.Client, id, runID, tc.given)
 		})
 	}
+	// (e) secretStore.fields routes a secret's value (the store's password) into non-sensitive
+	// fields, where the guard does not look for it: the connector refuses them by field name,
+	// never by value, before dialling anything.
+	t.Run("fields route a secret's value into non-sensitive fields", func(t *testing.T) {
+		in := pgInput("", &stores.Spec{Type: stores.TypeCustom,
+			Config: json.RawMessage(fmt.Sprintf(`{"store_url": %q}`, store.URL)),
+			Fields: map[string]stores.SecretField{
+				"port":     {Secret: "team/catalog", Key: "password"},
+				"sslmode":  {Secret: "team/catalog", Key: "password"},
+				"password": {Secret: "team/catalog", Key: "username"},
+			}})
+		delete(in.Connection, "port")
+		delete(in.Connection, "sslmode")
+		delete(in.Connection, "password")
+		before := storeRequests.Load()
+		id, runID := startOwnInput(t, a, in)
+		ae := a.Failure(id, runID)
+		t.Logf("%s: %s", ae.Type(), ae.Message())
+		if ae.Type() != "InvalidInput" || !strings.Contains(ae.Message(), `field "`) {
+			t.Errorf("failure %s: %s; want InvalidInput naming a field", ae.Type(), ae.Message())
+		}
+		if storeRequests.Load() == before {
+			t.Error("the store was not asked: the case proves nothing")
+		}
+		extra["history of the routed-fields run"] = historyWithoutStartInput(t, a.Client, id, runID)
+	})
 	if storeRequests.Load() == 0 {
 		t.Error("the custom store was never asked: the missing-key case proves nothing")
 	}
