@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secure-agent/secure-agent/internal/testenv"
+	"github.com/secure-agent/secure-agent/secrets"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -153,10 +154,19 @@ func TestRenderProgress(t *testing.T) {
 			t.Errorf("%q does not contain %q", line, want)
 		}
 	}
-	line = renderProgress(workflows.Progress{Phase: "finalizing", LeaseRenewals: 1, WorkerBusyWaits: 2, PartsReextracted: 3}, time.Second)
-	for _, want := range []string{"resolved again 1×", "waited 2× for a busy worker", "3 batches extracted again"} {
+	line = renderProgress(workflows.Progress{Phase: "finalizing", LeaseRenewals: 1, WorkerBusyWaits: 2, PartsReextracted: 3, Rotations: 1}, time.Second)
+	for _, want := range []string{"resolved again 1×", "waited 2× for a busy worker", "3 batches extracted again", "secrets rotated 1×"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("%q does not contain %q", line, want)
+		}
+	}
+	var sum bytes.Buffer
+	printSummaryBody(&sum, workflows.Summary{Rotations: 1,
+		Versions:         []secrets.SecretVersion{{Ref: secrets.Ref{Path: "prod/db"}, Version: "v2"}},
+		PreviousVersions: []secrets.SecretVersion{{Ref: secrets.Ref{Path: "prod/db"}, Version: "v1"}}})
+	for _, want := range []string{"secret      prod/db version v2", "rotated     1× during the run; replaced: prod/db version v1"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary %q does not contain %q", sum.String(), want)
 		}
 	}
 	var b bytes.Buffer

@@ -73,6 +73,9 @@ func renderProgress(p workflows.Progress, elapsed time.Duration) string {
 	if p.LeaseRenewals > 0 {
 		line += fmt.Sprintf("  (credentials resolved again %d×)", p.LeaseRenewals)
 	}
+	if p.Rotations > 0 {
+		line += fmt.Sprintf("  (secrets rotated %d×)", p.Rotations)
+	}
 	if p.WorkerBusyWaits > 0 {
 		line += fmt.Sprintf("  (waited %d× for a busy worker)", p.WorkerBusyWaits)
 	}

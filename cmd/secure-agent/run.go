@@ -191,6 +191,11 @@ func formatCounts(counts map[string]int64) string {
 
 func printSummary(w io.Writer, run client.WorkflowRun, sum workflows.Summary) {
 	fmt.Fprintf(w, "\nextraction complete: %s (run %s)\n", run.GetID(), run.GetRunID())
+	printSummaryBody(w, sum)
+}
+
+// printSummaryBody prints the summary's lines below printSummary's heading.
+func printSummaryBody(w io.Writer, sum workflows.Summary) {
 	fmt.Fprintf(w, "  connector   %s %s\n", sum.Connector, sum.ServerVersion)
 	fmt.Fprintf(w, "  schemas     %d\n", sum.Schemas)
 	fmt.Fprintf(w, "  entities    %s\n", formatCounts(sum.Counts))
@@ -200,6 +205,13 @@ func printSummary(w io.Writer, run client.WorkflowRun, sum workflows.Summary) {
 		sum.Durations["resolve"], sum.Durations["preflight"], sum.Durations["extract"], sum.Durations["finalize"], sum.Durations["total"])
 	for _, v := range sum.Versions {
 		fmt.Fprintf(w, "  secret      %s version %s\n", v.Ref.Path, orDash(v.Version))
+	}
+	if sum.Rotations > 0 {
+		fmt.Fprintf(w, "  rotated     %d× during the run; replaced:", sum.Rotations)
+		for _, v := range sum.PreviousVersions {
+			fmt.Fprintf(w, " %s version %s", v.Ref.Path, orDash(v.Version))
+		}
+		fmt.Fprintln(w)
 	}
 	if sum.Redactions > 0 {
 		fmt.Fprintf(w, "  redacted    %d value(s) of sensitive fields found in extracted text, written as [REDACTED]\n", sum.Redactions)
