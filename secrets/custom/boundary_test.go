@@ -170,7 +170,7 @@ func countingListener(t *testing.T, network, addr string) (int, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen(network, addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		t.Fatalf("cannot listen on %s: %v", addr, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	var n atomic.Int32

@@ -155,7 +155,7 @@ func countConns(t *testing.T, addr string) (int, *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		t.Fatalf("cannot listen on %s: %v", addr, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	var n atomic.Int32
