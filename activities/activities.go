@@ -234,7 +234,7 @@ func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(conn
 	if _, ok := connectors.Lookup(in.Connector); !ok {
 		return appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
 	}
-	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, sourceFields(in.Lease.Fields))
+	creds, origins, literals, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, sourceFields(in.Lease.Fields))
 	if err != nil {
 		return appError(err, true)
 	}
@@ -248,6 +248,7 @@ func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(conn
 	opts := connectors.OpenOptions{
 		Dialer:     &netguard.Dialer{Check: a.destinationCheck(ctx, origins)},
 		SQLiteDirs: a.SQLiteDirs,
+		Literals:   literals,
 	}
 	if hasDest && a.Policy != nil {
 		opts.LegacyPasswordAuth = a.Policy.LegacyPasswordAuth(dest)

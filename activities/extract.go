@@ -28,6 +28,9 @@ type ExtractInput struct {
 	Schemas []Schema           `json:"schemas"`
 	Filters connectors.Filters `json:"filters,omitzero"`
 	Prefix  string             `json:"prefix,omitempty"`
+	// Source is the input's source label, written on every entity (see connectors: Names and
+	// owners).
+	Source string `json:"source,omitempty"`
 }
 
 // ExtractResult counts what one batch wrote, per entity kind.
@@ -144,7 +147,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
-	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher()}
+	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
 		return nil, 0, err
@@ -198,11 +201,14 @@ type countingWriter struct {
 	guard      *secrets.Guard
 	match      secrets.Matcher // guard's view, valid until the batch's guard is zeroed
 	redactions int
+	// source is the run's source label, set on each entity after redaction.
+	source string
 }
 
 func (w *countingWriter) Write(e connectors.Entity) error {
 	e, n := redactEntity(e, w.guard, w.match)
 	w.redactions += n
+	e = withSource(e, w.source)
 	if err := w.inner.Write(e); err != nil {
 		return appError(err, true) // an output error names the agent's own directory: safe to show
 	}
@@ -243,7 +249,8 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 	if err := checkPrefix(in.Prefix); err != nil {
 		return nil, appError(err, true)
 	}
-	if _, ok := connectors.Lookup(in.Connector); !ok {
+	spec, ok := connectors.Lookup(in.Connector)
+	if !ok {
 		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
 	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
@@ -259,11 +266,13 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		}
 	}
 	m, err := output.Finalize(dir, output.ManifestMeta{
-		Connector:  in.Connector,
-		WorkflowID: info.WorkflowExecution.ID,
-		RunID:      info.WorkflowExecution.RunID,
-		Identity:   in.Identity,
-		StartedAt:  in.StartedAt,
+		Connector:   in.Connector,
+		WorkflowID:  info.WorkflowExecution.ID,
+		RunID:       info.WorkflowExecution.RunID,
+		Identity:    in.Identity,
+		StartedAt:   in.StartedAt,
+		Kinds:       spec.Kinds,
+		Unsupported: spec.Unsupported(),
 	})
 	if err != nil {
 		return nil, appError(err, true)

@@ -137,46 +137,50 @@ func (s *LeaseStore) Put(g LeaseGrant) (string, time.Time, error) {
 // run the lease was issued to, for the connector it was issued for. Using a lease extends its
 // life by the TTL. The caller must zero the copy.
 func (s *LeaseStore) Get(id, workflowID, runID, connector string, fields []string) (connectors.Credentials, error) {
-	creds, _, err := s.GetWithOrigins(id, workflowID, runID, connector, fields)
+	creds, _, _, err := s.GetWithOrigins(id, workflowID, runID, connector, fields)
 	return creds, err
 }
 
-// GetWithOrigins is Get, plus the distinct secrets (sorted) the returned fields came from.
-func (s *LeaseStore) GetWithOrigins(id, workflowID, runID, connector string, fields []string) (connectors.Credentials, []string, error) {
+// GetWithOrigins is Get, plus the distinct secrets (sorted) the returned fields came from, and
+// the returned fields that came from no secret (literals in the input, or defaults), sorted.
+func (s *LeaseStore) GetWithOrigins(id, workflowID, runID, connector string, fields []string) (creds connectors.Credentials, origins, literals []string, err error) {
 	s.mu.Lock()
 	ended := s.sweepLocked()
 	defer func() { s.report(ended) }()
 	defer s.mu.Unlock()
 	e, ok := s.leases[id]
 	if !ok {
-		return nil, nil, &secrets.Error{Kind: secrets.LeaseNotFound,
+		return nil, nil, nil, &secrets.Error{Kind: secrets.LeaseNotFound,
 			Msg: "this worker holds no such credential lease (expired, released, or the worker restarted); the workflow resolves the secrets again"}
 	}
 	if e.workflowID != workflowID || e.runID != runID {
-		return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
+		return nil, nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
 			Msg: "the credential lease belongs to another workflow run and cannot be used by this one"}
 	}
 	if e.connector != connector {
-		return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
+		return nil, nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch,
 			Msg: "the credential lease was issued for another connector and cannot be used by this one"}
 	}
 	out := make(connectors.Credentials, len(fields))
-	var origins []string
 	for _, f := range fields {
 		v, ok := e.creds[f]
 		if !ok {
 			zeroCreds(out)
-			return nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch, Field: f,
+			return nil, nil, nil, &secrets.Error{Kind: secrets.LeaseScopeMismatch, Field: f,
 				Msg: "the credential lease does not cover this field"}
 		}
 		out[f] = slices.Clone(v)
-		if o := e.origins[f]; o != "" && !slices.Contains(origins, o) {
+		switch o := e.origins[f]; {
+		case o == "":
+			literals = append(literals, f)
+		case !slices.Contains(origins, o):
 			origins = append(origins, o)
 		}
 	}
 	slices.Sort(origins)
+	slices.Sort(literals)
 	e.expires = s.now().Add(s.ttl)
-	return out, origins, nil
+	return out, origins, literals, nil
 }
 
 // Differs reports, for a lease this worker holds for the run and connector, whether creds and

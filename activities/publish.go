@@ -48,7 +48,7 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (*PublishResu
 		return nil, appError(&secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("connector %q is not supported", in.Connector)}, true)
 	}
 	fields := sinkFields(in.Lease.Fields)
-	creds, origins, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, fields)
+	creds, origins, _, err := a.Leases.GetWithOrigins(in.Lease.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, in.Connector, fields)
 	if err != nil {
 		return nil, appError(err, true)
 	}

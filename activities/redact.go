@@ -29,6 +29,30 @@ func redactEntity(e connectors.Entity, g *secrets.Guard, m secrets.Matcher) (con
 	return cp.Interface().(connectors.Entity), n
 }
 
+// withSource returns e with its Source field set to source (a copy; e is not changed), or e
+// itself when source is empty or e has no such field.
+func withSource(e connectors.Entity, source string) connectors.Entity {
+	if source == "" {
+		return e
+	}
+	v := reflect.ValueOf(e)
+	if v.Kind() != reflect.Struct {
+		return e
+	}
+	cp := reflect.New(v.Type()).Elem()
+	cp.Set(v)
+	f := cp.FieldByName("Source")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return e
+	}
+	f.SetString(source)
+	return cp.Interface().(connectors.Entity)
+}
+
+// skipped reports whether field i of struct type t is left out of redaction (tag redact:"-"):
+// the agent's own or the starter's text, never the source's.
+func skipped(t reflect.Type, i int) bool { return t.Field(i).Tag.Get("redact") == "-" }
+
 // holds reports whether a string reachable from v holds a guarded value.
 func holds(v reflect.Value, m secrets.Matcher) bool {
 	switch v.Kind() {
@@ -36,7 +60,7 @@ func holds(v reflect.Value, m secrets.Matcher) bool {
 		return m.In(v.String())
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			if holds(v.Field(i), m) {
+			if !skipped(v.Type(), i) && holds(v.Field(i), m) {
 				return true
 			}
 		}
@@ -65,7 +89,7 @@ func redactValue(v reflect.Value, g *secrets.Guard) int {
 	case reflect.Struct:
 		n := 0
 		for i := 0; i < v.NumField(); i++ {
-			if f := v.Field(i); f.CanSet() {
+			if f := v.Field(i); f.CanSet() && !skipped(v.Type(), i) {
 				n += redactValue(f, g)
 			}
 		}

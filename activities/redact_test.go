@@ -47,6 +47,40 @@ func TestRedactEntity(t *testing.T) {
 	}
 }
 
+// TestSourceLabelIsNeitherRedactedNorCounted: the source label is the starter's own text,
+// written after redaction and never compared with the run's secrets. Were it redacted, the
+// summary's redaction count would tell the starter whether a guessed label is the password.
+func TestSourceLabelIsNeitherRedactedNorCounted(t *testing.T) {
+	g := &secrets.Guard{}
+	g.Add("password", []byte("s3cret-pw"))
+	defer g.Zero()
+	tab := connectors.Table{Source: "s3cret-pw", Schema: "public", Name: "t", Type: connectors.TableTypeTable}
+	if got, n := redactEntity(tab, g, g.Matcher()); n != 0 || got.(connectors.Table).Source != "s3cret-pw" {
+		t.Fatalf("the source label was redacted: %d %+v", n, got)
+	}
+	w := &countingWriter{inner: writerFunc(func(e connectors.Entity) error {
+		if e.(connectors.Column).Source != "s3cret-pw" || e.(connectors.Column).Comment != "[REDACTED]" {
+			t.Errorf("written %+v", e)
+		}
+		return nil
+	}), counts: map[string]int64{}, guard: g, match: g.Matcher(), source: "s3cret-pw"}
+	col := connectors.Column{Schema: "public", Table: "t", Name: "c", Comment: "s3cret-pw"}
+	if err := w.Write(col); err != nil {
+		t.Fatal(err)
+	}
+	if w.redactions != 1 || col.Source != "" {
+		t.Errorf("redactions %d (want 1, the comment's), the connector's entity changed: %+v", w.redactions, col)
+	}
+	if got := withSource(connectors.Lineage{}, "x"); got.(connectors.Lineage).Source != "x" {
+		t.Errorf("withSource: %+v", got)
+	}
+}
+
+// writerFunc adapts a function to connectors.EntityWriter.
+type writerFunc func(connectors.Entity) error
+
+func (f writerFunc) Write(e connectors.Entity) error { return f(e) }
+
 // BenchmarkRedactEntity is the cost the redaction adds to every extracted entity of a run with
 // a sensitive value: the read-only check of a column with nothing to redact (the common case).
 // go test -run '^$' -bench RedactEntity ./activities/ (about 130 ns and no allocation per column

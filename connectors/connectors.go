@@ -41,6 +41,21 @@ type Spec struct {
 	// SocketFile, when set, names the Unix socket file a "host" that is an absolute directory
 	// stands for, as the connector's driver dials it (PostgreSQL: <dir>/.s.PGSQL.<port>).
 	SocketFile func(dir string, port int) string
+	// Kinds are the entity kinds the connector extracts, in AllKinds order. Every run writes a
+	// file for each, empty when the source has none; the manifest lists the other kinds as
+	// unsupported (Unsupported).
+	Kinds []string
+}
+
+// Unsupported returns the kinds of AllKinds the connector cannot extract, in AllKinds order.
+func (s Spec) Unsupported() []string {
+	var out []string
+	for _, k := range AllKinds {
+		if !slices.Contains(s.Kinds, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Field returns the named field's declaration.
@@ -105,6 +120,7 @@ var specs = map[string]Spec{
 		Name:       "postgres",
 		Doc:        "PostgreSQL 12 or later (tested with 15), through pgx",
 		SocketFile: func(dir string, port int) string { return path.Join(dir, ".s.PGSQL."+strconv.Itoa(port)) },
+		Kinds:      AllKinds,
 		Fields: []FieldSpec{
 			{Name: "host", Required: true, Doc: "server host name or IP address"},
 			{Name: "port", Default: "5432", Doc: "server port"},
@@ -120,6 +136,9 @@ var specs = map[string]Spec{
 	"mysql": {
 		Name: "mysql",
 		Doc:  "MySQL 8 or MariaDB 10.6 or later (tested with MariaDB 10.11), through go-sql-driver/mysql",
+		// Sequences are MariaDB's (10.3 and later); MySQL has none, and writes an empty file.
+		Kinds: []string{KindDatabases, KindSchemas, KindTables, KindColumns, KindKeys, KindConstraints,
+			KindIndexes, KindSequences, KindTriggers, KindRoutines, KindLineage},
 		Fields: []FieldSpec{
 			{Name: "host", Required: true, Doc: "server host name or IP address"},
 			{Name: "port", Default: "3306", Doc: "server port"},
@@ -135,6 +154,8 @@ var specs = map[string]Spec{
 	"sqlite": {
 		Name: "sqlite",
 		Doc:  "a SQLite database file on the agent's file system, opened read-only",
+		Kinds: []string{KindDatabases, KindSchemas, KindTables, KindColumns, KindKeys, KindConstraints,
+			KindIndexes, KindTriggers, KindLineage},
 		Fields: []FieldSpec{
 			{Name: "path", Required: true, Doc: "path of the database file on the agent (a literal, or the key/name of a secret that holds it)"},
 		},
@@ -202,23 +223,44 @@ type Entity interface {
 
 // Entity kinds, in the order a run writes them. Each names its output file (<kind>.jsonl.gz).
 const (
-	KindDatabases = "databases"
-	KindSchemas   = "schemas"
-	KindTables    = "tables"
-	KindColumns   = "columns"
-	KindKeys      = "keys"
-	KindIndexes   = "indexes"
-	KindRoutines  = "routines"
+	KindDatabases   = "databases"
+	KindSchemas     = "schemas"
+	KindTables      = "tables"
+	KindColumns     = "columns"
+	KindKeys        = "keys"
+	KindConstraints = "constraints"
+	KindIndexes     = "indexes"
+	KindSequences   = "sequences"
+	KindTriggers    = "triggers"
+	KindTypes       = "types"
+	KindRoutines    = "routines"
+	KindLineage     = "lineage"
 )
+
+// AllKinds are every entity kind, in the order a run writes them.
+var AllKinds = []string{KindDatabases, KindSchemas, KindTables, KindColumns, KindKeys, KindConstraints,
+	KindIndexes, KindSequences, KindTriggers, KindTypes, KindRoutines, KindLineage}
+
+// Names and owners. Every entity carries Source, the label the workflow input gives the source
+// (input "source": a name the operator chose, never read from a secret), and Database, the
+// database's name. Host, user and database names may be secrets, so a connector writes the
+// database's name only when the input gave it as a literal (OpenOptions.Literals), and an owner
+// equal to the login role's name only when the user name was a literal: otherwise it leaves
+// Owner empty and sets OwnerIsLoginRole, so the catalog still knows who owns the object without
+// learning the name. Source is written by the agent after redaction (redact:"-"): it is the
+// starter's own text, and comparing it with the run's secrets would tell the starter whether it
+// holds one.
 
 // Database is one database (catalog) of the source.
 type Database struct {
-	Name      string `json:"name"`
-	Owner     string `json:"owner,omitempty"`
-	Encoding  string `json:"encoding,omitempty"`
-	Collation string `json:"collation,omitempty"`
-	Comment   string `json:"comment,omitempty"`
-	SizeBytes *int64 `json:"sizeBytes,omitempty"`
+	Source           string `json:"source,omitempty" redact:"-"`
+	Name             string `json:"name"`
+	Owner            string `json:"owner,omitempty"`
+	OwnerIsLoginRole bool   `json:"ownerIsLoginRole,omitempty"`
+	Encoding         string `json:"encoding,omitempty"`
+	Collation        string `json:"collation,omitempty"`
+	Comment          string `json:"comment,omitempty"`
+	SizeBytes        *int64 `json:"sizeBytes,omitempty"`
 }
 
 // Kind implements Entity.
@@ -227,10 +269,14 @@ func (Database) Kind() string { return KindDatabases }
 // Schema is one schema (a database, in MySQL terms) that passed the filters. Empty schemas are
 // reported too.
 type Schema struct {
-	Database string `json:"database,omitempty"`
-	Name     string `json:"name"`
-	Owner    string `json:"owner,omitempty"`
-	Comment  string `json:"comment,omitempty"`
+	Source           string `json:"source,omitempty" redact:"-"`
+	Database         string `json:"database,omitempty"`
+	Name             string `json:"name"`
+	Owner            string `json:"owner,omitempty"`
+	OwnerIsLoginRole bool   `json:"ownerIsLoginRole,omitempty"`
+	Comment          string `json:"comment,omitempty"`
+	// Extension names the extension that owns the object (PostgreSQL), if one does.
+	Extension string `json:"extension,omitempty"`
 }
 
 // Kind implements Entity.
@@ -249,13 +295,15 @@ const (
 
 // Table is a table, view, materialized view, partitioned table, partition or foreign table.
 type Table struct {
+	Source   string `json:"source,omitempty" redact:"-"`
 	Database string `json:"database,omitempty"`
 	Schema   string `json:"schema"`
 	Name     string `json:"name"`
 	// Type is one of the TableType constants.
-	Type    string `json:"type"`
-	Owner   string `json:"owner,omitempty"`
-	Comment string `json:"comment,omitempty"`
+	Type             string `json:"type"`
+	Owner            string `json:"owner,omitempty"`
+	OwnerIsLoginRole bool   `json:"ownerIsLoginRole,omitempty"`
+	Comment          string `json:"comment,omitempty"`
 	// Definition is a view's or materialized view's query.
 	Definition string `json:"definition,omitempty"`
 	// ParentSchema and ParentTable name the partitioned table a partition belongs to;
@@ -270,6 +318,8 @@ type Table struct {
 	// RowCount and SizeBytes are the engine's estimates, when it keeps them.
 	RowCount  *int64 `json:"rowCount,omitempty"`
 	SizeBytes *int64 `json:"sizeBytes,omitempty"`
+	// Extension names the extension that owns the object (PostgreSQL), if one does.
+	Extension string `json:"extension,omitempty"`
 }
 
 // Kind implements Entity.
@@ -277,6 +327,7 @@ func (Table) Kind() string { return KindTables }
 
 // Column is one column of a table or view.
 type Column struct {
+	Source   string `json:"source,omitempty" redact:"-"`
 	Database string `json:"database,omitempty"`
 	Schema   string `json:"schema"`
 	Table    string `json:"table"`
@@ -286,11 +337,16 @@ type Column struct {
 	// DataType is the full declared type, as the engine formats it ("character varying(255)",
 	// "numeric(10,2)", "int(11) unsigned").
 	DataType string `json:"dataType"`
+	// TypeSchema and TypeName name the user-defined type (a Type entity: enum, domain,
+	// composite or range) of the column, or of its array's elements; empty for built-in types.
+	TypeSchema string `json:"typeSchema,omitempty"`
+	TypeName   string `json:"typeName,omitempty"`
 	// Length, Precision and Scale are the type's parameters, when it has them.
 	Length    *int64 `json:"length,omitempty"`
 	Precision *int64 `json:"precision,omitempty"`
 	Scale     *int64 `json:"scale,omitempty"`
-	// Nullable reports whether the column accepts NULL as declared.
+	// Nullable reports whether the column accepts NULL: false when it is declared NOT NULL or
+	// its type is a NOT NULL domain.
 	Nullable bool   `json:"nullable"`
 	Default  string `json:"default,omitempty"`
 	Comment  string `json:"comment,omitempty"`
@@ -316,6 +372,7 @@ const (
 // Key is a primary, unique or foreign key. Columns are in key order; a foreign key's
 // RefColumns pair with Columns position by position.
 type Key struct {
+	Source     string   `json:"source,omitempty" redact:"-"`
 	Database   string   `json:"database,omitempty"`
 	Schema     string   `json:"schema"`
 	Table      string   `json:"table"`
@@ -332,8 +389,42 @@ type Key struct {
 // Kind implements Entity.
 func (Key) Kind() string { return KindKeys }
 
+// Constraint types.
+const (
+	ConstraintCheck     = "check"
+	ConstraintExclusion = "exclusion"
+)
+
+// Constraint is a CHECK constraint of a table, or an exclusion constraint (PostgreSQL). Keys are
+// Key entities; a domain's checks are in its Type.
+type Constraint struct {
+	Source   string `json:"source,omitempty" redact:"-"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	// Name is the constraint's name; SQLite's unnamed checks are named "" (see Position).
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Columns are the columns the constraint refers to, in table order (empty when the engine
+	// does not record them: MySQL, SQLite).
+	Columns []string `json:"columns"`
+	// Expression is a check's boolean expression, as the engine deparses it (without CHECK).
+	Expression string `json:"expression,omitempty"`
+	// Definition is the whole constraint clause ("CHECK (price > 0)", "EXCLUDE USING gist (...)").
+	Definition string `json:"definition"`
+	// Validated is false for a constraint added NOT VALID (PostgreSQL) or NOT ENFORCED (MySQL).
+	Validated bool `json:"validated"`
+	// Position is the 1-based order of the constraint in its table's definition, where the engine
+	// keeps no names (SQLite); 0 otherwise.
+	Position int `json:"position,omitempty"`
+}
+
+// Kind implements Entity.
+func (Constraint) Kind() string { return KindConstraints }
+
 // Index is one index of a table.
 type Index struct {
+	Source   string `json:"source,omitempty" redact:"-"`
 	Database string `json:"database,omitempty"`
 	Schema   string `json:"schema"`
 	Table    string `json:"table"`
@@ -353,22 +444,210 @@ type Index struct {
 // Kind implements Entity.
 func (Index) Kind() string { return KindIndexes }
 
-// Routine is a function or procedure.
-type Routine struct {
+// Sequence is a sequence (PostgreSQL, MariaDB 10.3+). Bounds and steps are decimal strings:
+// they may exceed what JSON numbers carry exactly.
+type Sequence struct {
+	Source   string `json:"source,omitempty" redact:"-"`
 	Database string `json:"database,omitempty"`
 	Schema   string `json:"schema"`
 	Name     string `json:"name"`
-	// Type is "function" or "procedure".
+	// DataType is the value type ("bigint", "integer", "smallint").
+	DataType  string `json:"dataType"`
+	Start     string `json:"start"`
+	Increment string `json:"increment"`
+	Min       string `json:"min"`
+	Max       string `json:"max"`
+	Cache     string `json:"cache"`
+	Cycle     bool   `json:"cycle"`
+	// OwnedBySchema, OwnedByTable and OwnedByColumn name the column the sequence belongs to
+	// (OWNED BY, a serial column, an identity column).
+	OwnedBySchema string `json:"ownedBySchema,omitempty"`
+	OwnedByTable  string `json:"ownedByTable,omitempty"`
+	OwnedByColumn string `json:"ownedByColumn,omitempty"`
+	// Identity reports that the sequence is an identity column's (OwnedBy* name the column).
+	Identity         bool   `json:"identity,omitempty"`
+	Owner            string `json:"owner,omitempty"`
+	OwnerIsLoginRole bool   `json:"ownerIsLoginRole,omitempty"`
+	Comment          string `json:"comment,omitempty"`
+	Extension        string `json:"extension,omitempty"`
+}
+
+// Kind implements Entity.
+func (Sequence) Kind() string { return KindSequences }
+
+// Trigger is a trigger on a table or view.
+type Trigger struct {
+	Source   string `json:"source,omitempty" redact:"-"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Table    string `json:"table"`
+	Name     string `json:"name"`
+	// Timing is "BEFORE", "AFTER" or "INSTEAD OF".
+	Timing string `json:"timing"`
+	// Events are "INSERT", "UPDATE", "DELETE", "TRUNCATE", in that order.
+	Events []string `json:"events"`
+	// Level is "ROW" or "STATEMENT".
+	Level string `json:"level"`
+	// Condition is the WHEN clause's expression, if any.
+	Condition string `json:"condition,omitempty"`
+	// FunctionSchema and Function name the function a PostgreSQL trigger executes.
+	FunctionSchema string `json:"functionSchema,omitempty"`
+	Function       string `json:"function,omitempty"`
+	// Body is the statement a MySQL or SQLite trigger executes.
+	Body string `json:"body,omitempty"`
+	// Definition is the full CREATE TRIGGER statement, as the engine gives it.
+	Definition string `json:"definition"`
+	// Enabled is "enabled", "disabled", "replica" or "always" (PostgreSQL's session replication
+	// role settings); "enabled" where the engine cannot disable triggers.
+	Enabled string `json:"enabled"`
+	// Order is the trigger's position among those of the same timing and event (MySQL); 0 where
+	// the engine orders them by name.
+	Order   int    `json:"order,omitempty"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Kind implements Entity.
+func (Trigger) Kind() string { return KindTriggers }
+
+// User-defined type kinds.
+const (
+	TypeEnum      = "enum"
+	TypeDomain    = "domain"
+	TypeComposite = "composite"
+	TypeRange     = "range"
+)
+
+// Type is a user-defined type (PostgreSQL): an enum, a domain, a composite or a range type.
+// Columns of the type point to it (Column.TypeSchema, Column.TypeName).
+type Type struct {
+	Source   string `json:"source,omitempty" redact:"-"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Name     string `json:"name"`
+	// Type is one of the Type constants.
+	Type string `json:"type"`
+	// Labels are an enum's labels, in their sort order.
+	Labels []string `json:"labels,omitempty"`
+	// BaseType is a domain's base type, or a range's subtype, formatted as a column's DataType.
+	BaseType string `json:"baseType,omitempty"`
+	// NotNull and Default are a domain's.
+	NotNull bool   `json:"notNull,omitempty"`
+	Default string `json:"default,omitempty"`
+	// Checks are a domain's CHECK constraints, by name.
+	Checks []TypeCheck `json:"checks,omitempty"`
+	// Attributes are a composite type's, in order.
+	Attributes       []TypeAttribute `json:"attributes,omitempty"`
+	Owner            string          `json:"owner,omitempty"`
+	OwnerIsLoginRole bool            `json:"ownerIsLoginRole,omitempty"`
+	Comment          string          `json:"comment,omitempty"`
+	Extension        string          `json:"extension,omitempty"`
+}
+
+// TypeCheck is one CHECK constraint of a domain.
+type TypeCheck struct {
+	Name       string `json:"name"`
+	Expression string `json:"expression"`
+	Validated  bool   `json:"validated"`
+}
+
+// TypeAttribute is one attribute of a composite type.
+type TypeAttribute struct {
+	Name     string `json:"name"`
+	DataType string `json:"dataType"`
+}
+
+// Kind implements Entity.
+func (Type) Kind() string { return KindTypes }
+
+// Routine types.
+const (
+	RoutineFunction  = "function"
+	RoutineProcedure = "procedure"
+	RoutineAggregate = "aggregate"
+)
+
+// Routine is a function, procedure or aggregate.
+type Routine struct {
+	Source   string `json:"source,omitempty" redact:"-"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	Name     string `json:"name"`
+	// Type is RoutineFunction, RoutineProcedure or RoutineAggregate.
 	Type string `json:"type"`
 	// Signature is the argument list ("a integer, b text"); overloads differ by it.
 	Signature  string `json:"signature"`
 	ReturnType string `json:"returnType,omitempty"`
 	Language   string `json:"language,omitempty"`
-	Comment    string `json:"comment,omitempty"`
+	// Definition is the routine's body as stored (the source of an SQL or PL routine, the
+	// symbol of a C one); an aggregate has none.
+	Definition string `json:"definition,omitempty"`
+	// Volatility is "immutable", "stable" or "volatile" (PostgreSQL); MySQL's DETERMINISTIC
+	// routines are "immutable", others "volatile".
+	Volatility string `json:"volatility,omitempty"`
+	// SecurityDefiner reports that the routine runs with its owner's rights (SECURITY DEFINER,
+	// MySQL's SQL SECURITY DEFINER).
+	SecurityDefiner  bool   `json:"securityDefiner,omitempty"`
+	Owner            string `json:"owner,omitempty"`
+	OwnerIsLoginRole bool   `json:"ownerIsLoginRole,omitempty"`
+	Comment          string `json:"comment,omitempty"`
+	Extension        string `json:"extension,omitempty"`
 }
 
 // Kind implements Entity.
 func (Routine) Kind() string { return KindRoutines }
+
+// Lineage transformation kinds.
+const (
+	// LineageDirect: the view column is the source column, renamed at most.
+	LineageDirect = "direct"
+	// LineageExpression: the view column is computed from the source columns (an expression,
+	// a function, an aggregate, a CASE).
+	LineageExpression = "expression"
+)
+
+// Lineage is the lineage of one view or materialized view: the relations it reads and, per
+// view column, the source columns that feed it. Where the definition could not be analysed,
+// Problem says why and nothing is guessed (Upstream and Columns are empty).
+type Lineage struct {
+	Source   string `json:"source,omitempty" redact:"-"`
+	Database string `json:"database,omitempty"`
+	Schema   string `json:"schema"`
+	View     string `json:"view"`
+	// Upstream are the tables and views the view reads, sorted by schema and name.
+	Upstream []RelationRef `json:"upstream"`
+	// Columns are the view's columns, in order, with their sources.
+	Columns []ColumnLineage `json:"columns"`
+	// Method says how lineage was found: "catalog" (the engine's dependency records) or
+	// "parser" (the view's definition, parsed).
+	Method string `json:"method"`
+	// Problem, when set, says why the definition could not be analysed.
+	Problem string `json:"problem,omitempty"`
+}
+
+// RelationRef names a table or view.
+type RelationRef struct {
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+}
+
+// ColumnLineage is one view column and the columns it comes from.
+type ColumnLineage struct {
+	Column string `json:"column"`
+	// Sources are the source columns, sorted; empty for a constant.
+	Sources []ColumnRef `json:"sources"`
+	// Transformation is LineageDirect or LineageExpression.
+	Transformation string `json:"transformation"`
+}
+
+// ColumnRef names a column of a table or view.
+type ColumnRef struct {
+	Schema string `json:"schema"`
+	Table  string `json:"table"`
+	Column string `json:"column"`
+}
+
+// Kind implements Entity.
+func (Lineage) Kind() string { return KindLineage }
 
 // Filters select what to extract. Patterns are globs (see Glob): "*" matches any run of
 // characters, "?" one character, everything else itself. Databases match as "database",

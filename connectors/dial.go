@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"net"
+	"slices"
 
 	"github.com/secure-agent/secure-agent/netguard"
 )
@@ -20,7 +21,14 @@ type OpenOptions struct {
 	// SQLiteDirs are the directories SQLite database files may be opened in: absolute, clean,
 	// with symbolic links resolved. Empty: no SQLite file may be opened.
 	SQLiteDirs []string
+	// Literals names the connection fields whose values came from no secret (literals in the
+	// input, and defaults): their values may be written to the output (the database's name, an
+	// owner equal to the login role). A field not listed may be a secret and is never written.
+	Literals []string
 }
+
+// Literal reports whether field's value came from no secret (see Literals).
+func (o OpenOptions) Literal(field string) bool { return slices.Contains(o.Literals, field) }
 
 // DialContext dials through the options' Dialer, or a zero Dialer.
 func (o OpenOptions) DialContext(ctx context.Context, network, address string) (net.Conn, error) {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type ManifestMeta struct {
 	// Kinds lists entity kinds that get a file even when no entity of theirs was written (an
 	// empty, valid gzip file). Optional.
 	Kinds []string `json:"kinds,omitempty"`
+	// Unsupported lists the entity kinds the connector cannot extract: no file, and a reader
+	// knows their absence is not an omission. Optional.
+	Unsupported []string `json:"unsupported,omitempty"`
 }
 
 // Manifest describes a finalized run. It is written to manifest.json, last.
@@ -52,6 +56,9 @@ type Manifest struct {
 	Files []File `json:"files"`
 	// Counts is the number of entities per kind.
 	Counts map[string]int64 `json:"counts"`
+	// UnsupportedKinds are the entity kinds the connector cannot extract (a SQLite database has
+	// no sequences or routines): they have no file, and their absence is not an omission.
+	UnsupportedKinds []string `json:"unsupportedKinds,omitempty"`
 }
 
 // File is one data file of a run.
@@ -85,7 +92,7 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		return nil, err
 	}
 
-	for _, k := range meta.Kinds {
+	for _, k := range slices.Concat(meta.Kinds, meta.Unsupported) {
 		if !validName(k) {
 			return nil, fmt.Errorf("output: entity kind %q must be 1 to 100 ASCII letters, digits, '_' or '-'", k)
 		}
@@ -113,16 +120,17 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		finished = time.Now().UTC()
 	}
 	m := &Manifest{
-		FormatVersion: FormatVersion,
-		Connector:     meta.Connector,
-		WorkflowID:    meta.WorkflowID,
-		RunID:         meta.RunID,
-		Identity:      meta.Identity,
-		ServerVersion: meta.ServerVersion,
-		StartedAt:     meta.StartedAt,
-		FinishedAt:    finished,
-		Files:         []File{},
-		Counts:        map[string]int64{},
+		FormatVersion:    FormatVersion,
+		Connector:        meta.Connector,
+		WorkflowID:       meta.WorkflowID,
+		RunID:            meta.RunID,
+		Identity:         meta.Identity,
+		ServerVersion:    meta.ServerVersion,
+		StartedAt:        meta.StartedAt,
+		FinishedAt:       finished,
+		Files:            []File{},
+		Counts:           map[string]int64{},
+		UnsupportedKinds: meta.Unsupported,
 	}
 	for _, kind := range kinds {
 		f, err := joinParts(runDir, kind, parts[kind])

@@ -32,6 +32,8 @@ const (
 	// changeStoreFields accepts secretStore.fields (one secret per field) and Azure's
 	// workload-identity in validation.
 	changeStoreFields = "store-fields"
+	// changeSourceLabel accepts the input's source label (written on every entity).
+	changeSourceLabel = "source-label"
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
@@ -44,8 +46,11 @@ func validateInput(ctx workflow.Context, in Input) []string {
 	if workflow.GetVersion(ctx, changeRefuseUnknownFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		in.problems.unknownField = ""
 	}
-	if workflow.GetVersion(ctx, changeStoreFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	switch {
+	case workflow.GetVersion(ctx, changeStoreFields, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforeStoreFields
+	case workflow.GetVersion(ctx, changeSourceLabel, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforeSource
 	}
 	return in.Validate()
 }
@@ -320,7 +325,7 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 			var res activities.ExtractResult
 			err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 				return workflow.ExecuteActivity(withOptions(ctx, extractOptions, li.Lease), acts.ExtractSchemas, activities.ExtractInput{
-					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix,
+					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix, Source: in.Source,
 				}).Get(ctx, &res)
 			})
 			if err != nil {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -11,14 +12,7 @@ import (
 // connection gives too, and satisfies a required field; a run recorded before the rules existed
 // replays with them refused, as it was validated then.
 func TestValidateStoreFields(t *testing.T) {
-	decode := func(js string) Input {
-		t.Helper()
-		var in Input
-		if err := json.Unmarshal([]byte(js), &in); err != nil {
-			t.Fatal(err)
-		}
-		return in
-	}
+	decode := func(js string) Input { return decodeInput(t, js) }
 	good := decode(`{"connector": "postgres", "connection": {"host": "db.internal", "database": "sales"},
 		"secretStore": {"type": "azure", "vaultName": "myvault", "authMethod": "workload-identity",
 			"fields": {"username": {"secret": "catalog-login", "key": "username"}, "password": "catalog-password"}}}`)
@@ -48,4 +42,41 @@ func TestValidateStoreFields(t *testing.T) {
 			t.Errorf("replayed with the old rules: %v, want %q", problems, want)
 		}
 	}
+}
+
+// TestSourceLabel: the source label is optional, a short line of text; a run replayed with the
+// rules from before it existed refuses it as an unknown field, as it did.
+func TestSourceLabel(t *testing.T) {
+	decode := func(js string) Input { return decodeInput(t, js) }
+	base := `{"connector": "sqlite", "connection": {"path": "DB_PATH"}, "secretStore": {"type": "env"}, "source": %s}`
+	for _, ok := range []string{`"orders-prod"`, `"Entrepôt de données / EU"`, `""`} {
+		if problems := decode(fmt.Sprintf(base, ok)).Validate(); len(problems) > 0 {
+			t.Errorf("source %s: %v", ok, problems)
+		}
+	}
+	for _, bad := range []string{`"line\nbreak"`, `" padded"`, `"` + strings.Repeat("x", MaxSourceLength+1) + `"`, `"\u0000"`} {
+		problems := decode(fmt.Sprintf(base, bad)).Validate()
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, "source must be a label") }) {
+			t.Errorf("source %.20s: %v", bad, problems)
+		}
+	}
+	in := decode(fmt.Sprintf(base, `"orders-prod"`))
+	in.before = rulesBeforeSource
+	if problems := in.Validate(); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "unknown field source") }) {
+		t.Errorf("replayed with the old rules: %v", problems)
+	}
+	in.before = rulesBeforeStoreFields // older still: no source either
+	if problems := in.Validate(); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "unknown field source") }) {
+		t.Errorf("replayed with the oldest rules: %v", problems)
+	}
+}
+
+// decodeInput decodes a workflow input as the workflow receives it.
+func decodeInput(t *testing.T, js string) Input {
+	t.Helper()
+	var in Input
+	if err := json.Unmarshal([]byte(js), &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/secure-agent/secure-agent/activities"
 	"github.com/secure-agent/secure-agent/connectors"
@@ -32,6 +34,9 @@ type Input struct {
 	Output OutputSpec `json:"output,omitzero"`
 	// Options tune the run; zero values take the defaults.
 	Options RunOptions `json:"options,omitzero"`
+	// Source is the label of the source in the output (every entity's "source"): a name the
+	// operator chooses, such as "orders-prod". It is written as given; never a secret.
+	Source string `json:"source,omitempty"`
 
 	problems inputProblems // what UnmarshalJSON could not take; see Validate
 	// before is the rules a replayed run was validated with: 0 for the current ones, or one of
@@ -39,12 +44,21 @@ type Input struct {
 	before int
 }
 
-// Validation rules older runs replay with.
+// Validation rules older runs replay with, oldest first: a run validated with rulesBeforeX
+// also lacks everything a later constant names.
 const (
 	// rulesBeforeStoreFields: secretStore.fields and Azure's workload-identity did not exist,
 	// so an input that used them was refused.
 	rulesBeforeStoreFields = 1
+	// rulesBeforeSource: the source label did not exist, so an input that set it was refused.
+	rulesBeforeSource = 2
 )
+
+// MaxSourceLength bounds Input.Source, in bytes.
+const MaxSourceLength = 200
+
+// olderThan reports whether the run replays with rules older than those named by rules.
+func (in Input) olderThan(rules int) bool { return in.before != 0 && in.before <= rules }
 
 // FieldValue is a connection field's value as typed: a JSON string, or a number or boolean,
 // which is taken as its JSON text (so "port": 5432 and "port": "5432" mean the same).
@@ -161,7 +175,7 @@ func (in Input) Validate() []string {
 	var storeFields map[string]stores.SecretField
 	if in.SecretStore != nil {
 		storeFields = in.SecretStore.Fields
-		if in.before == rulesBeforeStoreFields {
+		if in.olderThan(rulesBeforeStoreFields) {
 			if len(storeFields) > 0 {
 				add("the input has an unknown field secretStore.fields: check its spelling and where it is nested against schema/input.schema.json")
 			}
@@ -237,6 +251,14 @@ func (in Input) Validate() []string {
 	}
 	if msg := output.PrefixProblem(in.Output.Prefix); msg != "" {
 		add("output.prefix %q %s", in.Output.Prefix, msg)
+	}
+	switch {
+	case in.Source == "":
+	case in.olderThan(rulesBeforeSource):
+		add("the input has an unknown field source: check its spelling and where it is nested against schema/input.schema.json")
+	case len(in.Source) > MaxSourceLength || !utf8.ValidString(in.Source) || strings.TrimSpace(in.Source) != in.Source ||
+		strings.ContainsFunc(in.Source, unicode.IsControl):
+		add("source must be a label of at most %d bytes of UTF-8 text, without control characters or surrounding spaces, such as \"orders-prod\"", MaxSourceLength)
 	}
 	o := in.Options
 	if o.SchemasPerBatch < 0 || o.SchemasPerBatch > MaxSchemasPerBatch {

@@ -88,6 +88,13 @@ func TestRecordHistories(t *testing.T) {
 	record("extraction-store-fields-v7", h.start(workflows.ExtractionWorkflowName, workflows.Input{
 		Connector: "sqlite", SecretStore: &stores.Spec{Type: stores.TypeEnv, Fields: map[string]stores.SecretField{"path": {Secret: "REC_SHOP_DB"}}}}))
 
+	// v8: validation accepts the source label behind a version marker (change id
+	// "source-label"), and every entity carries it.
+	labelled := envInput("REC_SHOP_DB")
+	labelled.Source = "shop-sample"
+	record("extraction-source-v8", h.start(workflows.ExtractionWorkflowName, labelled))
+	record("testconnection-success-v8", h.start(workflows.TestConnectionWorkflowName, envInput("REC_SHOP_DB")))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)
