@@ -254,7 +254,8 @@ func checkTables(t *testing.T, db *testDB, c *collector) {
 		return tb.Type == connectors.TableTypeView && strings.Contains(tb.Definition, `"Order Items"`) && tb.RowCount == nil && tb.SizeBytes == nil
 	})
 	expect("public.v2 on v1", func(tb connectors.Table) bool {
-		return tb.Comment == "a view on a view" && strings.Contains(tb.Definition, "FROM v1")
+		// Schema-qualified: Extract pins search_path to pg_catalog.
+		return tb.Comment == "a view on a view" && strings.Contains(tb.Definition, "FROM public.v1")
 	})
 	expect("public.mv", func(tb connectors.Table) bool {
 		return strings.Contains(tb.Definition, `"v2 on v1"`) && tb.SizeBytes != nil
@@ -289,8 +290,9 @@ func checkColumns(t *testing.T, db *testDB, c *collector) {
 	for _, col := range cols {
 		byTable[col.Schema+"."+col.Table] = append(byTable[col.Schema+"."+col.Table], col)
 	}
-	// Independent: information_schema.columns, which covers everything but materialized views.
-	rows := db.queryRows(t, `SELECT table_schema || '.' || table_name, column_name, ordinal_position, is_nullable,
+	// Independent: information_schema.columns, which covers everything but materialized views,
+	// read with the search_path that Extract pins (defaults name sequences schema-qualified).
+	rows := db.pinnedRows(t, `SELECT table_schema || '.' || table_name, column_name, ordinal_position, is_nullable,
 		coalesce(character_maximum_length::text, '-'),
 		CASE WHEN data_type = 'numeric' THEN coalesce(numeric_precision::text, '-') ELSE '-' END,
 		CASE WHEN data_type = 'numeric' THEN coalesce(numeric_scale::text, '-') ELSE '-' END,
@@ -377,7 +379,9 @@ func checkColumns(t *testing.T, db *testDB, c *collector) {
 	expect("amounts", func(c connectors.Column) bool {
 		return c.DataType == "numeric(12,4)[]" && i64(c.Precision, 12) && i64(c.Scale, 4)
 	})
-	expect("label", func(c connectors.Column) bool { return c.DataType == "short_text" && i64(c.Length, 20) })
+	expect("label", func(c connectors.Column) bool {
+		return c.DataType == "public.short_text" && i64(c.Length, 20) && c.TypeSchema == "public" && c.TypeName == "short_text"
+	})
 	expect("id", func(c connectors.Column) bool { return c.Identity == "always" && c.Default == "" && !c.PrimaryKey })
 	expect("id2", func(c connectors.Column) bool { return c.Identity == "by_default" })
 	expect("total", func(c connectors.Column) bool {
@@ -513,9 +517,13 @@ func checkRoutines(t *testing.T, db *testDB, c *collector) {
 		got = append(got, r.Schema+"."+r.Name+" "+strings.ToUpper(r.Type))
 		byName[r.Schema+"."+r.Name] = append(byName[r.Schema+"."+r.Name], r)
 	}
-	// Independent: information_schema.routines (which also lists aggregates, with no type).
+	// Independent: information_schema.routines (which lists aggregates with no type), and
+	// pg_aggregate for the aggregates.
 	want := db.queryRows(t, `SELECT routine_schema || '.' || routine_name || ' ' || routine_type FROM information_schema.routines
-		WHERE routine_schema NOT IN ('pg_catalog', 'information_schema') AND routine_type IS NOT NULL`)
+		WHERE routine_schema NOT IN ('pg_catalog', 'information_schema') AND routine_type IS NOT NULL
+		UNION ALL SELECT n.nspname || '.' || p.proname || ' AGGREGATE' FROM pg_aggregate AS a
+		JOIN pg_proc AS p ON p.oid = a.aggfnoid JOIN pg_namespace AS n ON n.oid = p.pronamespace
+		WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')`)
 	sort.Strings(got)
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
@@ -533,8 +541,9 @@ func checkRoutines(t *testing.T, db *testDB, c *collector) {
 		p[0].Signature != "IN x integer, INOUT y text" || p[0].Language != "plpgsql" {
 		t.Errorf("procedure = %s", mustJSON(t, p))
 	}
-	if _, ok := byName["public.my_sum"]; ok {
-		t.Errorf("aggregates are not routines")
+	if a := byName["public.my_sum"]; len(a) != 1 || a[0].Type != connectors.RoutineAggregate || a[0].Definition != "" ||
+		a[0].Signature != "integer" || a[0].ReturnType != "integer" {
+		t.Errorf("aggregate = %s", mustJSON(t, a))
 	}
 }
 

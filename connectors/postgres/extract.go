@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,27 +14,36 @@ import (
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
-// Extract streams the entities of the given schemas to w, kind by kind: the Database entity
-// (see below), one Schema per schema (empty ones too), then tables (tables, views, materialized
-// views, partitioned tables, partitions, foreign tables), columns, keys (primary, unique,
-// foreign), indexes and routines (functions, window functions and procedures). Within a kind,
-// entities come schema by schema in the order given, then by table (or routine) name in byte
-// order, columns by position.
+// Extract streams the entities of the given schemas to w, kind by kind in connectors.AllKinds
+// order: the Database entity (see below), one Schema per schema (empty ones too), then tables
+// (tables, views, materialized views, partitioned tables, partitions, foreign tables), columns,
+// keys (primary, unique, foreign), constraints (CHECK and exclusion constraints of tables),
+// indexes, sequences, triggers (not the internal ones of foreign keys), types (enums, domains,
+// standalone composite types and range types) and routines (functions, window functions,
+// procedures and aggregates). Within a kind, entities come schema by schema in the order given,
+// then by table (or object) name in byte order, then by the kind's own key (a column's position,
+// a constraint's, index's or trigger's name, a routine's identity arguments).
 //
 // It runs one query per entity kind over all the given schemas, inside one read-only
 // repeatable-read transaction (so the kinds agree with each other), and writes rows as they
 // arrive: memory stays bounded however many columns there are. ctx is checked between rows, and
-// when it ends the running query is cancelled on the server.
+// when it ends the running query is cancelled on the server. The transaction pins the settings
+// that change how the server prints names and values (pinnedSettings), so the same catalog gives
+// the same entities whatever the login role's own settings are; user-defined names in
+// definitions and types are always schema-qualified (search_path is pg_catalog alone).
 //
-// filters.TableIncluded selects tables and, with them, their columns, keys and indexes.
+// filters.TableIncluded selects tables and, with them, their columns, keys, constraints,
+// indexes, triggers and the sequences they own (serial and identity columns, OWNED BY).
 // Database filters are refused (InvalidInput). A schema that does not exist is InvalidInput.
 //
 // The Database entity (encoding, collation, owner, comment, size) is written by the call whose
 // schema list holds the first (in byte order) of the schemas that pass filters, so a run that
-// extracts each of its schemas once writes the database exactly once. Its Name is left empty,
-// like the Database field of every other entity: it is the value of field "database", which may
-// be a secret. For the same reason an Owner equal to the value of field "username" (or "host"
-// or "database") is left empty.
+// extracts each of its schemas once writes the database exactly once. Its Name, and the
+// Database field of every entity, is the value of field "database" only when that field was a
+// literal (OpenOptions.Literals), and "" otherwise: it may be a secret. Owners follow the rule of
+// package connectors: the login role's name only when field "username" was a literal (with
+// OwnerIsLoginRole either way), and no owner equal to the value of field "host", "database" or
+// "username" otherwise.
 func (s *Source) Extract(ctx context.Context, schemas []string, filters connectors.Filters, w connectors.EntityWriter) error {
 	if err := checkDatabaseFilters(filters); err != nil {
 		return err
@@ -50,15 +60,7 @@ func (s *Source) Extract(ctx context.Context, schemas []string, filters connecto
 		defer cancel()
 		_ = tx.Rollback(rctx) // read-only: nothing to keep
 	}()
-	// Deparsing views and indexes and sizing tables take a brief lock on each relation; never
-	// wait behind an ALTER TABLE or VACUUM FULL forever (unless the server sets its own limit).
-	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true) WHERE current_setting('lock_timeout') = '0'`, LockTimeout); err != nil {
-		return classify(ctx, err, phaseQuery)
-	}
-	// The catalog queries look expensive to the planner (function calls per row), which makes a
-	// server with JIT compile them first: about 0.3 s per query, more than running them. Off, for
-	// this transaction only.
-	if _, err := tx.Exec(ctx, `SELECT set_config('jit', 'off', true)`); err != nil {
+	if err := pinSettings(ctx, tx); err != nil {
 		return classify(ctx, err, phaseQuery)
 	}
 	err = s.extract(ctx, tx, schemas, filters, w)
@@ -75,6 +77,45 @@ func (s *Source) Extract(ctx context.Context, schemas []string, filters connecto
 // LockTimeout is the lock_timeout of the extraction's transaction when the server sets none: a
 // catalog query that waits longer for a relation's lock fails with SourceUnavailable (retried).
 const LockTimeout = "30s"
+
+// pinnedSettings are set for the extraction's transaction only (SET LOCAL), whatever the login
+// role, its database or the server set: each changes how the server prints names or values in
+// the definitions, defaults, bounds and types that entities carry.
+//   - search_path: pg_catalog alone, so every user-defined name is schema-qualified, always the
+//     same way (and built-in ones never are).
+//   - quote_all_identifiers, standard_conforming_strings: how identifiers and string literals
+//     are quoted.
+//   - DateStyle, IntervalStyle, TimeZone, extra_float_digits, bytea_output, lc_monetary: how
+//     constants of those types print (in defaults, partition bounds, checks).
+//   - jit: the catalog queries look expensive to the planner (function calls per row), which
+//     makes a server with JIT compile them first: about 0.3 s per query, more than running them.
+var pinnedSettings = [][2]string{
+	{"search_path", "pg_catalog"},
+	{"quote_all_identifiers", "off"},
+	{"standard_conforming_strings", "on"},
+	{"DateStyle", "ISO, MDY"},
+	{"IntervalStyle", "postgres"},
+	{"TimeZone", "UTC"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+	{"lc_monetary", "C"},
+	{"jit", "off"},
+}
+
+// pinSettings applies pinnedSettings and LockTimeout to the transaction, in one round trip.
+// Deparsing views and indexes and sizing tables take a brief lock on each relation: never wait
+// behind an ALTER TABLE or VACUUM FULL forever (unless the server sets its own lock_timeout).
+func pinSettings(ctx context.Context, tx pgx.Tx) error {
+	names := []string{"lock_timeout"}
+	values := []string{LockTimeout}
+	for _, s := range pinnedSettings {
+		names, values = append(names, s[0]), append(values, s[1])
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_catalog.set_config(u.name, u.value, true)
+		FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS u(name, value)
+		WHERE u.name <> 'lock_timeout' OR pg_catalog.current_setting('lock_timeout') = '0'`, names, values)
+	return err
+}
 
 // writeErr marks an error from the EntityWriter, which is passed through unclassified.
 type writeErr struct{ err error }
@@ -123,31 +164,20 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 		}
 	}
 	for _, name := range list {
-		n := byName[name]
-		if err := write(connectors.Schema{Name: n.name, Owner: s.withhold(n.owner), Comment: n.comment}); err != nil {
+		if err := write(s.schema(byName[name])); err != nil {
 			return err
 		}
 	}
-	steps := []struct {
-		query string
-		row   func(pgx.Rows) (connectors.Entity, error)
-	}{
-		{tablesQuery, s.tableRow},
-		{columnsQuery, columnRow},
-		{keysQuery, keyRow},
-		{indexesQuery, indexRow},
-		{routinesQuery, routineRow},
-	}
-	for _, st := range steps {
+	for _, st := range s.steps() {
 		err := each(ctx, tx, st.query, list, func(rows pgx.Rows) error {
 			e, err := st.row(rows)
 			if err != nil {
 				return err
 			}
-			if !entityIncluded(e, filters) {
+			if e == nil || !entityIncluded(e, filters) {
 				return nil
 			}
-			return write(e)
+			return write(withDatabase(e, s.names.database))
 		})
 		if err != nil {
 			return err
@@ -156,7 +186,39 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 	return nil
 }
 
-// entityIncluded applies the table filters to tables and to their columns, keys and indexes.
+// step extracts one entity kind: query takes the schema list as $1, and row turns each of its
+// rows into an entity (nil for a row that makes none). Extract applies the filters and sets the
+// entity's Database field.
+type step struct {
+	query string
+	row   func(pgx.Rows) (connectors.Entity, error)
+}
+
+// steps are the kinds after schemas, in connectors.AllKinds order.
+func (s *Source) steps() []step {
+	return []step{
+		{tablesQuery, s.tableRow},
+		{columnsQuery, columnRow},
+		{keysQuery, keyRow},
+		{constraintsQuery, constraintRow},
+		{s.indexesQuery(), indexRow},
+		{sequencesQuery, s.sequenceRow},
+		{triggersQuery, triggerRow},
+		{typesQuery, s.typeRow},
+		{s.routinesQuery(), s.routineRow},
+		{lineageQuery, lineageRow},
+	}
+}
+
+// schema builds the Schema entity of a namespace.
+func (s *Source) schema(n namespace) connectors.Schema {
+	sc := connectors.Schema{Database: s.names.database, Name: n.name, Comment: n.comment, Extension: n.extension}
+	sc.Owner, sc.OwnerIsLoginRole = s.names.owner(n.owner)
+	return sc
+}
+
+// entityIncluded applies the table filters to tables and to what belongs to them: columns,
+// keys, constraints, indexes, triggers and owned sequences.
 func entityIncluded(e connectors.Entity, filters connectors.Filters) bool {
 	switch v := e.(type) {
 	case connectors.Table:
@@ -165,8 +227,16 @@ func entityIncluded(e connectors.Entity, filters connectors.Filters) bool {
 		return filters.TableIncluded(v.Schema, v.Table)
 	case connectors.Key:
 		return filters.TableIncluded(v.Schema, v.Table)
+	case connectors.Constraint:
+		return filters.TableIncluded(v.Schema, v.Table)
 	case connectors.Index:
 		return filters.TableIncluded(v.Schema, v.Table)
+	case connectors.Trigger:
+		return filters.TableIncluded(v.Schema, v.Table)
+	case connectors.Sequence:
+		return v.OwnedByTable == "" || filters.TableIncluded(v.OwnedBySchema, v.OwnedByTable)
+	case connectors.Lineage:
+		return filters.TableIncluded(v.Schema, v.View)
 	}
 	return true
 }
@@ -203,12 +273,12 @@ FROM pg_catalog.pg_database AS d
 WHERE d.datname = current_database()`
 
 func (s *Source) extractDatabase(ctx context.Context, tx pgx.Tx, write func(connectors.Entity) error) error {
-	var d connectors.Database
+	d := connectors.Database{Name: s.names.database}
 	var owner string
 	if err := tx.QueryRow(ctx, databaseQuery).Scan(&owner, &d.Encoding, &d.Collation, &d.Comment, &d.SizeBytes); err != nil {
 		return err
 	}
-	d.Owner = s.withhold(owner)
+	d.Owner, d.OwnerIsLoginRole = s.names.owner(owner)
 	return write(d)
 }
 
@@ -218,6 +288,7 @@ func (s *Source) extractDatabase(ctx context.Context, tx pgx.Tx, write func(conn
 // SizeBytes estimates table, TOAST and index size from relpages (kept by VACUUM and ANALYZE, like
 // reltuples) for tables and materialized views: pg_total_relation_size would stat every file of
 // every relation, the slowest part of the whole extraction, and needs no more privilege.
+// Extension names the extension the relation belongs to (pg_depend deptype 'e').
 const tablesQuery = `SELECT n.nspname::text, c.relname::text, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
 	COALESCE(td.description, ''),
 	CASE WHEN c.relkind IN ('v', 'm') THEN COALESCE(pg_catalog.pg_get_viewdef(c.oid), '') ELSE '' END,
@@ -229,7 +300,8 @@ const tablesQuery = `SELECT n.nspname::text, c.relname::text, c.relkind::text, p
 		+ COALESCE((SELECT t.relpages FROM pg_catalog.pg_class AS t WHERE t.oid = c.reltoastrelid), 0)
 		+ COALESCE((SELECT sum(ix.relpages) FROM pg_catalog.pg_index AS x
 			JOIN pg_catalog.pg_class AS ix ON ix.oid = x.indexrelid WHERE x.indrelid = c.oid), 0))
-		* current_setting('block_size')::int8 END
+		* current_setting('block_size')::int8 END,
+	COALESCE(x.extname::text, '')
 FROM pg_catalog.pg_class AS c
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_description AS td ON td.objoid = c.oid
@@ -237,6 +309,9 @@ LEFT JOIN pg_catalog.pg_description AS td ON td.objoid = c.oid
 LEFT JOIN pg_catalog.pg_inherits AS i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_catalog.pg_class AS pc ON pc.oid = i.inhparent
 LEFT JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pc.relnamespace
+LEFT JOIN pg_catalog.pg_depend AS xd ON xd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	AND xd.objid = c.oid AND xd.objsubid = 0 AND xd.deptype = 'e'
+LEFT JOIN pg_catalog.pg_extension AS x ON x.oid = xd.refobjid
 WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
 ORDER BY array_position($1::text[], n.nspname::text), c.relname`
 
@@ -248,10 +323,10 @@ func (s *Source) tableRow(rows pgx.Rows) (connectors.Entity, error) {
 		reltuples   *float64
 	)
 	if err := rows.Scan(&t.Schema, &t.Name, &kind, &owner, &t.Comment, &t.Definition, &isPartition,
-		&t.ParentSchema, &t.ParentTable, &t.PartitionBound, &t.PartitionKey, &reltuples, &t.SizeBytes); err != nil {
+		&t.ParentSchema, &t.ParentTable, &t.PartitionBound, &t.PartitionKey, &reltuples, &t.SizeBytes, &t.Extension); err != nil {
 		return nil, err
 	}
-	t.Owner = s.withhold(owner)
+	t.Owner, t.OwnerIsLoginRole = s.names.owner(owner)
 	switch kind {
 	case "r":
 		t.Type = connectors.TableTypeTable
@@ -282,26 +357,56 @@ func (s *Source) tableRow(rows pgx.Rows) (connectors.Entity, error) {
 // the table pg_get_expr opens it and lists all its columns on every call, which is quadratic in
 // a wide table's width (minutes for a few dozen tables of 1000 columns). Generated columns do
 // refer to columns and are deparsed with their table.
-const columnsQuery = `SELECT n.nspname::text, c.relname::text, a.attname::text, a.attnum::int8,
+//
+// A column of a user-defined type (one that typesQuery lists), or of an array of one, names it.
+// A column whose type is a NOT NULL domain, or a domain over one at any depth, is not nullable.
+// Both are found once per type (columnType), not once per column.
+//
+// Columns are many, so the query is shaped for them: relations are put in order first (their
+// rank), so that the columns sort on two integers rather than on names; each relation's columns
+// come from the pg_attribute index; the primary key is joined once per relation.
+const columnsQuery = `WITH RECURSIVE not_null_domains AS (
+	SELECT t.oid FROM pg_catalog.pg_type AS t WHERE t.typtype = 'd' AND t.typnotnull
+	UNION
+	SELECT t.oid FROM pg_catalog.pg_type AS t JOIN not_null_domains AS d ON t.typbasetype = d.oid
+	WHERE t.typtype = 'd'
+)
+SELECT c.nspname::text, c.relname::text, a.attname::text, a.attnum::int8,
 	pg_catalog.format_type(a.atttypid, a.atttypmod),
 	(CASE WHEN ty.typtype = 'd' THEN ty.typbasetype WHEN ty.typcategory = 'A' THEN ty.typelem ELSE a.atttypid END)::int8,
 	(CASE WHEN ty.typtype = 'd' THEN ty.typtypmod ELSE a.atttypmod END)::int8,
-	a.attnotnull,
+	a.attnotnull OR ty.not_null_domain, COALESCE(ty.user_schema, ''), COALESCE(ty.user_name, ''),
 	COALESCE(pg_catalog.pg_get_expr(d.adbin, CASE WHEN a.attgenerated = '' THEN 0 ELSE d.adrelid END), ''),
 	COALESCE(cd.description, ''),
-	a.attidentity::text, a.attgenerated::text,
-	EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
-		WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attnum = ANY (k.conkey))
-FROM pg_catalog.pg_attribute AS a
-JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_type AS ty ON ty.oid = a.atttypid
+	a.attidentity::text, a.attgenerated::text, COALESCE(a.attnum = ANY (pk.conkey), false)
+FROM (SELECT c.oid, n.nspname, c.relname,
+		pg_catalog.row_number() OVER (ORDER BY array_position($1::text[], n.nspname::text), c.relname) AS rank
+	FROM pg_catalog.pg_class AS c
+	JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+	WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')) AS c
+CROSS JOIN LATERAL (SELECT a.attrelid, a.attname, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
+		a.attidentity, a.attgenerated
+	FROM pg_catalog.pg_attribute AS a
+	WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped OFFSET 0) AS a
+JOIN LATERAL (` + columnType + `) AS ty ON true
+LEFT JOIN pg_catalog.pg_constraint AS pk ON pk.conrelid = c.oid AND pk.contype = 'p'
 LEFT JOIN pg_catalog.pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 LEFT JOIN pg_catalog.pg_description AS cd ON cd.objoid = a.attrelid
 	AND cd.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND cd.objsubid = a.attnum
-WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
-	AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY array_position($1::text[], n.nspname::text), c.relname, a.attnum`
+ORDER BY c.rank, a.attnum`
+
+// columnType reads, for the type a.atttypid of a column, what the columns query needs: the
+// pg_type fields, whether it is a NOT NULL domain at any depth (not_null_domains is the query's
+// own), and the schema and name of the Type entity that it is, or that its array's elements are.
+// OFFSET 0 keeps it a subquery parameterized by a.atttypid alone, which the planner memoizes: a
+// catalog has many columns but few types.
+const columnType = `SELECT ct.typtype, ct.typcategory, ct.typbasetype, ct.typelem, ct.typtypmod,
+	ct.typtype = 'd' AND ct.oid IN (SELECT nd.oid FROM not_null_domains AS nd) AS not_null_domain,
+	ut.nspname AS user_schema, ut.typname AS user_name
+FROM pg_catalog.pg_type AS ct
+LEFT JOIN LATERAL (` + userType + `
+	CASE WHEN ct.typtype <> 'd' AND ct.typelem <> 0 AND ct.typlen = -1 THEN ct.typelem ELSE ct.oid END OFFSET 0) AS ut ON true
+WHERE ct.oid = a.atttypid OFFSET 0`
 
 func columnRow(rows pgx.Rows) (connectors.Entity, error) {
 	var (
@@ -312,7 +417,7 @@ func columnRow(rows pgx.Rows) (connectors.Entity, error) {
 		identity, generated   string
 	)
 	if err := rows.Scan(&c.Schema, &c.Table, &c.Name, &position, &c.DataType, &oid, &typmod,
-		&notNull, &expr, &c.Comment, &identity, &generated, &c.PrimaryKey); err != nil {
+		&notNull, &c.TypeSchema, &c.TypeName, &expr, &c.Comment, &identity, &generated, &c.PrimaryKey); err != nil {
 		return nil, err
 	}
 	c.Position = int(position)
@@ -376,8 +481,9 @@ func typeParams(oid, typmod int64) (length, precision, scale *int64) {
 }
 
 // keysQuery lists primary (p), unique (u) and foreign (f) key constraints with their columns in
-// key order (unnest WITH ORDINALITY over conkey and confkey), a foreign key's referenced schema,
-// table and columns, and its actions. The constraints PostgreSQL adds on the referencing table
+// key order (unnest WITH ORDINALITY over conkey and confkey; each name is looked up by the
+// pg_attribute index, not by joining all the table's columns), a foreign key's referenced
+// schema, table and columns, and its actions. The constraints PostgreSQL adds on the referencing table
 // for each partition of a referenced partitioned table (children of a constraint on the same
 // table) are internal and left out; those it clones onto partitions are real and kept.
 const keysQuery = `SELECT n.nspname::text, c.relname::text, k.conname::text, k.contype::text,
@@ -388,12 +494,12 @@ JOIN pg_catalog.pg_class AS c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_class AS fc ON fc.oid = k.confrelid
 LEFT JOIN pg_catalog.pg_namespace AS fn ON fn.oid = fc.relnamespace
-CROSS JOIN LATERAL (SELECT COALESCE(pg_catalog.array_agg(a.attname::text ORDER BY u.ord), '{}') AS names
-	FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
-	JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) AS kc
-LEFT JOIN LATERAL (SELECT pg_catalog.array_agg(a.attname::text ORDER BY u.ord) AS names
-	FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
-	JOIN pg_catalog.pg_attribute AS a ON a.attrelid = k.confrelid AND a.attnum = u.attnum) AS fk ON k.contype = 'f'
+CROSS JOIN LATERAL (SELECT ARRAY(SELECT (SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+		WHERE a.attrelid = k.conrelid AND a.attnum = u.attnum)
+	FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord) ORDER BY u.ord) AS names) AS kc
+LEFT JOIN LATERAL (SELECT ARRAY(SELECT (SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+		WHERE a.attrelid = k.confrelid AND a.attnum = u.attnum)
+	FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord) ORDER BY u.ord) AS names) AS fk ON k.contype = 'f'
 WHERE n.nspname = ANY ($1::text[]) AND k.contype IN ('p', 'u', 'f')
 	AND NOT (k.contype = 'f' AND k.conparentid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS pk
 		WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid))
@@ -442,7 +548,19 @@ func fkAction(code string) string {
 	return ""
 }
 
-// indexesQuery lists indexes (those of partitioned tables too) with their key columns in order
+// indexesQuery is indexesSQL for the server's version. pg_index.indnullsnotdistinct (NULLS NOT
+// DISTINCT) is new in PostgreSQL 15: older servers, and one whose version did not parse, read it
+// through to_jsonb of the row (where it is simply absent); that costs about a third of the
+// query, so PostgreSQL 15 and later read the column.
+func (s *Source) indexesQuery() string {
+	nullsNotDistinct := "(pg_catalog.to_jsonb(x) ->> 'indnullsnotdistinct') = 'true'"
+	if s.versionNum >= 150000 {
+		nullsNotDistinct = "x.indnullsnotdistinct"
+	}
+	return strings.Replace(indexesSQL, "{nulls_not_distinct}", nullsNotDistinct, 1)
+}
+
+// indexesSQL lists indexes (those of partitioned tables too) with their key columns in order
 // (a column's name, or the expression pg_get_indexdef gives for an expression column; INCLUDE
 // columns are in Definition only), access method, partial-index predicate and the full CREATE
 // INDEX statement. pg_get_indexdef is by far the costliest call of an extraction (it opens each
@@ -450,11 +568,11 @@ func fkAction(code string) string {
 // collations and ordering, no options) is built in SQL the way pg_get_indexdef writes it, and
 // pg_get_indexdef is called only for the others. The tests compare every index's Definition
 // with pg_indexes.indexdef.
-const indexesQuery = `SELECT n.nspname::text, c.relname::text, ic.relname::text, x.indisunique, x.indisprimary,
+const indexesSQL = `SELECT n.nspname::text, c.relname::text, ic.relname::text, x.indisunique, x.indisprimary,
 	COALESCE(am.amname::text, ''), COALESCE(pg_catalog.pg_get_expr(x.indpred, x.indrelid), ''),
 	CASE WHEN x.indexprs IS NOT NULL OR x.indpred IS NOT NULL OR x.indnatts <> x.indnkeyatts
 			OR x.indoption::text ~ '[1-9]' OR ic.reloptions IS NOT NULL
-			OR (pg_catalog.to_jsonb(x) ->> 'indnullsnotdistinct') = 'true'
+			OR {nulls_not_distinct}
 			OR x.indclass::oid[] && nondefault.opclasses OR k.collated
 		THEN pg_catalog.pg_get_indexdef(x.indexrelid)
 		ELSE 'CREATE ' || CASE WHEN x.indisunique THEN 'UNIQUE ' ELSE '' END || 'INDEX '
@@ -491,33 +609,4 @@ func indexRow(rows pgx.Rows) (connectors.Entity, error) {
 		x.Columns = []string{}
 	}
 	return x, nil
-}
-
-// routinesQuery lists functions (f), window functions (w) and procedures (p), not aggregates,
-// with the full argument list (names, modes, defaults) as the signature; overloads come in the
-// order of their identity arguments.
-const routinesQuery = `SELECT n.nspname::text, p.proname::text, p.prokind::text,
-	COALESCE(pg_catalog.pg_get_function_arguments(p.oid), ''),
-	CASE WHEN p.prokind = 'p' THEN '' ELSE COALESCE(pg_catalog.pg_get_function_result(p.oid), '') END,
-	COALESCE(l.lanname::text, ''), COALESCE(pg_catalog.obj_description(p.oid, 'pg_proc'), '')
-FROM pg_catalog.pg_proc AS p
-JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
-LEFT JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
-WHERE n.nspname = ANY ($1::text[]) AND p.prokind IN ('f', 'w', 'p')
-ORDER BY array_position($1::text[], n.nspname::text), p.proname,
-	pg_catalog.pg_get_function_identity_arguments(p.oid), p.oid`
-
-func routineRow(rows pgx.Rows) (connectors.Entity, error) {
-	var (
-		r    connectors.Routine
-		kind string
-	)
-	if err := rows.Scan(&r.Schema, &r.Name, &kind, &r.Signature, &r.ReturnType, &r.Language, &r.Comment); err != nil {
-		return nil, err
-	}
-	r.Type = "function"
-	if kind == "p" {
-		r.Type = "procedure"
-	}
-	return r, nil
 }

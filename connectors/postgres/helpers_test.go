@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -61,11 +62,7 @@ func testServer(t *testing.T) *server {
 		serverInfo = &server{adminURL: url, host: cfg.Host, port: cfg.Port}
 	})
 	if serverErr != nil {
-		msg := fmt.Sprintf("PostgreSQL test server not reachable (start it with scripts/services postgres): %v", serverErr)
-		if os.Getenv("SECURE_AGENT_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.RequireOrSkip(t, fmt.Sprintf("PostgreSQL test server not reachable (start it with scripts/services postgres): %v", serverErr))
 	}
 	return serverInfo
 }
@@ -173,7 +170,13 @@ func (db *testDB) creds() connectors.Credentials {
 
 func (db *testDB) open(t *testing.T) *Source {
 	t.Helper()
-	s, err := Open(context.Background(), db.creds(), connectors.OpenOptions{})
+	return db.openWith(t, connectors.OpenOptions{})
+}
+
+// openWith opens the test database as the read-only role with opts.
+func (db *testDB) openWith(t *testing.T, opts connectors.OpenOptions) *Source {
+	t.Helper()
+	s, err := Open(context.Background(), db.creds(), opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -181,11 +184,32 @@ func (db *testDB) open(t *testing.T) *Source {
 	return s
 }
 
-// queryStrings runs q as the admin and returns each row's columns formatted with %v, joined
-// by " | ".
+// queryRows runs q as the admin and returns each row's columns formatted with %v, joined by
+// " | ".
 func (db *testDB) queryRows(t *testing.T, q string, args ...any) []string {
 	t.Helper()
-	rows, err := db.admin.Query(context.Background(), q, args...)
+	return rowStrings(t, db.admin, q, args...)
+}
+
+// pinnedRows is queryRows with search_path set to pg_catalog alone, as Extract sets it: the
+// server then prints every user-defined name schema-qualified.
+func (db *testDB) pinnedRows(t *testing.T, q string, args ...any) []string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SET LOCAL search_path = pg_catalog`); err != nil {
+		t.Fatal(err)
+	}
+	return rowStrings(t, tx, q, args...)
+}
+
+func rowStrings(t *testing.T, conn querier, q string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}

@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,10 +92,10 @@ type Source struct {
 	conn       *pgx.Conn
 	versionNum int
 	version    string
-	// withheld are the values of the fields that could name things in entities (host, database,
-	// username). An owner name equal to one of them is left out, and the database's own name is
-	// never written: any of them may have come from a secret.
-	withheld []string
+	// names are the values of the fields that could name things in entities (host, database,
+	// username) and which of them were literals: they decide which owners and database name
+	// entities carry (see fieldNames).
+	names fieldNames
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -123,7 +122,7 @@ const seedConnString = "host=localhost port=5432 dbname=postgres user=postgres p
 // refused login is SourceAuthFailed; an unreachable or overloaded server and the end of ctx are
 // SourceUnavailable.
 func Open(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) (*Source, error) {
-	attempts, withheld, err := connConfigs(creds, opts)
+	attempts, names, err := connConfigs(creds, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +133,7 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	if err != nil {
 		return nil, classify(ctx, err, phaseConnect)
 	}
-	s := &Source{conn: conn, withheld: withheld}
+	s := &Source{conn: conn, names: names}
 	s.version = conn.PgConn().ParameterStatus("server_version")
 	s.versionNum = versionNum(s.version)
 	if s.versionNum != 0 && s.versionNum < MinServerVersionNum {
@@ -148,7 +147,7 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 // connConfigs builds from the fields the pgx configuration of each connection attempt, in the
 // order to try them (see connect): one per TLS setting that sslmode allows, each with its own
 // authentication rule (authRule) and no Fallbacks. Its errors name fields, never values.
-func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*pgx.ConnConfig, []string, error) {
+func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*pgx.ConnConfig, fieldNames, error) {
 	get := func(name string) string {
 		if v, ok := creds[name]; ok {
 			return v.Reveal()
@@ -156,24 +155,23 @@ func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*
 		return ""
 	}
 	spec, _ := connectors.Lookup("postgres")
-	var withheld []string
 	for _, f := range spec.Fields {
 		v := creds[f.Name]
 		if strings.IndexByte(string(v), 0) >= 0 {
-			return nil, nil, invalidField(f.Name, "contains a NUL byte")
+			return nil, fieldNames{}, invalidField(f.Name, "contains a NUL byte")
 		}
 		if f.Required && len(v) == 0 {
-			return nil, nil, invalidField(f.Name, "is required and is empty or missing")
+			return nil, fieldNames{}, invalidField(f.Name, "is required and is empty or missing")
 		}
 	}
 	host, database, user := get(FieldHost), get(FieldDatabase), get(FieldUsername)
-	withheld = append(withheld, host, database, user)
+	names := newFieldNames(host, database, user, opts)
 
 	port := uint16(5432)
 	if p := strings.TrimSpace(get(FieldPort)); p != "" {
 		n, err := strconv.ParseUint(p, 10, 16)
 		if err != nil || n == 0 {
-			return nil, nil, invalidField(FieldPort, "is not a port number (1 to 65535)")
+			return nil, fieldNames{}, invalidField(FieldPort, "is not a port number (1 to 65535)")
 		}
 		port = uint16(n)
 	}
@@ -183,20 +181,21 @@ func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*
 	}
 	attempts, err := buildTLS(host, mode, creds[FieldSSLRootCert], creds[FieldSSLCert], creds[FieldSSLKey])
 	if err != nil {
-		return nil, nil, err
+		return nil, fieldNames{}, err
 	}
 
 	cfg, err := pgx.ParseConfig(seedConnString)
 	if err != nil {
 		// Only the agent's environment can make the fixed seed fail: PGSERVICE naming a
 		// service that does not exist.
-		return nil, nil, &secrets.Error{Kind: secrets.InvalidInput,
+		return nil, fieldNames{}, &secrets.Error{Kind: secrets.InvalidInput,
 			Msg: "postgres: the agent's libpq environment could not be applied (is PGSERVICE set on the agent?); unset PG* variables in the agent's environment"}
 	}
 	cfg.Host, cfg.Port, cfg.Database, cfg.User, cfg.Password = host, port, database, user, get(FieldPassword)
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil // pgx would apply one RequireAuth to every fallback: see connect
-	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName}
+	// client_encoding: pgx reads text as UTF-8, whatever the role's own setting says.
+	cfg.RuntimeParams = map[string]string{"application_name": ApplicationName, "client_encoding": "UTF8"}
 	cfg.KerberosSrvName, cfg.KerberosSpn = "", ""
 	cfg.ValidateConnect, cfg.AfterConnect = nil, nil
 	cfg.OnNotice, cfg.OnNotification = nil, nil
@@ -223,7 +222,7 @@ func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*
 		c.RequireAuth, c.ChannelBinding = authRule(a, cfg.Password != "", opts.LegacyPasswordAuth)
 		configs = append(configs, c)
 	}
-	return configs, withheld, nil
+	return configs, names, nil
 }
 
 func invalidField(field, what string) error {
@@ -414,7 +413,9 @@ var catalogTables = []string{
 	"pg_catalog.pg_namespace", "pg_catalog.pg_class", "pg_catalog.pg_attribute", "pg_catalog.pg_attrdef",
 	"pg_catalog.pg_type", "pg_catalog.pg_constraint", "pg_catalog.pg_index", "pg_catalog.pg_am",
 	"pg_catalog.pg_inherits", "pg_catalog.pg_proc", "pg_catalog.pg_language", "pg_catalog.pg_description",
-	"pg_catalog.pg_shdescription", "pg_catalog.pg_database",
+	"pg_catalog.pg_shdescription", "pg_catalog.pg_database", "pg_catalog.pg_sequence", "pg_catalog.pg_trigger",
+	"pg_catalog.pg_enum", "pg_catalog.pg_range", "pg_catalog.pg_depend", "pg_catalog.pg_extension",
+	"pg_catalog.pg_rewrite",
 }
 
 // catalogFunctions are the catalog functions the extraction calls.
@@ -425,7 +426,8 @@ var catalogFunctions = []string{
 	"pg_catalog.pg_get_viewdef(oid)", "pg_catalog.pg_get_partkeydef(oid)",
 	"pg_catalog.pg_get_indexdef(oid)", "pg_catalog.pg_get_indexdef(oid,integer,boolean)",
 	"pg_catalog.pg_get_function_arguments(oid)", "pg_catalog.pg_get_function_result(oid)",
-	"pg_catalog.pg_get_function_identity_arguments(oid)",
+	"pg_catalog.pg_get_function_identity_arguments(oid)", "pg_catalog.pg_get_function_sqlbody(oid)",
+	"pg_catalog.pg_get_constraintdef(oid)", "pg_catalog.pg_get_triggerdef(oid)",
 }
 
 // PreflightFor reads the server version, checks that the catalog is readable, and lists by name
@@ -501,12 +503,16 @@ type namespace struct {
 	name, owner, comment string
 	quoted               string // quote_ident(name), for GRANT statements in messages
 	usage                bool   // the role has USAGE on it
+	extension            string // the extension that owns the schema, if one does
 }
 
 const namespacesQuery = `SELECT n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text,
-	COALESCE(pg_catalog.obj_description(n.oid, 'pg_namespace'), ''), quote_ident(n.nspname),
-	has_schema_privilege(n.oid, 'USAGE')
-FROM pg_catalog.pg_namespace AS n`
+	COALESCE(pg_catalog.obj_description(n.oid, 'pg_namespace'), ''), pg_catalog.quote_ident(n.nspname),
+	pg_catalog.has_schema_privilege(n.oid, 'USAGE'), COALESCE(x.extname::text, '')
+FROM pg_catalog.pg_namespace AS n
+LEFT JOIN pg_catalog.pg_depend AS xd ON xd.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+	AND xd.objid = n.oid AND xd.objsubid = 0 AND xd.deptype = 'e'
+LEFT JOIN pg_catalog.pg_extension AS x ON x.oid = xd.refobjid`
 
 // namespaces lists every schema of the database (a few hundred at most in practice).
 func (s *Source) namespaces(ctx context.Context) ([]namespace, error) {
@@ -526,7 +532,7 @@ func queryNamespaces(ctx context.Context, q querier) ([]namespace, error) {
 	var out []namespace
 	for rows.Next() {
 		var n namespace
-		if err := rows.Scan(&n.name, &n.owner, &n.comment, &n.quoted, &n.usage); err != nil {
+		if err := rows.Scan(&n.name, &n.owner, &n.comment, &n.quoted, &n.usage, &n.extension); err != nil {
 			return nil, classify(ctx, err, phaseQuery)
 		}
 		out = append(out, n)
@@ -608,14 +614,6 @@ func (s *Source) Close() error {
 	defer cancel()
 	_ = conn.Close(ctx) // a failed Terminate still closes the socket; nothing for the caller to do
 	return nil
-}
-
-// withhold returns v, or "" if v equals the value of a field that may be secret.
-func (s *Source) withhold(v string) string {
-	if v != "" && slices.Contains(s.withheld, v) {
-		return ""
-	}
-	return v
 }
 
 // Phases of a failure, for messages.
