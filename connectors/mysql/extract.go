@@ -12,10 +12,6 @@ import (
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
-// Catalog is the name MySQL gives its one catalog (information_schema's TABLE_CATALOG). It is
-// the Name of the Database entity and the Database of every other entity.
-const Catalog = "def"
-
 // MaxSchemasPerQuery bounds the schema names bound to one catalog query; Extract splits longer
 // lists into chunks of this size (each chunk still costs one query per entity kind).
 const MaxSchemasPerQuery = 500
@@ -34,23 +30,35 @@ const implicitRowEnd = "row_end"
 
 // Extract streams the entities of the given schemas (databases) to w:
 //
-//   - one Database entity (Name "def", the server's character set and collation), written only
-//     by the call whose schemas include the first (in byte order) of the schemas that
+//   - one Database entity (the server's character set and collation), written only by the
+//     call whose schemas include the first (in byte order) of the schemas that
 //     Schemas(ctx, filters) lists, so that a run that extracts each listed schema once writes
 //     the database once;
 //   - a Schema entity for each schema, empty ones too, in the order given;
-//   - then, one catalog query per entity kind for all the schemas at once: tables (base
-//     tables, views with their definitions, partitioned tables and their partitions and
-//     subpartitions as entities of type "partition"), columns, keys (primary, unique and
-//     foreign, with columns in key order), indexes and routines (functions and procedures).
-//     Some kinds take a second, smaller query (see chunk): view definitions and partitions
-//     (only when the schemas have views or partitioned tables), primary-key columns,
-//     foreign-key rules and routine parameters (only when there are routines).
+//   - then, one catalog query per entity kind for all the schemas at once, kind by kind in
+//     connectors.AllKinds order: tables (base tables, views with their definitions,
+//     partitioned tables and their partitions and subpartitions as entities of type
+//     "partition"), columns, keys (primary, unique and foreign, with columns in key order),
+//     constraints (CHECK constraints, MariaDB's column-level ones too), indexes, sequences
+//     (MariaDB's), triggers and routines (functions and procedures). Some kinds take a second,
+//     smaller query (see chunk): view definitions and partitions (only when the schemas have
+//     views or partitioned tables), primary-key columns, foreign-key rules, the tables of
+//     checks (MySQL), sequence parameters (only when there are sequences; see
+//     readSequences) and routine parameters.
 //
-// Entities of each kind come ordered by schema and table name in byte order, then by position.
-// Tables (and their columns, keys and indexes) that filters.TableIncluded refuses are skipped,
-// and so are MariaDB's sequences (the entity model has no sequence type). A schema that does
-// not exist, or that the user cannot see, is InvalidInput.
+// The Name of the Database entity, and the Database of every entity, is the value of field
+// "database" when the input gave it as a literal, else "" (it may be a secret). A routine's
+// Owner is its definer's user name (never the host), under the login-role rule (see owner);
+// triggers' definers are not written.
+//
+// Entities of each kind come ordered by schema and table name in byte order, then by position
+// or name. Tables (and their columns, keys, constraints, indexes and triggers) that
+// filters.TableIncluded refuses are skipped, and so are sequences it refuses; MariaDB's
+// sequences are Sequence entities, never tables. A schema that does not exist, or that the
+// user cannot see, is InvalidInput. Triggers are visible only with the TRIGGER privilege on
+// their tables, routine definitions with SELECT on mysql.proc (MariaDB) or SHOW_ROUTINE
+// (MySQL 8), and sequence parameters with SELECT on the sequence (withheld ones are written
+// empty).
 func (s *Source) Extract(ctx context.Context, schemas []string, filters connectors.Filters, w connectors.EntityWriter) error {
 	if len(schemas) == 0 {
 		return nil
@@ -95,7 +103,7 @@ func (s *Source) Extract(ctx context.Context, schemas []string, filters connecto
 		if err := ctx.Err(); err != nil {
 			return contextError(err)
 		}
-		if err := w.Write(connectors.Schema{Database: Catalog, Name: name, Comment: comments[name]}); err != nil {
+		if err := w.Write(connectors.Schema{Database: s.dbName, Name: name, Comment: comments[name]}); err != nil {
 			return err
 		}
 	}
@@ -133,12 +141,14 @@ func (s *Source) schemaInfo(ctx context.Context, c caps, filters connectors.Filt
 	return comments, first, err
 }
 
+// database reads the Database entity: the server's character set and collation, the GLOBAL
+// values (a session may have others of its own).
 func (s *Source) database(ctx context.Context) (connectors.Database, error) {
 	var charset, collation sql.NullString
-	if err := s.db.QueryRowContext(ctx, "SELECT @@character_set_server, @@collation_server").Scan(&charset, &collation); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT @@GLOBAL.character_set_server, @@GLOBAL.collation_server").Scan(&charset, &collation); err != nil {
 		return connectors.Database{}, classify(ctx, err, false)
 	}
-	return connectors.Database{Name: Catalog, Encoding: charset.String, Collation: collation.String}, nil
+	return connectors.Database{Name: s.dbName, Encoding: charset.String, Collation: collation.String}, nil
 }
 
 // extractChunk runs the catalog queries of one chunk of schemas (sorted, distinct, existing).
@@ -163,7 +173,9 @@ func (s *Source) runChunk(ctx context.Context, c caps, schemas []string, filters
 		x.args[i] = name
 	}
 	x.in = placeholders(len(schemas))
-	for _, step := range []func(context.Context) error{x.tables, x.columns, x.keys, x.indexes, x.routines} {
+	steps := []func(context.Context) error{x.tables, x.columns, x.keys, x.constraints, x.indexes, x.sequences,
+		x.triggers, x.routines, x.lineage}
+	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err
 		}
@@ -183,17 +195,19 @@ func placeholders(n int) string {
 // over both (14 s for COLUMNS and KEY_COLUMN_USAGE of 1,000 tables of 20 columns, where each
 // alone takes tens of milliseconds), and a join to PARTITIONS opens every table. What one kind
 // needs from another table (primary-key membership for columns, definitions and partitions for
-// tables, rules for foreign keys, parameters for routines) is read by a query of its own, before
-// or after the kind's own, and joined here by exact name. What is held meanwhile is small: the
-// primary-key column names, the foreign-key rules, the routines and their parameters, and the
-// table entities (without definitions) from the first view or partitioned table on.
+// tables, rules for foreign keys, tables and enforcement for MySQL's checks, parameters for
+// routines) is read by a query of its own, before or after the kind's own, and joined here by
+// exact name. What is held meanwhile is small: the primary-key column names, the foreign-key
+// rules, MySQL's check clauses, the sequences' names, the routines' parameters, and the table
+// entities (without definitions) from the first view or partitioned table on.
 type chunk struct {
 	s       *Source
 	c       caps
 	filters connectors.Filters
 	w       connectors.EntityWriter
 	// probe runs the queries that depend on what an earlier one found (view definitions,
-	// partitions, routine parameters) even when it found nothing: Preflight's dry run.
+	// partitions) even when it found nothing: Preflight's dry run. (Sequence parameters are
+	// read from the sequences themselves: without one, there is nothing to run.)
 	probe   bool
 	schemas map[string]bool // exact names: the IN list also matches names that differ in case
 	args    []any           // the schema names, in the order of in's placeholders
@@ -201,12 +215,18 @@ type chunk struct {
 	// skipped are the tables whose columns, keys and indexes are not written: sequences and
 	// temporary tables. (Filtered-out tables are recomputed: the filters are cheap.)
 	skipped map[tableKey]bool
+	// listedSequences are the sequences to write (MariaDB), in the tables' order: names and
+	// comments; their parameters are read after the indexes (see sequences).
+	listedSequences []listedSequence
 	// versioned are MariaDB's system-versioned tables; rowEndVisible those of them with a
 	// declared ROW END column named row_end. MariaDB adds the implicit, invisible row_end
 	// column to every primary and unique key of a versioned table in KEY_COLUMN_USAGE (but not
 	// in STATISTICS or COLUMNS): keys leave it out, as the table's definition does.
 	versioned     map[tableKey]bool
 	rowEndVisible map[tableKey]bool
+	// views are the definitions of the views written, in order, for their lineage (written
+	// last).
+	views []viewDefinition
 }
 
 type tableKey struct{ schema, table string }
@@ -313,15 +333,19 @@ func (x *chunk) tables(ctx context.Context) error {
 	err := x.s.stream(ctx, x.tablesQuery(), x.args, dest, func() error {
 		switch typ.String {
 		case "SEQUENCE", "TEMPORARY":
-			// MariaDB's sequences (the model has no type for them) and the session's own
-			// temporary tables: skipped, with their columns, keys and indexes.
-			x.skipped[tableKey{schema.String, name.String}] = true
+			// MariaDB's sequences (Sequence entities, written after the indexes) and the
+			// session's own temporary tables: no tables, and no columns, keys or indexes.
+			k := tableKey{schema.String, name.String}
+			x.skipped[k] = true
+			if typ.String == "SEQUENCE" && x.schemas[k.schema] && x.filters.TableIncluded(k.schema, k.table) {
+				x.listedSequences = append(x.listedSequences, listedSequence{key: k, comment: comment.String})
+			}
 			return nil
 		}
 		if !x.schemas[schema.String] || !x.filters.TableIncluded(schema.String, name.String) {
 			return nil
 		}
-		h := heldTable{t: connectors.Table{Database: Catalog, Schema: schema.String, Name: name.String, Engine: engine.String}}
+		h := heldTable{t: connectors.Table{Database: x.s.dbName, Schema: schema.String, Name: name.String, Engine: engine.String}}
 		switch typ.String {
 		case "VIEW", "SYSTEM VIEW":
 			h.t.Type = connectors.TableTypeView
@@ -375,6 +399,7 @@ func (x *chunk) tables(ctx context.Context) error {
 			}
 			if next < len(held) && held[next].view && held[next].key() == k {
 				held[next].t.Definition = definition.String
+				x.views = append(x.views, viewDefinition{key: k, definition: definition.String})
 				return write()
 			}
 			return nil
@@ -470,7 +495,7 @@ func (x *chunk) writeTable(t connectors.Table, parts []partition) error {
 	for i := range parts {
 		r := &parts[i]
 		p := connectors.Table{
-			Database:       Catalog,
+			Database:       x.s.dbName,
 			Schema:         t.Schema,
 			Name:           t.Name + partitionSep + r.name.String,
 			Type:           connectors.TableTypePartition,
@@ -500,7 +525,7 @@ func (x *chunk) writeTable(t connectors.Table, parts []partition) error {
 			addTo(&pending.SizeBytes, sql.NullInt64{Int64: r.dataLen.Int64 + r.indexLen.Int64, Valid: true})
 		}
 		subs = append(subs, connectors.Table{
-			Database:     Catalog,
+			Database:     x.s.dbName,
 			Schema:       t.Schema,
 			Name:         p.Name + subpartitionSep + r.sub.String,
 			Type:         connectors.TableTypePartition,
@@ -604,7 +629,7 @@ func (x *chunk) columns(ctx context.Context) error {
 			x.rowEndVisible[tableKey{schema.String, table.String}] = true
 		}
 		col := connectors.Column{
-			Database:   Catalog,
+			Database:   x.s.dbName,
 			Schema:     schema.String,
 			Table:      table.String,
 			Name:       name.String,
@@ -753,7 +778,7 @@ func (x *chunk) keys(ctx context.Context) error {
 			if err := flush(); err != nil {
 				return err
 			}
-			cur = &connectors.Key{Database: Catalog, Schema: schema.String, Table: table.String, Name: name.String, Type: typ}
+			cur = &connectors.Key{Database: x.s.dbName, Schema: schema.String, Table: table.String, Name: name.String, Type: typ}
 			if typ == connectors.KeyForeign {
 				cur.RefSchema, cur.RefTable = refSchema.String, refTable.String
 				r := rules[constraintKey{constraintSchema.String, table.String, name.String}]
@@ -817,7 +842,7 @@ func (x *chunk) indexes(ctx context.Context) error {
 				return err
 			}
 			cur = &connectors.Index{
-				Database: Catalog,
+				Database: x.s.dbName,
 				Schema:   schema.String,
 				Table:    table.String,
 				Name:     name.String,
@@ -844,108 +869,6 @@ func (x *chunk) indexes(ctx context.Context) error {
 		return err
 	}
 	return flush()
-}
-
-// routinesQuery lists functions and procedures. Its IN list is the schema names.
-func (x *chunk) routinesQuery() string {
-	lang := "NULL"
-	if x.c.externalLanguage {
-		lang = "EXTERNAL_LANGUAGE"
-	}
-	return `SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DTD_IDENTIFIER, ROUTINE_BODY, ` + lang + `,
-	ROUTINE_COMMENT, SPECIFIC_NAME
-FROM information_schema.ROUTINES
-WHERE ROUTINE_SCHEMA IN ` + x.in + ` AND ROUTINE_TYPE IN ('FUNCTION', 'PROCEDURE')
-ORDER BY ` + bin("ROUTINE_SCHEMA") + `, ` + bin("ROUTINE_NAME") + `, ROUTINE_TYPE`
-}
-
-// parametersQuery lists the routines' parameters in order (a function's return value, position
-// 0, is left out). Its IN list is the schema names.
-func (x *chunk) parametersQuery() string {
-	return `SELECT SPECIFIC_SCHEMA, SPECIFIC_NAME, ROUTINE_TYPE, PARAMETER_MODE, PARAMETER_NAME, DTD_IDENTIFIER
-FROM information_schema.PARAMETERS
-WHERE SPECIFIC_SCHEMA IN ` + x.in + ` AND ORDINAL_POSITION > 0
-ORDER BY ` + bin("SPECIFIC_SCHEMA") + `, ` + bin("SPECIFIC_NAME") + `, ROUTINE_TYPE, ORDINAL_POSITION`
-}
-
-// routineKey names a routine as PARAMETERS does: schema, specific name and type (as the catalog
-// spells it).
-type routineKey struct{ schema, specific, typ string }
-
-// heldRoutine is a routine waiting for its parameters.
-type heldRoutine struct {
-	r      connectors.Routine
-	params []string
-}
-
-// routines reads the chunk's routines (held: a schema's routines are few, and hold no bodies),
-// then their parameters (only when there is a routine), and writes them.
-func (x *chunk) routines(ctx context.Context) error {
-	var schema, name, typ, returns, body, lang, comment, specific sql.NullString
-	dest := []any{&schema, &name, &typ, &returns, &body, &lang, &comment, &specific}
-	var held []heldRoutine
-	index := map[routineKey]int{}
-	err := x.s.stream(ctx, x.routinesQuery(), x.args, dest, func() error {
-		if !x.schemas[schema.String] {
-			return nil
-		}
-		rtype := strings.ToLower(typ.String)
-		k := routineKey{schema.String, specific.String, typ.String}
-		if _, dup := index[k]; dup {
-			return nil
-		}
-		language := body.String
-		if lang.Valid && lang.String != "" {
-			language = lang.String
-		}
-		r := connectors.Routine{
-			Database: Catalog,
-			Schema:   schema.String,
-			Name:     name.String,
-			Type:     rtype,
-			Language: strings.ToLower(language),
-			Comment:  comment.String,
-		}
-		if rtype == "function" {
-			r.ReturnType = returns.String
-		}
-		index[k] = len(held)
-		held = append(held, heldRoutine{r: r})
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(held) > 0 || x.probe {
-		var pschema, pspecific, ptype, mode, param, paramType sql.NullString
-		dest := []any{&pschema, &pspecific, &ptype, &mode, &param, &paramType}
-		err := x.s.stream(ctx, x.parametersQuery(), x.args, dest, func() error {
-			i, ok := index[routineKey{pschema.String, pspecific.String, ptype.String}]
-			if !ok || !paramType.Valid {
-				return nil
-			}
-			p := paramName(param.String) + " " + paramType.String
-			if m := strings.ToUpper(mode.String); m == "OUT" || m == "INOUT" {
-				p = m + " " + p
-			}
-			held[i].params = append(held[i].params, p)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for i := range held {
-		if err := ctx.Err(); err != nil {
-			return contextError(err)
-		}
-		r := held[i].r
-		r.Signature = strings.Join(held[i].params, ", ")
-		if err := x.w.Write(r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // stream runs q and hands each row, scanned into dest, to fn, checking ctx between rows.
@@ -1002,24 +925,4 @@ func addTo(p **int64, v sql.NullInt64) {
 		*p = new(int64)
 	}
 	**p += v.Int64
-}
-
-// paramName quotes a parameter's name with backticks when it is not a plain identifier, so
-// that a signature stays readable: "a int, `b c` varchar(10)".
-func paramName(name string) string {
-	plain := name != ""
-	digits := true
-	for _, r := range name {
-		switch {
-		case r >= '0' && r <= '9':
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_', r == '$':
-			digits = false
-		default:
-			plain = false
-		}
-	}
-	if plain && !digits {
-		return name
-	}
-	return quoteIdent(name)
 }

@@ -124,11 +124,12 @@ func (f *fixture) db(suffix string) string { return f.prefix + suffix }
 
 func (f *fixture) account() string { return "'" + f.user + "'@'%'" }
 
-// grantRead gives the fixture's user what a complete extraction needs on its databases.
+// grantRead gives the fixture's user what a complete extraction needs on its databases
+// (TRIGGER: the server lists a table's triggers only to users who hold it).
 func (f *fixture) grantRead(t *testing.T, suffixes ...string) {
 	t.Helper()
 	for _, s := range suffixes {
-		exec(t, "GRANT SELECT, SHOW VIEW ON "+grantPattern(f.db(s))+".* TO "+f.account())
+		exec(t, "GRANT SELECT, SHOW VIEW, TRIGGER ON "+grantPattern(f.db(s))+".* TO "+f.account())
 	}
 	exec(t, "GRANT SELECT ON mysql.proc TO "+f.account())
 }

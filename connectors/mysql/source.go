@@ -8,7 +8,9 @@
 //
 // The connection is built from a mysql.Config, never from a DSN string. Every connection field
 // may have come from a secret, so no field value (host, port, user, database, password, PEMs)
-// ever appears in an error, a log line, a report or an entity: errors are
+// ever appears in an error, a log line or a report, nor in an entity unless the field was a
+// literal (OpenOptions.Literals: the database's name, a routine definer that is the login
+// user; see Extract): errors are
 // *secrets.Error values with messages of this package's own, a short code as Detail (a MySQL
 // error number, "ECONNREFUSED", "tls") and a cause whose text names nothing (the server's and
 // the network's error texts name the user, the host and the database, so they are replaced).
@@ -20,7 +22,12 @@
 // information_schema tables (the server materializes each without indexes, so a join is a
 // nested loop over both): what a kind needs from another table (primary keys for columns,
 // definitions and partitions for tables, rules for foreign keys, parameters for routines) is
-// read by a smaller query of its own, first or after, and joined in Go.
+// read by a smaller query of its own, first or after, and joined in Go. MariaDB keeps a
+// sequence's parameters in the sequence itself: they are read by one UNION ALL query per
+// MaxSequencesPerQuery sequences (sequences.go).
+//
+// Every connection pins the session variables that shape what the catalog returns
+// (sessionVariables), so the output does not depend on the login user's session defaults.
 //
 // # TLS and authentication
 //
@@ -65,6 +72,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -120,7 +128,17 @@ type Source struct {
 	caps   caps // read on first use
 	capsOK bool
 
-	chunkSize int // schemas per catalog query; 0 for MaxSchemasPerQuery (tests set it)
+	// dbName is the Database of every entity and the Name of the Database entity: the value
+	// of field "database" when it was a literal (OpenOptions.Literal), else "" (it may be a
+	// secret).
+	dbName string
+	// login is the value of field "username", only ever compared with the routines' definers
+	// (see owner); loginLiteral says it may be written.
+	login        string
+	loginLiteral bool
+
+	chunkSize     int // schemas per catalog query; 0 for MaxSchemasPerQuery (tests set it)
+	sequenceBatch int // sequences per query; 0 for MaxSequencesPerQuery (tests set it)
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -131,6 +149,9 @@ type caps struct {
 	schemaComment    bool // SCHEMATA.SCHEMA_COMMENT (MariaDB 10.5+)
 	statExpression   bool // STATISTICS.EXPRESSION (MySQL 8.0.13+ functional key parts)
 	externalLanguage bool // ROUTINES.EXTERNAL_LANGUAGE (MySQL 8.0.32+)
+	checks           bool // CHECK_CONSTRAINTS (MariaDB 10.2+, MySQL 8.0.16+)
+	checkTable       bool // CHECK_CONSTRAINTS.TABLE_NAME (MariaDB)
+	checkEnforced    bool // TABLE_CONSTRAINTS.ENFORCED (MySQL 8.0.16+)
 	version          string
 }
 
@@ -183,6 +204,12 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	cfg.AllowOldPasswords = false
 	cfg.MultiStatements = false
 	cfg.InterpolateParams = false // names travel as bound parameters of prepared statements
+	// Every connection pins what shapes the catalog's answers (see sessionVariables).
+	cfg.Params = maps.Clone(sessionVariables)
+	if err := cfg.Apply(mysql.Charset(sessionCharset, sessionCollation)); err != nil {
+		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
+			Msg: "mysql: the driver refused the connection settings"}
+	}
 	// The driver gets no TLS configuration: the guard below it does the TLS upgrade, so that it
 	// sees the authentication exchange in clear and can refuse a request that would reveal the
 	// password (guard.go).
@@ -208,7 +235,10 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
 			Msg: "mysql: the driver refused the connection settings; check fields \"host\" and \"port\""}
 	}
-	s := &Source{}
+	s := &Source{login: st.user, loginLiteral: opts.Literal(FieldUsername)}
+	if opts.Literal(FieldDatabase) {
+		s.dbName = st.database
+	}
 	db := sql.OpenDB(guardedConnector{connector})
 	// One connection: a Source is used by one goroutine at a time, and this bounds what the agent
 	// holds on the customer's server (max_user_connections, max_connections).
@@ -224,6 +254,37 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 		return nil, cerr
 	}
 	return s, nil
+}
+
+// sessionCharset and sessionCollation are every connection's (SET NAMES, after the login):
+// names and texts arrive as UTF-8 whatever the user's or the server's defaults.
+const (
+	sessionCharset   = "utf8mb4"
+	sessionCollation = "utf8mb4_general_ci"
+)
+
+// sessionVariables are set on every connection after the login, and so after the server's
+// init_connect (the only way MariaDB and MySQL give one user other session defaults), so that
+// the same catalog gives the same entities whatever the login user's session defaults:
+//
+//   - sql_mode, empty: ANSI_QUOTES makes the server quote identifiers with '"' in the texts it
+//     deparses (CHECK clauses, generated columns, defaults), and other modes (ORACLE,
+//     PIPES_AS_CONCAT, ...) change more of them;
+//   - sql_quote_show_create 1: off, MariaDB leaves plain identifiers in those texts unquoted;
+//   - time_zone '+00:00': TIMESTAMP columns' defaults are shown in the session's time zone;
+//   - max_sort_length 1024: ORDER BY compares only that many bytes of a name (a session may
+//     lower it to 64; a name is at most 256 bytes);
+//   - sql_select_limit: a lower session default would cut every catalog query short, silently.
+//
+// Not pinned: MySQL 8's information_schema_stats_expiry (MariaDB has no such variable, and a
+// connection cannot tell the engines apart before this runs), which decides how fresh MySQL's
+// row counts and sizes are.
+var sessionVariables = map[string]string{
+	"sql_mode":              "''",
+	"sql_quote_show_create": "1",
+	"time_zone":             "'+00:00'",
+	"max_sort_length":       "1024",
+	"sql_select_limit":      "18446744073709551615",
 }
 
 // parseSettings checks every field and reports the first problem. Messages name fields, never
@@ -299,6 +360,10 @@ func invalidField(field, msg string) error {
 //     server withholds.
 //   - "SELECT on mysql.proc" (MariaDB) or "SHOW_ROUTINE" (MySQL 8) when the user may not see
 //     every stored routine.
+//
+// Not probed: the TRIGGER privilege, without which the server lists no trigger of a table
+// (probing it takes a statement that could create or drop one; the grants visible in
+// information_schema miss those held through roles).
 //
 // At most MaxPrivilegeProbes databases are probed. The report's Identity is "mariadb 10.11.6"
 // or "mysql 8.0.36": it never names the host, user or database.
@@ -459,8 +524,9 @@ func (s *Source) readCapabilities(ctx context.Context) (caps, error) {
 	}
 	c.mariaDB = strings.Contains(strings.ToLower(c.version), "mariadb")
 	rows, err := s.db.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
-		WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME IN ('SCHEMATA', 'STATISTICS', 'ROUTINES')
-		AND COLUMN_NAME IN ('SCHEMA_COMMENT', 'EXPRESSION', 'EXTERNAL_LANGUAGE')`)
+		WHERE TABLE_SCHEMA = 'information_schema'
+		AND TABLE_NAME IN ('SCHEMATA', 'STATISTICS', 'ROUTINES', 'CHECK_CONSTRAINTS', 'TABLE_CONSTRAINTS')
+		AND COLUMN_NAME IN ('SCHEMA_COMMENT', 'EXPRESSION', 'EXTERNAL_LANGUAGE', 'CHECK_CLAUSE', 'TABLE_NAME', 'ENFORCED')`)
 	if err != nil {
 		return caps{}, classify(ctx, err, false)
 	}
@@ -477,6 +543,12 @@ func (s *Source) readCapabilities(ctx context.Context) (caps, error) {
 			c.statExpression = true
 		case "ROUTINES.EXTERNAL_LANGUAGE":
 			c.externalLanguage = true
+		case "CHECK_CONSTRAINTS.CHECK_CLAUSE":
+			c.checks = true
+		case "CHECK_CONSTRAINTS.TABLE_NAME":
+			c.checkTable = true
+		case "TABLE_CONSTRAINTS.ENFORCED":
+			c.checkEnforced = true
 		}
 	}
 	if err := rows.Err(); err != nil {
