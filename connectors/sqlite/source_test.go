@@ -818,13 +818,18 @@ func (c *collector) index(t *testing.T, table, name string) connectors.Index {
 	return connectors.Index{}
 }
 
-// checkStreamOrder checks that entities come kind by kind (schemas, tables, columns, keys,
-// indexes), schema by schema in the order given within a kind, then by table name (byte order);
-// columns by position, keys and indexes by name within their table.
+// checkStreamOrder checks that entities come kind by kind in connectors.AllKinds order (at most
+// one database, schemas, tables, columns, keys, constraints, indexes, triggers: the kinds SQLite
+// extracts, lineage aside), schema by schema in the order given within a kind, then by table
+// name (byte order); columns by position, keys, indexes and triggers by name within their table,
+// constraints by name, then position.
 func checkStreamOrder(t *testing.T, entities []connectors.Entity, schemas []string) {
 	t.Helper()
-	rank := map[string]int{connectors.KindSchemas: 0, connectors.KindTables: 1, connectors.KindColumns: 2,
-		connectors.KindKeys: 3, connectors.KindIndexes: 4}
+	rank := map[string]int{}
+	for _, k := range []string{connectors.KindDatabases, connectors.KindSchemas, connectors.KindTables, connectors.KindColumns,
+		connectors.KindKeys, connectors.KindConstraints, connectors.KindIndexes, connectors.KindTriggers, connectors.KindLineage} {
+		rank[k] = slices.Index(connectors.AllKinds, k)
+	}
 	type place struct {
 		sch         int
 		table, name string
@@ -837,10 +842,10 @@ func checkStreamOrder(t *testing.T, entities []connectors.Entity, schemas []stri
 		if a.table != b.table {
 			return a.table < b.table
 		}
-		if a.pos != b.pos {
-			return a.pos < b.pos
+		if a.name != b.name {
+			return a.name < b.name
 		}
-		return a.name < b.name
+		return a.pos < b.pos
 	}
 	lastKind := -1
 	var last place
@@ -851,6 +856,12 @@ func checkStreamOrder(t *testing.T, entities []connectors.Entity, schemas []stri
 		}
 		var p place
 		switch v := e.(type) {
+		case connectors.Database:
+			if i != 0 || lastKind >= 0 {
+				t.Fatalf("entity %d: a database after a %s", i, entities[i-1].Kind())
+			}
+			lastKind = k
+			continue
 		case connectors.Schema:
 			p = place{sch: slices.Index(schemas, v.Name)}
 		case connectors.Table:
@@ -861,6 +872,12 @@ func checkStreamOrder(t *testing.T, entities []connectors.Entity, schemas []stri
 			p = place{sch: slices.Index(schemas, v.Schema), table: v.Table, name: v.Name}
 		case connectors.Index:
 			p = place{sch: slices.Index(schemas, v.Schema), table: v.Table, name: v.Name}
+		case connectors.Constraint:
+			p = place{sch: slices.Index(schemas, v.Schema), table: v.Table, name: v.Name, pos: v.Position}
+		case connectors.Trigger:
+			p = place{sch: slices.Index(schemas, v.Schema), table: v.Table, name: v.Name}
+		case connectors.Lineage:
+			p = place{sch: slices.Index(schemas, v.Schema), table: v.View}
 		}
 		if p.sch < 0 {
 			t.Fatalf("entity %d (%+v) is of a schema not asked for", i, e)
@@ -1043,9 +1060,12 @@ func TestKeysAndIndexes(t *testing.T) {
 	want := independentKeys(t, path)
 	_, columnsOf := independent(t, path)
 
-	// Schemas: exactly one, first.
-	if sc, ok := c.entities[0].(connectors.Schema); !ok || sc.Name != "main" || sc.Database != "" {
+	// The database, then exactly one schema.
+	if db, ok := c.entities[0].(connectors.Database); !ok || db.Name != "" {
 		t.Errorf("first entity = %+v", c.entities[0])
+	}
+	if sc, ok := c.entities[1].(connectors.Schema); !ok || sc.Name != "main" || sc.Database != "" {
+		t.Errorf("second entity = %+v", c.entities[1])
 	}
 
 	// Every table's keys and indexes agree with the independent pragmas.
@@ -1504,23 +1524,26 @@ func TestParseCreateIndex(t *testing.T) {
 	}
 }
 
-// TestManyTables: a catalog of a few hundred tables with keys and indexes extracts quickly (one
-// query per kind, not one per table).
+// TestManyTables: a catalog of a few hundred tables with keys, checks, indexes and triggers
+// extracts quickly (one query per kind, not one per table).
 func TestManyTables(t *testing.T) {
 	const n = 300
 	stmts := []string{`CREATE TABLE root (id INTEGER PRIMARY KEY, name TEXT UNIQUE)`}
 	for i := range n {
 		stmts = append(stmts,
 			fmt.Sprintf(`CREATE TABLE t%03d (id INTEGER PRIMARY KEY, root_id INTEGER REFERENCES root, a TEXT, b TEXT,
-				CONSTRAINT t%03d_ab UNIQUE (a, b), FOREIGN KEY (b) REFERENCES root (name))`, i, i),
-			fmt.Sprintf(`CREATE INDEX t%03d_root ON t%03d (root_id) WHERE root_id IS NOT NULL`, i, i))
+				CONSTRAINT t%03d_ab UNIQUE (a, b), FOREIGN KEY (b) REFERENCES root (name), CHECK (a <> b))`, i, i),
+			fmt.Sprintf(`CREATE INDEX t%03d_root ON t%03d (root_id) WHERE root_id IS NOT NULL`, i, i),
+			fmt.Sprintf(`CREATE TRIGGER t%03d_ai AFTER INSERT ON T%03d BEGIN UPDATE root SET name = new.a; END`, i, i))
 	}
 	s := open(t, makeDB(t, "many", stmts...))
 	start := time.Now()
 	c := extractAll(t, s, connectors.Filters{})
 	elapsed := time.Since(start)
-	if len(c.tables()) != n+1 || len(c.keys("")) != 2+4*n || len(c.indexes("")) != 1+2*n {
-		t.Errorf("%d tables, %d keys, %d indexes", len(c.tables()), len(c.keys("")), len(c.indexes("")))
+	if len(c.tables()) != n+1 || len(c.keys("")) != 2+4*n || len(c.indexes("")) != 1+2*n ||
+		len(c.constraints("")) != n || len(c.triggers()) != n {
+		t.Errorf("%d tables, %d keys, %d indexes, %d constraints, %d triggers",
+			len(c.tables()), len(c.keys("")), len(c.indexes("")), len(c.constraints("")), len(c.triggers()))
 	}
 	t.Logf("%d tables, %d entities in %v", n+1, len(c.entities), elapsed)
 	if elapsed > 10*time.Second {
@@ -1528,18 +1551,37 @@ func TestManyTables(t *testing.T) {
 	}
 }
 
-// FuzzParseDDL: the statement parsers never panic, whatever the text.
+// FuzzParseDDL: the statement parsers never panic, whatever the text, and every piece of text
+// they return (a check's expression, a trigger's condition and body) is a piece of the statement.
 func FuzzParseDDL(f *testing.F) {
 	for _, stmt := range awkward {
 		f.Add(stmt)
 	}
+	for _, c := range triggerCases {
+		f.Add(c.ddl())
+	}
 	f.Add(`CREATE TABLE t (a CONSTRAINT n REFERENCES`)
 	f.Add(`CREATE UNIQUE INDEX i ON t ((a), b COLLATE`)
 	f.Add("CREATE TABLE [t (a '\x00")
+	f.Add(`CREATE TABLE t (a CHECK (a > ')'), CONSTRAINT c CHECK ((a) <> 0) CHECK (`)
+	f.Add(`CREATE TRIGGER t INSTEAD OF UPDATE OF a ON v WHEN (SELECT 1) BEGIN SELECT 'END'; END`)
+	f.Add("CREATE TRIGGER t BEGIN END")
 	f.Fuzz(func(t *testing.T, stmt string) {
 		d := parseCreateTable(stmt)
 		_ = d.uniqueName([]string{"a"})
 		_ = d.foreignName(1, 1, []string{"a"}, "t")
+		for _, c := range d.checks {
+			if !strings.Contains(stmt, c.expression) {
+				t.Errorf("check expression %q is not in the statement", c.expression)
+			}
+		}
 		_ = parseCreateIndex(stmt)
+		tr, ok := parseCreateTrigger(stmt)
+		if !strings.Contains(stmt, tr.condition) || !strings.Contains(stmt, tr.body) {
+			t.Errorf("trigger %+v: condition or body not in the statement", tr)
+		}
+		if !ok && tr != (triggerDDL{}) || ok && (tr.timing == "" || tr.event == "") {
+			t.Errorf("trigger %+v, %v", tr, ok)
+		}
 	})
 }
