@@ -39,7 +39,7 @@ var (
 
 // testServer returns the test server, skipping the test (or failing it when
 // SECURE_AGENT_REQUIRE_INTEGRATION=1) when it is not reachable.
-func testServer(t *testing.T) *server {
+func testServer(t testing.TB) *server {
 	t.Helper()
 	serverOnce.Do(func() {
 		url := os.Getenv("SECURE_AGENT_TEST_PG_ADMIN_URL")
@@ -90,7 +90,7 @@ type testDB struct {
 // newTestDB creates a database with a random name and a login role that may connect to it, runs
 // setup in it as the admin (ROLE in a statement is replaced by the quoted role name), and drops
 // both when the test ends.
-func newTestDB(t *testing.T, setup ...string) *testDB {
+func newTestDB(t testing.TB, setup ...string) *testDB {
 	t.Helper()
 	srv := testServer(t)
 	ctx := context.Background()
@@ -141,7 +141,7 @@ func newTestDB(t *testing.T, setup ...string) *testDB {
 }
 
 // adminConn opens another superuser connection to the test database.
-func (db *testDB) adminConn(t *testing.T) *pgx.Conn {
+func (db *testDB) adminConn(t testing.TB) *pgx.Conn {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(db.srv.adminURL)
 	if err != nil {
@@ -168,13 +168,13 @@ func (db *testDB) creds() connectors.Credentials {
 	}
 }
 
-func (db *testDB) open(t *testing.T) *Source {
+func (db *testDB) open(t testing.TB) *Source {
 	t.Helper()
 	return db.openWith(t, connectors.OpenOptions{})
 }
 
 // openWith opens the test database as the read-only role with opts.
-func (db *testDB) openWith(t *testing.T, opts connectors.OpenOptions) *Source {
+func (db *testDB) openWith(t testing.TB, opts connectors.OpenOptions) *Source {
 	t.Helper()
 	s, err := Open(context.Background(), db.creds(), opts)
 	if err != nil {
@@ -314,7 +314,7 @@ func wantKind(t *testing.T, err error, kind secrets.Kind) *secrets.Error {
 	return se
 }
 
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -207,7 +206,7 @@ func formatLineage(l connectors.Lineage) []string {
 
 // extractLineage runs the lineage step as Extract's steps do: lineageQuery over the batch, in a
 // read-only transaction of the connector's own (read-only) login.
-func extractLineage(t *testing.T, s *Source, schemas []string) []connectors.Lineage {
+func extractLineage(t testing.TB, s *Source, schemas []string) []connectors.Lineage {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := s.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -611,30 +610,29 @@ func FuzzNodeTree(f *testing.F) {
 	})
 }
 
-// TestLineageQueryTime measures lineageQuery and lineageRow over 2,000 simple views. It runs
-// only when SECURE_AGENT_LINEAGE_TIMING=1: creating the views takes a while.
-func TestLineageQueryTime(t *testing.T) {
-	if os.Getenv("SECURE_AGENT_LINEAGE_TIMING") != "1" {
-		t.Skip("set SECURE_AGENT_LINEAGE_TIMING=1 to measure the lineage query over 2,000 views")
-	}
+// BenchmarkLineage2000Views measures lineageQuery and lineageRow over 2,000 simple views (one
+// extraction of the lineage kind per iteration; creating the views takes a few seconds):
+//
+//	go test -run '^$' -bench Lineage2000Views ./connectors/postgres/
+func BenchmarkLineage2000Views(b *testing.B) {
 	const views = 2000
-	db := newTestDB(t, `CREATE SCHEMA bench`, `GRANT USAGE ON SCHEMA bench TO ROLE`,
+	db := newTestDB(b, `CREATE SCHEMA bench`, `GRANT USAGE ON SCHEMA bench TO ROLE`,
 		`CREATE TABLE bench.t (id int PRIMARY KEY, a text, b numeric, c date, d int)`,
 		fmt.Sprintf(`DO $$ BEGIN FOR i IN 1..%d LOOP
 			EXECUTE format('CREATE VIEW bench.v%%s AS SELECT id, a AS name, b * 2 AS b2, c FROM bench.t WHERE d > %%s', i, i);
 		END LOOP; END $$`, views))
-	s := db.open(t)
-	extractLineage(t, s, []string{"bench"}) // warm the catalog caches
-	start := time.Now()
-	got := extractLineage(t, s, []string{"bench"})
-	elapsed := time.Since(start)
+	s := db.open(b)
+	got := extractLineage(b, s, []string{"bench"}) // also warms the catalog caches
 	if len(got) != views {
-		t.Fatalf("%d lineages, want %d", len(got), views)
+		b.Fatalf("%d lineages, want %d", len(got), views)
 	}
 	for _, l := range got {
 		if l.Problem != "" || len(l.Columns) != 4 {
-			t.Fatalf("%s: %s", l.View, mustJSON(t, l))
+			b.Fatalf("%s: %s", l.View, mustJSON(b, l))
 		}
 	}
-	t.Logf("lineage of %d views: %v (%.2f ms per view)", views, elapsed, float64(elapsed.Microseconds())/1000/views)
+	for b.Loop() {
+		extractLineage(b, s, []string{"bench"})
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N)/views, "ms/view")
 }
