@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/secure-agent/secure-agent/internal/testenv"
@@ -30,6 +31,15 @@ import (
 func TestOneSecretPerField(t *testing.T) {
 	_, admin := testenv.PGAdmin(t)
 	db, user, password := manySchemas(t, 1, 2)
+	// One table owned by the login role, whose name comes from a secret below.
+	dbURL := *admin
+	dbURL.Path = "/" + db
+	conn, err := pgx.Connect(context.Background(), dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, conn, fmt.Sprintf(`CREATE TABLE s00.mine (id int); ALTER TABLE s00.mine OWNER TO %s`, user))
+	conn.Close(context.Background())
 
 	var mu sync.Mutex
 	requests := map[string]int{}
@@ -73,6 +83,7 @@ destinations:
 	input := func(passwordSecret string) workflows.Input {
 		return workflows.Input{
 			Connector:  "postgres",
+			Source:     "warehouse-eu",
 			Connection: map[string]workflows.FieldValue{"port": workflows.FieldValue(admin.Port()), "database": workflows.FieldValue(db), "sslmode": "disable"},
 			SecretStore: &stores.Spec{Type: stores.TypeCustom, Config: json.RawMessage(fmt.Sprintf(`{"store_url": %q}`, storeURL)),
 				Fields: map[string]stores.SecretField{
@@ -87,9 +98,10 @@ destinations:
 	if err := h.start(workflows.ExtractionWorkflowName, input("catalog/password")).Get(context.Background(), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts["tables"] != 2 {
+	if sum.Counts["tables"] != 3 {
 		t.Errorf("counts %v", sum.Counts)
 	}
+	checkNames(t, sum.OutputDir, "warehouse-eu", db, user, admin.User.Username())
 	versions := map[string]string{}
 	for _, v := range sum.Versions {
 		versions[v.Ref.Path] = v.Version
@@ -131,5 +143,57 @@ destinations:
 	defer mu.Unlock()
 	if requests["/other/password"] != 0 || requests["/catalog/login"] != 2 {
 		t.Errorf("the store was asked after the policy refused a field's secret: %v", requests)
+	}
+}
+
+// checkNames checks the names written in a PostgreSQL run's output: every entity carries the
+// input's source label; the database, given as a literal, names the database entity and every
+// other entity; the login role's name, read from a secret, appears nowhere, and the table it
+// owns (s00.mine) is marked as the login role's, while the others name their owner.
+func checkNames(t *testing.T, dir, source, db, loginRole, otherOwner string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.jsonl.gz"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no output files in %s: %v", dir, err)
+	}
+	tables := 0
+	for _, f := range files {
+		kind := strings.TrimSuffix(filepath.Base(f), ".jsonl.gz")
+		for _, line := range sortedLines(t, f) {
+			if line == "" {
+				continue
+			}
+			if strings.Contains(line, loginRole) {
+				t.Errorf("%s names the login role: %s", kind, line)
+			}
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			if e["source"] != source {
+				t.Errorf("%s: source %v, want %q: %s", kind, e["source"], source, line)
+			}
+			name := "database"
+			if kind == "databases" {
+				name = "name"
+			}
+			if e[name] != db {
+				t.Errorf("%s: %s %v, want the literal %q: %s", kind, name, e[name], db, line)
+			}
+			if kind != "tables" {
+				continue
+			}
+			tables++
+			if e["name"] == "mine" {
+				if e["owner"] != nil || e["ownerIsLoginRole"] != true {
+					t.Errorf("the login role's table: %s", line)
+				}
+			} else if e["owner"] != otherOwner || e["ownerIsLoginRole"] != nil {
+				t.Errorf("a table of %s: %s", otherOwner, line)
+			}
+		}
+	}
+	if tables != 3 {
+		t.Errorf("%d tables checked, want 3", tables)
 	}
 }
