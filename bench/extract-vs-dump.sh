@@ -5,8 +5,10 @@
 #   bench/extract-vs-dump.sh [postgres|mariadb|all] [schemas] [tables-per-schema]
 #
 # Default catalog: 50 schemas x 100 tables = 5,000 tables of 20 columns, each with a primary key,
-# a foreign key and two more indexes. Targets: the workflow takes at most half of pg_dump's
-# (mysqldump's) time; the worker's peak RSS stays under 150 MB.
+# a foreign key, a CHECK constraint and two more indexes; per schema 10 views joining two tables
+# (lineage), 10 triggers, a sequence and a routine (PostgreSQL also an enum type).
+# Targets: the workflow takes at most half of pg_dump's (mysqldump's) time; the worker's peak
+# RSS stays under 150 MB.
 # The temporal CLI's dev server runs Temporal; the agent runs as its own process (`secure-agent
 # worker`), so its RSS is the agent's alone. Needs scripts/services (PostgreSQL, MariaDB, CLI).
 # KEEP_CATALOG=1 leaves the catalogs in place afterwards (for profiling).
@@ -80,10 +82,17 @@ BEGIN
     EXECUTE format('CREATE SCHEMA s%s', s);
     EXECUTE format('GRANT USAGE ON SCHEMA s%s TO bench_reader', s);
     FOR t IN 1..$TABLES LOOP
-      EXECUTE format('CREATE TABLE s%s.t%s (id bigint PRIMARY KEY, parent bigint REFERENCES s%s.t%s(id), %s)', s, t, s, t, cols);
+      EXECUTE format('CREATE TABLE s%s.t%s (id bigint PRIMARY KEY, parent bigint REFERENCES s%s.t%s(id), %s, CHECK (c5 >= 0))', s, t, s, t, cols);
       EXECUTE format('CREATE INDEX ON s%s.t%s (c3)', s, t);
       EXECUTE format('CREATE INDEX ON s%s.t%s (c4, c5)', s, t);
       EXECUTE format('COMMENT ON TABLE s%s.t%s IS %L', s, t, 'bench table');
+    END LOOP;
+    EXECUTE format('CREATE TYPE s%s.status AS ENUM (%L, %L, %L)', s, 'new', 'active', 'closed');
+    EXECUTE format('CREATE SEQUENCE s%s.ticket_seq', s);
+    EXECUTE format('CREATE FUNCTION s%s.touch() RETURNS trigger LANGUAGE plpgsql AS %L', s, 'BEGIN NEW.c7 := now(); RETURN NEW; END');
+    FOR t IN 1..LEAST(10, $TABLES - 1) LOOP
+      EXECUTE format('CREATE TRIGGER touch BEFORE UPDATE ON s%s.t%s FOR EACH ROW EXECUTE FUNCTION s%s.touch()', s, t, s);
+      EXECUTE format('CREATE VIEW s%s.v%s AS SELECT a.id, a.c3, b.c5 + 1 AS c5_next FROM s%s.t%s a JOIN s%s.t%s b ON b.parent = a.id', s, t, s, t, s, t + 1);
     END LOOP;
     COMMIT; -- a transaction per schema: one for all would run out of lock slots
   END LOOP;
@@ -101,16 +110,21 @@ bench_mariadb() {
 	local my=(mariadb --protocol=tcp -h 127.0.0.1 -P "$SECURE_AGENT_TEST_MYSQL_PORT" -uroot -psecure-agent-test)
 	echo "building $((SCHEMAS * TABLES)) tables x $COLUMNS columns in MariaDB..."
 	{
-		echo "DROP USER IF EXISTS 'bench_reader'@'%'; CREATE USER 'bench_reader'@'%' IDENTIFIED BY '$pw';"
+		echo "DROP USER IF EXISTS 'bench_reader'@'%'; CREATE USER 'bench_reader'@'%' IDENTIFIED BY '$pw'; GRANT SELECT ON mysql.proc TO 'bench_reader'@'%';"
 		for s in $(seq 1 "$SCHEMAS"); do
-			echo "DROP DATABASE IF EXISTS bench_s$s; CREATE DATABASE bench_s$s; GRANT SELECT, SHOW VIEW ON bench_s$s.* TO 'bench_reader'@'%'; USE bench_s$s;"
+			echo "DROP DATABASE IF EXISTS bench_s$s; CREATE DATABASE bench_s$s; GRANT SELECT, SHOW VIEW, TRIGGER ON bench_s$s.* TO 'bench_reader'@'%'; USE bench_s$s;"
 			for t in $(seq 1 "$TABLES"); do
 				printf 'CREATE TABLE t%s (id bigint PRIMARY KEY, parent bigint, ' "$t"
 				for c in $(seq 3 "$COLUMNS"); do
 					case $((c % 4)) in 0) ty=text ;; 1) ty=int ;; 2) ty='decimal(12,2)' ;; *) ty=datetime ;; esac
 					printf 'c%s %s, ' "$c" "$ty"
 				done
-				printf 'KEY (c4(20)), KEY (c5, c8(10)), FOREIGN KEY (parent) REFERENCES t%s(id)) COMMENT %s;\n' "$t" "'bench table'"
+				printf 'KEY (c4(20)), KEY (c5, c8(10)), FOREIGN KEY (parent) REFERENCES t%s(id), CHECK (c5 >= 0)) COMMENT %s;\n' "$t" "'bench table'"
+			done
+			echo "CREATE SEQUENCE ticket_seq; CREATE PROCEDURE touch_all() UPDATE t1 SET c7 = NOW();"
+			for t in $(seq 1 "$(( TABLES > 10 ? 10 : TABLES - 1 ))"); do
+				echo "CREATE TRIGGER touch$t BEFORE UPDATE ON t$t FOR EACH ROW SET NEW.c7 = NOW();"
+				echo "CREATE VIEW v$t AS SELECT a.id, a.c3, b.c5 + 1 AS c5_next FROM t$t a JOIN t$((t + 1)) b ON b.parent = a.id;"
 			done
 		done
 	} >"$work/mariadb.sql"
