@@ -495,7 +495,10 @@ type Trigger struct {
 	Function       string `json:"function,omitempty"`
 	// Body is the statement a MySQL or SQLite trigger executes.
 	Body string `json:"body,omitempty"`
-	// Definition is the full CREATE TRIGGER statement, as the engine gives it.
+	// Definition is the full CREATE TRIGGER statement: PostgreSQL's pg_get_triggerdef, SQLite's
+	// stored text; MySQL's is assembled from information_schema ("CREATE TRIGGER `name` BEFORE
+	// INSERT ON `table` FOR EACH ROW <body>"), names backquoted and without DEFINER, so the
+	// whitespace and quoting of the original statement are not kept (Body is exact).
 	Definition string `json:"definition"`
 	// Enabled is "enabled", "disabled", "replica" or "always" (PostgreSQL's session replication
 	// role settings); "enabled" where the engine cannot disable triggers.

@@ -1,6 +1,6 @@
 // Package testenv is what the integration tests of several packages share: finding the services
-// that scripts/services provides (the temporal CLI, PostgreSQL), and failing or skipping when one
-// is missing. Only tests import it.
+// that scripts/services provides (the temporal CLI, PostgreSQL, the public sample schemas), and
+// failing or skipping when one is missing. Only tests import it.
 package testenv
 
 import (
@@ -72,6 +72,28 @@ func moduleRoot() (string, bool) {
 		}
 		dir = parent
 	}
+}
+
+// DefaultSamplesDir is scripts/test-env's default for SECURE_AGENT_SAMPLES_DIR.
+const DefaultSamplesDir = "/var/tmp/secure-agent-test/samples"
+
+// Sample returns the absolute path of a public sample schema's file that scripts/samples fetches
+// ("pagila.sql", "sakila-schema.sql", "sakila-data.sql", "chinook.sqlite"), in
+// SECURE_AGENT_SAMPLES_DIR or DefaultSamplesDir. Missing, it calls RequireOrSkip.
+func Sample(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("SECURE_AGENT_SAMPLES_DIR")
+	if dir == "" {
+		dir = DefaultSamplesDir
+	}
+	path, err := filepath.Abs(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+		RequireOrSkip(t, "sample "+name+" is not in "+dir+": run scripts/samples (fetches public sample schemas from Debian's packages)")
+	}
+	return path
 }
 
 // PGAdminURL is the administrator URL of the test PostgreSQL that scripts/services runs
