@@ -60,7 +60,7 @@ run_bench() {
 	t3=$(now)
 	local wf dump
 	wf=$(secs "$t0" "$t1"); dump=$(secs "$t2" "$t3")
-	grep -E "entities" "$work/summary.txt" | sed 's/^ */  /'
+	grep -E "entities|durations" "$work/summary.txt" | sed 's/^ */  /'
 	printf '%s: workflow %ss, dump %ss, ratio %s (target <= 0.50), worker peak RSS %d MB (target < 150)\n' \
 		"$name" "$wf" "$dump" "$(awk -v a="$wf" -v b="$dump" 'BEGIN { printf "%.2f", a / b }')" $((rss_kb / 1024))
 }

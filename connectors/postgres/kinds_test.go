@@ -772,3 +772,24 @@ func compareMaps(t *testing.T, what string, got, want map[string]string) {
 		}
 	}
 }
+
+func TestCheckExpression(t *testing.T) {
+	for def, want := range map[string]string{
+		"CHECK ((lo >= 0))":                            "(lo >= 0)",
+		"CHECK ((lo >= 0)) NOT VALID":                  "(lo >= 0)",
+		"CHECK ((lo >= 0)) NO INHERIT":                 "(lo >= 0)",
+		"CHECK ((lo >= 0)) NO INHERIT NOT VALID":       "(lo >= 0)",
+		"CHECK ((lo >= 0)) NOT ENFORCED":               "(lo >= 0)",
+		"CHECK ((s <> ' NOT VALID)'::text)) NOT VALID": "(s <> ' NOT VALID)'::text)",
+		"CHECK (((a > 0) AND (b > 0)))":                "((a > 0) AND (b > 0))",
+		"CHECK (false)":                                "false",
+		"EXCLUDE USING gist (during WITH &&)":          "",
+		"CHECK ((lo >= 0)) SOMETHING NEW":              "",
+		"CHECK ()":                                     "",
+		"":                                             "",
+	} {
+		if got := checkExpression(def); got != want {
+			t.Errorf("checkExpression(%q) = %q, want %q", def, got, want)
+		}
+	}
+}
