@@ -24,7 +24,7 @@ const constraintsQuery = `SELECT n.nspname::text, c.relname::text, k.conname::te
 FROM pg_catalog.pg_constraint AS k
 JOIN pg_catalog.pg_class AS c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY ($1::text[]) AND k.contype IN ('c', 'x')
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND k.contype IN ('c', 'x')
 ORDER BY array_position($1::text[], n.nspname::text), c.relname, k.conname`
 
 func constraintRow(rows pgx.Rows) (connectors.Entity, error) {

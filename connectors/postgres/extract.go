@@ -168,8 +168,16 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 			return err
 		}
 	}
+	relations, err := relationOIDs(ctx, tx, list)
+	if err != nil {
+		return err
+	}
 	for _, st := range s.steps() {
-		err := each(ctx, tx, st.query, list, func(rows pgx.Rows) error {
+		args := []any{list}
+		if st.byRelation {
+			args = append(args, relations)
+		}
+		err := each(ctx, tx, st.query, args, func(rows pgx.Rows) error {
 			e, err := st.row(rows)
 			if err != nil {
 				return err
@@ -186,28 +194,50 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 	return nil
 }
 
-// step extracts one entity kind: query takes the schema list as $1, and row turns each of its
-// rows into an entity (nil for a row that makes none). Extract applies the filters and sets the
+// step extracts one entity kind: query takes the schema list as $1 and, when byRelation is
+// set, the OIDs of the schemas' relations as $2 (see relationOIDs); row turns each of its rows
+// into an entity (nil for a row that makes none). Extract applies the filters and sets the
 // entity's Database field.
 type step struct {
-	query string
-	row   func(pgx.Rows) (connectors.Entity, error)
+	query      string
+	row        func(pgx.Rows) (connectors.Entity, error)
+	byRelation bool
 }
 
 // steps are the kinds after schemas, in connectors.AllKinds order.
 func (s *Source) steps() []step {
 	return []step{
-		{tablesQuery, s.tableRow},
-		{columnsQuery, columnRow},
-		{keysQuery, keyRow},
-		{constraintsQuery, constraintRow},
-		{s.indexesQuery(), indexRow},
-		{sequencesQuery, s.sequenceRow},
-		{triggersQuery, triggerRow},
-		{typesQuery, s.typeRow},
-		{s.routinesQuery(), s.routineRow},
-		{lineageQuery, lineageRow},
+		{tablesQuery, s.tableRow, true},
+		{columnsQuery, columnRow, true},
+		{keysQuery, keyRow, true},
+		{constraintsQuery, constraintRow, true},
+		{s.indexesQuery(), indexRow, true},
+		{sequencesQuery, s.sequenceRow, true},
+		{triggersQuery, triggerRow, true},
+		{typesQuery, s.typeRow, false},
+		{s.routinesQuery(), s.routineRow, false},
+		{lineageQuery, lineageRow, true},
 	}
+}
+
+// relationsQuery lists the OIDs of the relations (tables, views, materialized views,
+// partitioned and foreign tables, sequences) of the schemas in $1.
+const relationsQuery = `SELECT c.oid FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f', 'S')`
+
+// relationOIDs reads the OIDs of the schemas' relations once per Extract call, for the steps
+// that read relations (byRelation). pg_class has no index on the schema alone, so a query that
+// selects relations by schema scans all of pg_class (tens of thousands of rows in a large
+// catalog: indexes and TOAST tables are relations too); given the OIDs as $2, each step reaches
+// its relations through pg_class's OID index instead: one scan per call rather than one per
+// kind. The steps keep their schema condition as well.
+func relationOIDs(ctx context.Context, tx pgx.Tx, schemas []string) ([]uint32, error) {
+	rows, err := tx.Query(ctx, relationsQuery, schemas)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
 }
 
 // schema builds the Schema entity of a namespace.
@@ -241,10 +271,10 @@ func entityIncluded(e connectors.Entity, filters connectors.Filters) bool {
 	return true
 }
 
-// each runs query with the schema list as $1 and calls fn for each row, checking ctx between
-// rows. Errors are raw (classified by Extract), except fn's.
-func each(ctx context.Context, tx pgx.Tx, query string, schemas []string, fn func(pgx.Rows) error) error {
-	rows, err := tx.Query(ctx, query, schemas)
+// each runs query with args and calls fn for each row, checking ctx between rows. Errors are
+// raw (classified by Extract), except fn's.
+func each(ctx context.Context, tx pgx.Tx, query string, args []any, fn func(pgx.Rows) error) error {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -312,7 +342,7 @@ LEFT JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pc.relnamespace
 LEFT JOIN pg_catalog.pg_depend AS xd ON xd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
 	AND xd.objid = c.oid AND xd.objsubid = 0 AND xd.deptype = 'e'
 LEFT JOIN pg_catalog.pg_extension AS x ON x.oid = xd.refobjid
-WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
 ORDER BY array_position($1::text[], n.nspname::text), c.relname`
 
 func (s *Source) tableRow(rows pgx.Rows) (connectors.Entity, error) {
@@ -383,7 +413,7 @@ FROM (SELECT c.oid, n.nspname, c.relname,
 		pg_catalog.row_number() OVER (ORDER BY array_position($1::text[], n.nspname::text), c.relname) AS rank
 	FROM pg_catalog.pg_class AS c
 	JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-	WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')) AS c
+	WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'p', 'f')) AS c
 CROSS JOIN LATERAL (SELECT a.attrelid, a.attname, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
 		a.attidentity, a.attgenerated
 	FROM pg_catalog.pg_attribute AS a
@@ -500,7 +530,7 @@ CROSS JOIN LATERAL (SELECT ARRAY(SELECT (SELECT a.attname::text FROM pg_catalog.
 LEFT JOIN LATERAL (SELECT ARRAY(SELECT (SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
 		WHERE a.attrelid = k.confrelid AND a.attnum = u.attnum)
 	FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord) ORDER BY u.ord) AS names) AS fk ON k.contype = 'f'
-WHERE n.nspname = ANY ($1::text[]) AND k.contype IN ('p', 'u', 'f')
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND k.contype IN ('p', 'u', 'f')
 	AND NOT (k.contype = 'f' AND k.conparentid <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS pk
 		WHERE pk.oid = k.conparentid AND pk.conrelid = k.conrelid))
 ORDER BY array_position($1::text[], n.nspname::text), c.relname, k.conname`
@@ -596,7 +626,7 @@ CROSS JOIN LATERAL (
 	LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid = x.indrelid AND a.attnum = u.attnum AND u.attnum <> 0
 	WHERE u.i <= x.indnkeyatts
 ) AS k
-WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'm', 'p', 'f')
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND c.relkind IN ('r', 'm', 'p', 'f')
 ORDER BY array_position($1::text[], n.nspname::text), c.relname, ic.relname`
 
 func indexRow(rows pgx.Rows) (connectors.Entity, error) {

@@ -72,7 +72,7 @@ LEFT JOIN LATERAL (
 	FROM pg_catalog.pg_attribute AS a
 	WHERE a.attrelid = ANY (rels.oids) AND a.attnum > 0 AND NOT a.attisdropped
 ) AS cols ON true
-WHERE n.nspname = ANY ($1::text[]) AND c.relkind IN ('v', 'm')
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND c.relkind IN ('v', 'm')
 ORDER BY pg_catalog.array_position($1::text[], n.nspname::text), c.relname`
 
 // lineageRow reads one row of lineageQuery into a Lineage (Method "catalog"). A tree it cannot

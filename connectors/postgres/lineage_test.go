@@ -214,8 +214,12 @@ func extractLineage(t testing.TB, s *Source, schemas []string) []connectors.Line
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	relations, err := relationOIDs(ctx, tx, schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []connectors.Lineage
-	err = each(ctx, tx, lineageQuery, schemas, func(rows pgx.Rows) error {
+	err = each(ctx, tx, lineageQuery, []any{schemas, relations}, func(rows pgx.Rows) error {
 		e, err := lineageRow(rows)
 		if err != nil {
 			return err

@@ -29,7 +29,7 @@ LEFT JOIN pg_catalog.pg_description AS sd ON sd.objoid = c.oid
 LEFT JOIN pg_catalog.pg_depend AS xd ON xd.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
 	AND xd.objid = c.oid AND xd.objsubid = 0 AND xd.deptype = 'e'
 LEFT JOIN pg_catalog.pg_extension AS x ON x.oid = xd.refobjid
-WHERE n.nspname = ANY ($1::text[]) AND c.relkind = 'S'
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND c.relkind = 'S'
 ORDER BY array_position($1::text[], n.nspname::text), c.relname`
 
 func (s *Source) sequenceRow(rows pgx.Rows) (connectors.Entity, error) {

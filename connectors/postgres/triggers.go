@@ -22,7 +22,7 @@ JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace AS fn ON fn.oid = p.pronamespace
 LEFT JOIN pg_catalog.pg_description AS td ON td.objoid = t.oid
 	AND td.classoid = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND td.objsubid = 0
-WHERE n.nspname = ANY ($1::text[]) AND NOT t.tgisinternal
+WHERE c.oid = ANY ($2::pg_catalog.oid[]) AND n.nspname = ANY ($1::text[]) AND NOT t.tgisinternal
 ORDER BY array_position($1::text[], n.nspname::text), c.relname, t.tgname`
 
 // Bits of pg_trigger.tgtype (PostgreSQL's TRIGGER_TYPE_*).
