@@ -12,9 +12,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -132,13 +134,13 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		Counts:           map[string]int64{},
 		UnsupportedKinds: meta.Unsupported,
 	}
-	for _, kind := range kinds {
-		f, err := joinParts(runDir, kind, parts[kind])
-		if err != nil {
-			return nil, err
-		}
+	files, err := joinAll(runDir, kinds, parts)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
 		m.Files = append(m.Files, f)
-		m.Counts[kind] = f.Count
+		m.Counts[f.Entity] = f.Count
 	}
 	err = writeAtomically(runDir, ManifestName, func(w io.Writer) error {
 		b, err := json.MarshalIndent(m, "", "  ")
@@ -198,6 +200,29 @@ func committedParts(runDir string) (map[string][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// joinAll runs joinParts for each kind, up to GOMAXPROCS at a time (each decompresses its parts
+// to count and check them, which is CPU work), and returns the files in kinds' order. The first
+// error is returned after every started join has ended.
+func joinAll(runDir string, kinds []string, parts map[string][]string) ([]File, error) {
+	files := make([]File, len(kinds))
+	errs := make([]error, len(kinds))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, kind := range kinds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			files[i], errs[i] = joinParts(runDir, kind, parts[kind])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // joinParts writes <kind>.jsonl.gz from the given parts, in order, and describes it.
