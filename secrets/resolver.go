@@ -194,11 +194,13 @@ func (r *Resolver) lead(ctx context.Context, src Source, refs []Ref, flights map
 	if batch, ok := src.Store.(BatchStore); ok && len(refs) > 1 {
 		go func() {
 			defer cancel()
-			results, err := fetchBatchSafely(fctx, src, batch, refs)
+			sctx, span := startStoreSpan(fctx, src.Name, "batch", len(refs))
+			results, err := fetchBatchSafely(sctx, src, batch, refs)
 			byRef := make(map[Ref]Result, len(results))
 			for _, res := range results {
 				byRef[res.Ref] = res
 			}
+			endStoreSpan(span, batchFailures(refs, byRef, err))
 			for _, ref := range refs {
 				res, found := byRef[ref]
 				switch {
@@ -218,7 +220,9 @@ func (r *Resolver) lead(ctx context.Context, src Source, refs []Ref, flights map
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := fetchSafely(fctx, src, ref)
+			sctx, span := startStoreSpan(fctx, src.Name, "fetch", 1)
+			s, err := fetchSafely(sctx, src, ref)
+			endStoreSpan(span, batchFailures([]Ref{ref}, map[Ref]Result{ref: {Ref: ref, Secret: s, Err: err}}, nil))
 			finish(ref, s, err)
 		}()
 	}

@@ -53,6 +53,9 @@ func Dial(ctx context.Context, s Settings, logger *slog.Logger) (client.Client, 
 // DialWith connects with explicit client options, adding the agent's logger, identity and
 // payload encryption, and, when SECURE_AGENT_HTTP_ADDRESS is set (and opts has no metrics handler
 // of its own), the Temporal SDK's metrics, which an Agent built on the client serves on /metrics.
+// When the OTEL_* variables turn tracing on, the client and the workers built on it trace
+// workflows and activities (see tracing.go); invalid OTEL_* values are an error here. Close the
+// client with Close, which exports the spans not yet exported.
 func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog.Logger) (client.Client, error) {
 	keys, err := s.Codec()
 	if err != nil {
@@ -71,16 +74,31 @@ func DialWith(ctx context.Context, s Settings, opts client.Options, logger *slog
 	if opts.Identity == "" {
 		opts.Identity = identity()
 	}
+	tr, err := newTracing(ctx, os.Getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	if tr != nil {
+		// First, so the workers' tracing interceptor (the client's come before their own) is
+		// outermost: an activity's span covers the result guard and the timer.
+		opts.Interceptors = append(tr.interceptors(), opts.Interceptors...)
+	}
 	var tel *telemetry
 	if s.HTTPAddress != "" && opts.MetricsHandler == nil {
 		tel, opts.MetricsHandler = newSDKMetrics(s, logger)
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
+		if tr != nil {
+			_ = tr.shutdown()
+		}
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w; set TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE", opts.HostPort, opts.Namespace, err)
 	}
 	if tel != nil {
 		dialed.Store(c, tel)
+	}
+	if tr != nil {
+		traced.Store(c, tr)
 	}
 	return c, nil
 }
@@ -299,8 +317,9 @@ func (a *Agent) Start() error {
 }
 
 // Stop stops polling, lets running activities finish within the stop timeout, and zeroes every
-// lease and cached secret. /readyz says 503 from the start of Stop; the HTTP endpoint shuts
-// down last.
+// lease and cached secret. With tracing on, it exports the spans ended so far (the tracer
+// provider stays up for the client: Close stops it). /readyz says 503 from the start of Stop;
+// the HTTP endpoint shuts down last.
 func (a *Agent) Stop() {
 	select {
 	case <-a.stop:
@@ -314,6 +333,7 @@ func (a *Agent) Stop() {
 	if a.started.Load() {
 		<-a.done
 	}
+	flushTraces(a.client, a.logger)
 	a.leases.Close()
 	unguardLogs(a.leases)
 	a.resolver.Purge(false)

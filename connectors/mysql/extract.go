@@ -173,10 +173,18 @@ func (s *Source) runChunk(ctx context.Context, c caps, schemas []string, filters
 		x.args[i] = name
 	}
 	x.in = placeholders(len(schemas))
-	steps := []func(context.Context) error{x.tables, x.columns, x.keys, x.constraints, x.indexes, x.sequences,
-		x.triggers, x.routines, x.lineage}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
+	var steps *connectors.Steps
+	x.w, steps = connectors.TraceSteps(ctx, "mysql", x.w) // a span per step, with tracing on
+	for _, st := range []struct {
+		kind string
+		run  func(context.Context) error
+	}{
+		{connectors.KindTables, x.tables}, {connectors.KindColumns, x.columns}, {connectors.KindKeys, x.keys},
+		{connectors.KindConstraints, x.constraints}, {connectors.KindIndexes, x.indexes},
+		{connectors.KindSequences, x.sequences}, {connectors.KindTriggers, x.triggers},
+		{connectors.KindRoutines, x.routines}, {connectors.KindLineage, x.lineage},
+	} {
+		if err := steps.Run(ctx, st.kind, st.run); err != nil {
 			return err
 		}
 	}

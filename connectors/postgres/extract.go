@@ -151,6 +151,7 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 	if len(list) == 0 {
 		return nil
 	}
+	w, steps := connectors.TraceSteps(ctx, "postgres", w) // a span per step, with tracing on
 	write := func(e connectors.Entity) error {
 		if err := w.Write(e); err != nil {
 			return writeErr{err}
@@ -177,15 +178,17 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 		if st.byRelation {
 			args = append(args, relations)
 		}
-		err := each(ctx, tx, st.query, args, func(rows pgx.Rows) error {
-			e, err := st.row(rows)
-			if err != nil {
-				return err
-			}
-			if e == nil || !entityIncluded(e, filters) {
-				return nil
-			}
-			return write(withDatabase(e, s.names.database))
+		err := steps.Run(ctx, st.kind, func(ctx context.Context) error {
+			return each(ctx, tx, st.query, args, func(rows pgx.Rows) error {
+				e, err := st.row(rows)
+				if err != nil {
+					return err
+				}
+				if e == nil || !entityIncluded(e, filters) {
+					return nil
+				}
+				return write(withDatabase(e, s.names.database))
+			})
 		})
 		if err != nil {
 			return err
@@ -199,6 +202,7 @@ func (s *Source) extract(ctx context.Context, tx pgx.Tx, schemas []string, filte
 // into an entity (nil for a row that makes none). Extract applies the filters and sets the
 // entity's Database field.
 type step struct {
+	kind       string
 	query      string
 	row        func(pgx.Rows) (connectors.Entity, error)
 	byRelation bool
@@ -207,16 +211,16 @@ type step struct {
 // steps are the kinds after schemas, in connectors.AllKinds order.
 func (s *Source) steps() []step {
 	return []step{
-		{tablesQuery, s.tableRow, true},
-		{columnsQuery, columnRow, true},
-		{keysQuery, keyRow, true},
-		{constraintsQuery, constraintRow, true},
-		{s.indexesQuery(), indexRow, true},
-		{sequencesQuery, s.sequenceRow, true},
-		{triggersQuery, triggerRow, true},
-		{typesQuery, s.typeRow, false},
-		{s.routinesQuery(), s.routineRow, false},
-		{lineageQuery, lineageRow, true},
+		{connectors.KindTables, tablesQuery, s.tableRow, true},
+		{connectors.KindColumns, columnsQuery, columnRow, true},
+		{connectors.KindKeys, keysQuery, keyRow, true},
+		{connectors.KindConstraints, constraintsQuery, constraintRow, true},
+		{connectors.KindIndexes, s.indexesQuery(), indexRow, true},
+		{connectors.KindSequences, sequencesQuery, s.sequenceRow, true},
+		{connectors.KindTriggers, triggersQuery, triggerRow, true},
+		{connectors.KindTypes, typesQuery, s.typeRow, false},
+		{connectors.KindRoutines, s.routinesQuery(), s.routineRow, false},
+		{connectors.KindLineage, lineageQuery, lineageRow, true},
 	}
 }
 

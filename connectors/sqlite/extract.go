@@ -167,9 +167,17 @@ func (x *extraction) run(ctx context.Context, schemas []string) error {
 	if len(x.schemas) == 0 {
 		return nil
 	}
-	steps := []func(context.Context) error{x.tables, x.columns, x.keys, x.constraints, x.indexes, x.triggers, x.lineage}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
+	var steps *connectors.Steps
+	x.w, steps = connectors.TraceSteps(ctx, "sqlite", x.w) // a span per step, with tracing on
+	for _, st := range []struct {
+		kind string
+		run  func(context.Context) error
+	}{
+		{connectors.KindTables, x.tables}, {connectors.KindColumns, x.columns}, {connectors.KindKeys, x.keys},
+		{connectors.KindConstraints, x.constraints}, {connectors.KindIndexes, x.indexes},
+		{connectors.KindTriggers, x.triggers}, {connectors.KindLineage, x.lineage},
+	} {
+		if err := steps.Run(ctx, st.kind, st.run); err != nil {
 			return err
 		}
 	}

@@ -72,7 +72,7 @@ func newHarness(t *testing.T, mutate func(*worker.Settings)) *harness {
 	h := &harness{t: t, client: c, agent: agent, settings: settings, logs: logs, taskQueue: settings.TaskQueue, logger: logger}
 	t.Cleanup(func() {
 		h.agent.Stop()
-		c.Close()
+		_ = worker.Close(c)
 	})
 	return h
 }
