@@ -2,7 +2,7 @@
 // heartbeats, memos, query results and failure messages reach the Temporal service only as
 // AES-256-GCM ciphertext, and serves the same codec over HTTP (Temporal's remote codec protocol)
 // so that the Temporal Web UI and the temporal CLI can show them decrypted to people who hold the
-// codec server's token.
+// codec server's token or are allowed by its OIDC settings.
 //
 // Keys: a [Keys] set holds one or more AES-256 keys, each with an id. The first key encrypts; every
 // key decrypts, which is how keys rotate: put the new key first and keep the old one after it
@@ -32,4 +32,7 @@
 //
 // Server: [NewServer] serves POST /encode and /decode (and /{namespace}/encode,
 // /{namespace}/decode) behind a required bearer token, with CORS for the Web UI's origin only.
+// The token is a static one ([ServerOptions].Token), or an OIDC access token that the Web UI
+// forwards from its single sign-on, checked by an [OIDCVerifier] against the issuer's key set,
+// issuer, audience, expiry and an allowlist of subjects or groups.
 package codec

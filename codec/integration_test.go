@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/secure-agent/secure-agent/codec/oidctest"
 	"github.com/secure-agent/secure-agent/internal/testenv"
 )
 
@@ -136,6 +137,35 @@ func TestTemporalCLIWithCodecServer(t *testing.T) {
 		wrongOut, err := cmd.CombinedOutput()
 		if err == nil || strings.Contains(string(wrongOut), canary) {
 			t.Fatalf("the CLI with a wrong codec token: err %v, output:\n%s", err, wrongOut)
+		}
+	})
+
+	// The CLI with an OIDC access token from a local issuer, against a codec server that has no
+	// static token: what a person signed in through the identity provider can run.
+	t.Run("OIDC access token", func(t *testing.T) {
+		iss := oidctest.NewIssuer(t)
+		v, _ := newOIDCVerifier(t, iss, nil)
+		oidcServer := httptest.NewServer(NewServer(keys, ServerOptions{OIDC: v, Namespaces: []string{ns}}))
+		defer oidcServer.Close()
+		id := fmt.Sprintf("codec-oidc-%d", stamp)
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, "EchoWorkflow", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		token := iss.Token(t, iss.Claims("alice", testAudience))
+		if with := show(t, id, "--codec-endpoint", oidcServer.URL, "--codec-auth", "Bearer "+token); !strings.Contains(with, canary) {
+			t.Fatalf("the CLI with an OIDC token does not show the decoded input:\n%s", with)
+		}
+		refused := iss.Token(t, iss.Claims("mallory", testAudience))
+		cmd := exec.CommandContext(ctx, cli, "workflow", "show", "--address", srv.GetFrontendHostPort(), "--namespace", ns,
+			"--workflow-id", id, "--output", "json", "--command-timeout", "2s",
+			"--codec-endpoint", oidcServer.URL, "--codec-auth", "Bearer "+refused)
+		out, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(out), canary) {
+			t.Fatalf("the CLI with a token of a subject not allowed: err %v, output:\n%s", err, out)
 		}
 	})
 

@@ -25,20 +25,27 @@ const DefaultMaxBodyBytes = 4 << 20
 // NamespaceHeader is the header in which the Web UI and the temporal CLI name the namespace.
 const NamespaceHeader = "X-Namespace"
 
-// CORS answers for an allowed origin.
+// CORS answers for an allowed origin. The Web UI with codec.passAccessToken sends its user's
+// access token in Authorization and, when it has one, the ID token in Authorization-Extras; a
+// preflight that does not allow both fails in the browser. Authorization-Extras is never read.
 const (
 	corsAllowMethods = "POST"
-	corsAllowHeaders = "Authorization, Content-Type, X-Namespace"
+	corsAllowHeaders = "Authorization, Authorization-Extras, Content-Type, X-Namespace"
 	corsMaxAge       = "600"
 )
 
 // ServerOptions configure the codec server.
 type ServerOptions struct {
-	// Token is the bearer token every encode and decode request must carry
-	// ("Authorization: Bearer <Token>"). Required: there is no unauthenticated mode. It is
-	// compared in constant time. Characters: RFC 6750's token68 (letters, digits, -._~+/ and
-	// trailing =), as made by `openssl rand -hex 32`.
+	// Token is a bearer token that opens every encode and decode request
+	// ("Authorization: Bearer <Token>"), compared in constant time. Characters: RFC 6750's
+	// token68 (letters, digits, -._~+/ and trailing =), as made by `openssl rand -hex 32`.
+	// Token or OIDC is required: there is no unauthenticated mode.
 	Token string
+
+	// OIDC, when set, also admits requests whose bearer token is an access token the verifier
+	// accepts (see NewOIDCVerifier): what the Web UI forwards from its single sign-on when
+	// configured with codec.passAccessToken. With Token and OIDC both set, either admits.
+	OIDC *OIDCVerifier
 
 	// AllowedOrigins are the browser origins (scheme://host[:port], such as the Web UI's
 	// http://127.0.0.1:8233) that may call the server. Requests and preflights from any other
@@ -56,16 +63,17 @@ type ServerOptions struct {
 	MaxBodyBytes int64
 
 	// Logger, when set, gets one line per request: method, path, namespace, status, number of
-	// payloads, duration, and for a refused request why. Never payloads, bodies or tokens.
+	// payloads, duration, how the request was authenticated ("token" or "oidc", with the
+	// token's verified subject), and for a refused request why. Never payloads, bodies or tokens.
 	Logger *slog.Logger
 }
 
 // Validate checks the options as NewServer will.
 func (o ServerOptions) Validate() error {
-	if o.Token == "" {
-		return errors.New("codec server: a bearer token is required (generate one with: openssl rand -hex 32)")
+	if o.Token == "" && o.OIDC == nil {
+		return errors.New("codec server: a bearer token or OIDC is required (generate a token with: openssl rand -hex 32)")
 	}
-	if !isToken68(o.Token) {
+	if o.Token != "" && !isToken68(o.Token) {
 		return errors.New("codec server: the token has characters a bearer token cannot carry (use letters, digits and -._~+/ only, as openssl rand -hex 32 makes)")
 	}
 	for _, origin := range o.AllowedOrigins {
@@ -129,7 +137,9 @@ func isToken68(s string) bool {
 // server is the codec server's handler.
 type server struct {
 	codec      converter.PayloadCodec
+	hasToken   bool
 	tokenHash  [sha256.Size]byte
+	oidc       *OIDCVerifier
 	origins    map[string]bool
 	namespaces map[string]bool
 	maxBody    int64
@@ -144,12 +154,14 @@ type server struct {
 //     With ServerOptions.Namespaces set, other namespaces (or none) get 403.
 //   - The body is {"payloads": [...]} in Temporal's proto JSON (metadata values and data in
 //     base64); the answer has the same form, 200 and application/json, in the same order.
-//   - Authorization: Bearer <ServerOptions.Token> is required; without it or with another token:
-//     401 with no details.
+//   - Authorization: Bearer <ServerOptions.Token>, or an access token that ServerOptions.OIDC
+//     accepts, is required. Without one, with another token, or with a token that fails an OIDC
+//     check: 401 "unauthorized". A valid OIDC token whose subject and groups are not allowed:
+//     403 "forbidden". Neither says which check failed; the log line does.
 //   - CORS: an OPTIONS preflight from an allowed origin gets 204 with Access-Control-Allow-Origin
-//     (that origin), -Allow-Methods POST, -Allow-Headers Authorization, Content-Type, X-Namespace,
-//     -Allow-Credentials true and -Max-Age 600; any request or preflight from another origin gets
-//     403 and no CORS headers.
+//     (that origin), -Allow-Methods POST, -Allow-Headers Authorization, Authorization-Extras,
+//     Content-Type, X-Namespace, -Allow-Credentials true and -Max-Age 600; any request or
+//     preflight from another origin gets 403 and no CORS headers.
 //   - Other paths: 404. Other methods: 405. A body over the limit: 413. A body that is not
 //     proto JSON payloads: 400 (the parser's message is not echoed, it can quote the body). A
 //     payload that does not decrypt: 400 with the codec's error (key id, no payload bytes).
@@ -162,7 +174,9 @@ func NewServer(keys *Keys, opts ServerOptions) http.Handler {
 	}
 	s := &server{
 		codec:      NewPayloadCodec(keys),
+		hasToken:   opts.Token != "",
 		tokenHash:  sha256.Sum256([]byte(opts.Token)),
+		oidc:       opts.OIDC,
 		origins:    map[string]bool{},
 		namespaces: map[string]bool{},
 		maxBody:    opts.MaxBodyBytes,
@@ -187,6 +201,8 @@ type exchange struct {
 	payloads  int
 	status    int
 	reason    string
+	auth      string // "token" or "oidc"
+	subject   string // the verified sub of an OIDC token
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +225,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ex.payloads > 0 {
 		attrs = append(attrs, slog.Int("payloads", ex.payloads))
+	}
+	if ex.auth != "" {
+		attrs = append(attrs, slog.String("auth", ex.auth))
+	}
+	if ex.subject != "" {
+		attrs = append(attrs, slog.String("subject", ex.subject))
 	}
 	if ex.reason != "" {
 		attrs = append(attrs, slog.String("reason", ex.reason))
@@ -259,9 +281,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 		return
 	}
 
-	if !s.authorized(r) {
-		h.Set("WWW-Authenticate", `Bearer realm="secure-agent codec"`)
-		ex.fail(w, http.StatusUnauthorized, "unauthorized", "missing or wrong token")
+	if !s.authenticate(w, r, ex) {
 		return
 	}
 
@@ -347,12 +367,41 @@ func route(p string) (namespace, op string, ok bool) {
 	return namespace, op, true
 }
 
-// authorized checks "Authorization: Bearer <token>" in constant time.
-func (s *server) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+// authenticate admits "Authorization: Bearer <token>" when the token is the static one (compared
+// in constant time) or an OIDC access token that s.oidc accepts; otherwise it answers 401 or 403
+// and returns false. Neither the token nor any claim it carries unverified reaches the answer or
+// the log.
+func (s *server) authenticate(w http.ResponseWriter, r *http.Request, ex *exchange) bool {
+	unauthorized := func(reason string) bool {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="secure-agent codec"`)
+		ex.fail(w, http.StatusUnauthorized, "unauthorized", reason)
 		return false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return unauthorized("missing or wrong token")
+	}
+	if s.hasToken {
+		got := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1 {
+			ex.auth = "token"
+			return true
+		}
+	}
+	if s.oidc == nil {
+		return unauthorized("missing or wrong token")
+	}
+	res := s.oidc.verify(r.Context(), token)
+	ex.subject = res.subject
+	switch res.status {
+	case 0:
+		ex.auth = "oidc"
+		return true
+	case http.StatusForbidden:
+		ex.fail(w, http.StatusForbidden, "forbidden", res.reason)
+		return false
+	default:
+		return unauthorized(res.reason)
+	}
 }
