@@ -131,8 +131,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return nil, err
 	}
+	progress.show(ctx)
 	if problems := validateInput(ctx, in); len(problems) > 0 {
-		progress.Phase = PhaseFailed
+		progress.enter(ctx, PhaseFailed)
 		return nil, invalidInput(problems)
 	}
 	opts := in.Options.withDefaults()
@@ -144,12 +145,12 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	lease := newLeaseHolder(ctx, in, progress)
 	defer lease.release()
 	fail := func(err error) (*Summary, error) {
-		progress.Phase = PhaseFailed
+		progress.enter(ctx, PhaseFailed)
 		return nil, err
 	}
 
 	// Resolve the secrets into a lease held by one worker.
-	progress.Phase = PhaseResolving
+	progress.enter(ctx, PhaseResolving)
 	t := workflow.Now(ctx)
 	if err := lease.resolve(ctx); err != nil {
 		return fail(err)
@@ -161,7 +162,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	fewerTrips := workflow.GetVersion(ctx, changeFewerRoundTrips, workflow.DefaultVersion, 1) == 1
 
 	// Preflight: one connection, authentication and catalog probe, and the schemas.
-	progress.Phase = PhasePreflight
+	progress.enter(ctx, PhasePreflight)
 	t = workflow.Now(ctx)
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
@@ -179,7 +180,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	t = workflow.Now(ctx)
 	names := report.Schemas
 	if !fewerTrips {
-		progress.Phase = PhaseListing
+		progress.enter(ctx, PhaseListing)
 		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 			return workflow.ExecuteActivity(withOptions(ctx, listOptions, li.Lease), acts.ListSchemas,
 				activities.ListSchemasInput{LeaseInput: li, Filters: in.Filters}).Get(ctx, &names)
@@ -188,8 +189,8 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		}
 	}
 	sort.Strings(names)
-	progress.Phase = PhaseExtracting
 	progress.SchemasTotal = len(names)
+	progress.enter(ctx, PhaseExtracting)
 	batches := makeBatches(names, opts.SchemasPerBatch)
 	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
 	if err != nil {
@@ -198,7 +199,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	timed("extract", t)
 
 	// Finalize: one file per entity kind, manifest last.
-	progress.Phase = PhaseFinalizing
+	progress.enter(ctx, PhaseFinalizing)
 	t = workflow.Now(ctx)
 	var fin activities.FinalizeResult
 	releaseInFinalize := fewerTrips && in.Output.Type != "s3" // Publish still needs the sink's credentials
@@ -227,7 +228,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 				"%d output parts were still missing on the finalizing worker after extracting them again %d times; check that the agent's output directory is not being cleaned up during runs",
 				len(fin.Missing), maxRefills), string(secrets.OutputUnavailable), nil))
 		}
-		progress.Phase = PhaseExtracting
+		progress.enter(ctx, PhaseExtracting)
 		progress.PartsReextracted += len(fin.Missing)
 		var redo [][]activities.Schema
 		for _, b := range batches {
@@ -238,7 +239,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		if _, err := extractBatches(ctx, lease, in, opts, redo, progress, false); err != nil {
 			return fail(err)
 		}
-		progress.Phase = PhaseFinalizing
+		progress.enter(ctx, PhaseFinalizing)
 	}
 	if releaseInFinalize {
 		lease.releasedElsewhere()
@@ -250,7 +251,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	if in.Output.Type == "s3" {
 		// Gated: runs recorded before s3 output existed never reach this branch.
 		if v := workflow.GetVersion(ctx, changePublishToS3, workflow.DefaultVersion, 1); v == 1 {
-			progress.Phase = PhasePublishing
+			progress.enter(ctx, PhasePublishing)
 			t = workflow.Now(ctx)
 			if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 				return workflow.ExecuteActivity(withOptions(ctx, publishOptions, li.Lease), acts.Publish,
@@ -262,9 +263,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		}
 	}
 
-	progress.Phase = PhaseReleasing
+	progress.enter(ctx, PhaseReleasing)
 	lease.release()
-	progress.Phase = PhaseDone
+	progress.enter(ctx, PhaseDone)
 	timed("total", start)
 	return &Summary{
 		Connector:        in.Connector,
@@ -349,6 +350,7 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 			if count { // a batch extracted again replaces its part: count it once
 				progress.SchemasDone += len(b)
 				progress.Redactions += res.Redactions
+				progress.show(ctx)
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -105,23 +104,43 @@ func build(failure string, failDetail string, details map[string]string, privile
 	return c
 }
 
+var checkHelp = helpText{
+	usage: "secure-agent check --input FILE [--local] [--json] [--task-queue NAME]",
+	about: "Check a connection step by step and print a checklist: input, policy, secret store, secrets and keys, " +
+		"source, authentication, catalog privileges, output. By default a TestConnectionWorkflow runs on the agents " +
+		"of the task queue (the TEMPORAL_* settings name the service); --local runs the same steps in this process " +
+		"with this machine's agent settings. Exit codes: 0 all passed, 1 a step failed, 2 invalid input or flags.",
+	settings: settingsOf(temporalSettings,
+		agentSettings("CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS"),
+		[]setting{{"with --local:", "the agent settings the steps use"}},
+		agentSettings("ENV_ALLOW", "CUSTOM_STORE_HOSTS", "CUSTOM_STORE_ENV_ALLOW", "CUSTOM_STORE_VERSION_PATHS",
+			"CUSTOM_STORE_CA_FILES", "SQLITE_DIRS", "OUTPUT_DIR", "AWS_SESSION_NAME", "LOG_LEVEL", "LOG_FORMAT"),
+		cloudSettings),
+}
+
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	inputPath := fs.String("input", "", "path of the workflow input JSON file (- for standard input)")
+	fs := newFlagSet("check")
+	inputPath := fs.String("input", "", "path of the workflow input JSON `FILE` (- for standard input)")
 	local := fs.Bool("local", false, "run the steps in this process, with this machine's agent settings, instead of a TestConnectionWorkflow")
-	asJSON := fs.Bool("json", false, "print the checklist as JSON")
-	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "task queue the agent polls")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2}
+	asJSON := fs.Bool("json", false, "print the checklist as JSON on stdout, also when the input is invalid")
+	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "`NAME` of the task queue the agent polls: its SECURE_AGENT_TASK_QUEUE")
+	if err := parseFlags(fs, args, checkHelp, stdout, stderr); err != nil {
+		return err
 	}
 	if *inputPath == "" {
-		fmt.Fprintln(stderr, "secure-agent check: --input is required")
+		fmt.Fprintln(stderr, "secure-agent check: --input is required: the path of a workflow input JSON file (see examples/), or - for standard input")
+		return exitError{2}
+	}
+	// Invalid input is refused before anything runs: nothing was started, no value reached any
+	// history. The checklist says so on its first line (exit code 2, as for run).
+	invalid := func(problems inputProblems) error {
+		printChecklist(stdout, build(checkInput, strings.Join(problems, "; "), nil, nil, ""), *asJSON)
 		return exitError{2}
 	}
 	in, err := readInput(*inputPath)
-	if err != nil {
-		return err
+	var problems inputProblems
+	if errors.As(err, &problems) {
+		return invalid(problems)
 	}
 	settings, err := worker.LoadSettings()
 	if err != nil {
@@ -129,9 +148,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var result checklist
 	if problems := startProblems(settings, in); len(problems) > 0 {
-		// Refused before anything runs: nothing was started, no value reached any history.
-		printChecklist(stdout, build(checkInput, strings.Join(problems, "; "), nil, nil, ""), *asJSON)
-		return exitError{2}
+		return invalid(problems)
 	} else if *local {
 		result = checkLocally(ctx, settings, in)
 	} else {
@@ -139,7 +156,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer func() { _ = worker.Close(c) }()
 		result, err = checkRemotely(ctx, c, *taskQueue, in)
 		if err != nil {
 			return err
@@ -164,25 +181,33 @@ func checkRemotely(ctx context.Context, c client.Client, taskQueue string, in wo
 	var ae *temporal.ApplicationError
 	switch {
 	case errors.As(err, &ae):
-		line := failedAt(secrets.Kind(ae.Type()))
+		line, detail := failedAt(secrets.Kind(ae.Type())), ae.Message()
 		var act *temporal.ActivityError
 		if errors.As(err, &act) && act.ActivityType().GetName() == "Preflight" {
-			line = sourceLine(secrets.Kind(ae.Type())) // the source refused: not the input's or the store's fault
+			// The source refused, after the secrets were resolved: not the input's or the store's
+			// fault, unless a value meant as a variable name was used as text.
+			line = sourceLine(secrets.Kind(ae.Type()))
+			detail = withNotes(detail, remoteLiteralNotes(in, nil, false))
 		}
-		return build(line, ae.Message(), nil, nil, ""), nil
+		return build(line, detail, nil, nil, ""), nil
 	case err != nil:
 		return checklist{}, fmt.Errorf("the connection test did not finish: %w", err)
 	}
-	return build("", "", reportDetails(rep.Fields, rep.Versions, rep.ServerVersion), rep.MissingPrivileges, rep.OutputProblem), nil
+	details := reportDetails(rep.Fields, rep.Versions, rep.ServerVersion)
+	details[checkSecrets] = withNotes(details[checkSecrets], remoteLiteralNotes(in, rep.Versions, true))
+	return build("", "", details, rep.MissingPrivileges, rep.OutputProblem), nil
 }
 
 // checkLocally runs the same steps in this process: policy, resolution, preflight, output.
 func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) checklist {
+	// notes explain, once the secrets are resolved, fields the env store took as literal text
+	// although they look like variable names; every later failure carries them.
+	var notes []string
 	fail := func(err error) checklist {
-		return build(failedAt(secrets.KindOf(err)), err.Error(), nil, nil, "")
+		return build(failedAt(secrets.KindOf(err)), withNotes(err.Error(), notes), nil, nil, "")
 	}
 	failSource := func(err error) checklist {
-		return build(sourceLine(secrets.KindOf(err)), err.Error(), nil, nil, "")
+		return build(sourceLine(secrets.KindOf(err)), withNotes(err.Error(), notes), nil, nil, "")
 	}
 	pol, err := s.Policy()
 	if err != nil {
@@ -218,6 +243,12 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 		return fail(err)
 	}
 	defer res.Zero()
+	notes, certain := localLiteralNotes(in, res, s.PolicyFile, envIsSet)
+	if certain {
+		// A variable of that name exists and was not read: the literal is a mistake, whatever
+		// the later steps would say about it.
+		return build(checkSecrets, strings.Join(notes, "; "), nil, nil, "")
+	}
 	creds := connectors.Credentials{}
 	var origins []string
 	for _, f := range res.Fields {
@@ -259,7 +290,9 @@ func checkLocally(ctx context.Context, s worker.Settings, in workflows.Input) ch
 	if err := output.CheckWritable(output.PrefixDir(s.OutputDir, in.Output.Prefix)); err != nil {
 		outputProblem = err.Error()
 	}
-	return build("", "", reportDetails(res.FieldNames(), res.Versions, report.ServerVersion), report.MissingPrivileges, outputProblem)
+	details := reportDetails(res.FieldNames(), res.Versions, report.ServerVersion)
+	details[checkSecrets] = withNotes(details[checkSecrets], notes)
+	return build("", "", details, report.MissingPrivileges, outputProblem)
 }
 
 // reportDetails names what the passed lines found: field names and secret versions, the server.

@@ -206,4 +206,9 @@ func TestCheckThroughTheWorkflow(t *testing.T) {
 	}
 	code, c = runCheckJSON(t, sqliteInput("CHECKR_NOT_SET"), "--task-queue", "check-test")
 	wantFailedAt(t, code, c, checkSecrets, "SecretNotFound", "CHECKR_NOT_SET")
+
+	// A name the agent's allowlist does not admit is used as the path itself; the source's
+	// refusal comes with the reason this process can give without seeing the agent's settings.
+	code, c = runCheckJSON(t, sqliteInput("OTHER_DB_PATH"), "--task-queue", "check-test")
+	wantFailedAt(t, code, c, checkPolicy, "SQLite", `if connection.path "OTHER_DB_PATH" names an environment variable on the agent`, "SECURE_AGENT_ENV_ALLOW")
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,12 +25,19 @@ var demoSampleSQL string
 // input names it, the env store resolves it, and its value never enters workflow history.
 const demoPathVar = "DEMO_SQLITE_PATH"
 
+var demoHelp = helpText{
+	usage: "secure-agent demo [--config FILE]",
+	about: "Start what dev starts, run one extraction of a bundled sample SQLite database (its path is read from " +
+		demoPathVar + " through the env store, as a secret would be), print the summary and exit. The TEMPORAL_* " +
+		"settings are not read: the server's addresses come from --config.",
+	settings: settingsOf(agentSettings(), cloudSettings),
+}
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo")
 	configPath := fs.String("config", "temporal-dev.yaml", "embedded server configuration (defaults apply when the file is missing)")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2}
+	if err := parseFlags(fs, args, demoHelp, stdout, stderr); err != nil {
+		return err
 	}
 	settings, err := devSettings("warn")
 	if err != nil {

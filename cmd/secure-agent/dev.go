@@ -4,11 +4,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"go.temporal.io/sdk/client"
 
@@ -22,6 +22,7 @@ type devEnv struct {
 	client client.Client
 	agent  *worker.Agent
 	logger *slog.Logger
+	tls    bool // the frontend serves TLS
 }
 
 // startDev starts the embedded server from the config file, then the agent on it.
@@ -35,7 +36,7 @@ func startDev(ctx context.Context, configPath string, settings worker.Settings, 
 	if err != nil {
 		return nil, err
 	}
-	d := &devEnv{server: srv, logger: logger}
+	d := &devEnv{server: srv, logger: logger, tls: cfg.TLS.Enabled()}
 	d.client, err = worker.DialWith(ctx, settings, client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace(),
 		ConnectionOptions: client.ConnectionOptions{TLS: srv.ClientTLS()}}, logger)
 	if err != nil {
@@ -90,12 +91,20 @@ func devSettings(level string) (worker.Settings, error) {
 	return settings, nil
 }
 
-func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var devHelp = helpText{
+	usage: "secure-agent dev [--config FILE]",
+	about: "Start a real Temporal server (SQLite, in this process) and its Web UI, plus the agent on it, with a " +
+		"sample SQLite database to try. It prints the export lines that point the temporal CLI and " +
+		"`secure-agent run` in another shell at it. Ctrl-C stops everything. The TEMPORAL_* settings are not read: " +
+		"the server's addresses come from --config.",
+	settings: settingsOf(agentSettings(), cloudSettings),
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dev")
 	configPath := fs.String("config", "temporal-dev.yaml", "embedded server configuration (defaults apply when the file is missing)")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2}
+	if err := parseFlags(fs, args, devHelp, stdout, stderr); err != nil {
+		return err
 	}
 	settings, err := devSettings("info")
 	if err != nil {
@@ -110,10 +119,45 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprint(stderr, exportLines(d.server.FrontendAddress(), d.server.Namespace(), d.tls))
 	fmt.Fprintf(stderr, "ready: start workflows from the Web UI or the temporal CLI; Ctrl-C stops everything\n"+
 		"a sample database to try: {\"connector\": \"sqlite\", \"connection\": {\"path\": %q}, \"secretStore\": {\"type\": \"env\"}}\n", demoPathVar)
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "stopping...")
 	d.stop()
 	return nil
+}
+
+// exportLines are the shell lines that point the temporal CLI, `secure-agent run` and `check` in
+// another shell at the dev server: TEMPORAL_ADDRESS, and TEMPORAL_NAMESPACE when it is not
+// "default". A TLS frontend also needs TEMPORAL_TLS and the CA that issued its certificate.
+func exportLines(address, namespace string, tls bool) string {
+	var b strings.Builder
+	b.WriteString("in another shell:\n")
+	fmt.Fprintf(&b, "  export TEMPORAL_ADDRESS=%s\n", shellQuote(address))
+	if namespace != "" && namespace != client.DefaultNamespace {
+		fmt.Fprintf(&b, "  export TEMPORAL_NAMESPACE=%s\n", shellQuote(namespace))
+	}
+	if tls {
+		b.WriteString("  export TEMPORAL_TLS=true\n" +
+			"  # and TEMPORAL_TLS_SERVER_CA_CERT_PATH (the CA of tls.certFile), TEMPORAL_TLS_SERVER_NAME (one of its names),\n" +
+			"  # TEMPORAL_TLS_CLIENT_CERT_PATH and _KEY_PATH when tls.requireClientCert is set\n")
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but letters, digits and ._:/@-
+// (an IPv6 address's brackets would be a glob).
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:/@-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

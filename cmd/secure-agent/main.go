@@ -20,9 +20,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 type command struct {
 	name    string
 	summary string
@@ -35,6 +32,7 @@ func commands() []command {
 		{"dev", "start an embedded Temporal server (SQLite) and Web UI, plus the agent", runDev},
 		{"demo", "dev, plus a bundled sample database: runs one extraction and exits", runDemo},
 		{"run", "start an ExtractionWorkflow from an input file and follow it to the end", runRun},
+		{"schedule", "create, list, describe, trigger, pause and delete schedules of extractions", runSchedule},
 		{"check", "check a connection step by step (TestConnectionWorkflow, or --local) and print a checklist", runCheck},
 		{"codec-server", "serve Temporal's remote codec protocol so the Web UI and CLI can decrypt payloads", runCodecServer},
 		{"version", "print the version", runVersion},
@@ -53,11 +51,15 @@ func main() {
 }
 
 func mainWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "--help"} // `secure-agent help run` is `secure-agent run --help`
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
 		if len(args) == 0 {
+			usage(stderr)
 			return 2
 		}
+		usage(stdout)
 		return 0
 	}
 	for _, c := range commands() {
@@ -88,10 +90,5 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'secure-agent <command> -h' for a command's flags. Settings: SECURE_AGENT_* and TEMPORAL_* variables (see README).")
-}
-
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	fmt.Fprintf(stdout, "secure-agent %s\n", version)
-	return nil
+	fmt.Fprintln(w, "Run 'secure-agent <command> --help' for a command's flags and the settings (environment variables) it reads.")
 }

@@ -149,7 +149,7 @@ type workflowsSummary struct {
 func TestRenderProgress(t *testing.T) {
 	line := renderProgress(workflows.Progress{Phase: "extracting", SchemasDone: 5, SchemasTotal: 10,
 		Counts: map[string]int64{"tables": 100, "columns": 900}}, 2*time.Second)
-	for _, want := range []string{"extracting", "[##########----------]", "5/10 schemas", "columns=900 tables=100", "500 entities/s"} {
+	for _, want := range []string{"extracting", "[##########----------]", "5/10 schemas  100 tables  columns=900", "500 entities/s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("%q does not contain %q", line, want)
 		}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,41 +17,46 @@ import (
 	"github.com/secure-agent/secure-agent/workflows"
 )
 
+var runHelp = helpText{
+	usage: "secure-agent run --input FILE [--json | --quiet] [--workflow-id ID] [--task-queue NAME]",
+	about: "Start an ExtractionWorkflow with the input in FILE (the same JSON as the Web UI's \"Start Workflow\" box) on " +
+		"the Temporal service the TEMPORAL_* settings name, show its progress on stderr and print the summary on stdout. " +
+		"An agent (secure-agent worker) must poll the task queue. Exit codes: 0 done, 1 the run failed, 2 invalid " +
+		"input or flags (nothing was started).",
+	settings: settingsOf(temporalSettings, agentSettings("CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS", "LOG_LEVEL", "LOG_FORMAT")),
+}
+
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	inputPath := fs.String("input", "", "path of the workflow input JSON file (- for standard input)")
-	workflowID := fs.String("workflow-id", "", "workflow id (default: extraction-<connector>-<time>)")
-	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "task queue the agent polls")
-	quiet := fs.Bool("quiet", false, "no progress display; only the summary (or the failure)")
-	asJSON := fs.Bool("json", false, "print the result (or the failure) as JSON on stdout, nothing else")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2}
+	fs := newFlagSet("run")
+	inputPath := fs.String("input", "", "path of the workflow input JSON `FILE` (- for standard input)")
+	workflowID := fs.String("workflow-id", "", "workflow `ID` (default: extraction-<connector>-<time>)")
+	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "`NAME` of the task queue the agent polls: its SECURE_AGENT_TASK_QUEUE")
+	quiet := fs.Bool("quiet", false, "print only the summary (or the failure): no \"started\" line, no progress")
+	asJSON := fs.Bool("json", false, "print the result, the failure or the input's problems as JSON on stdout, nothing else there")
+	if err := parseFlags(fs, args, runHelp, stdout, stderr); err != nil {
+		return err
 	}
 	if *inputPath == "" {
-		fmt.Fprintln(stderr, "secure-agent run: --input is required")
+		fmt.Fprintln(stderr, "secure-agent run: --input is required: the path of a workflow input JSON file (see examples/), or - for standard input")
 		return exitError{2}
 	}
 	in, err := readInput(*inputPath)
-	if err != nil {
-		return err
+	var problems inputProblems
+	if errors.As(err, &problems) {
+		return reportInputProblems("run", problems, *asJSON, stdout, stderr)
 	}
 	settings, err := worker.LoadSettings()
 	if err != nil {
 		return err
 	}
 	if problems := startProblems(settings, in); len(problems) > 0 {
-		fmt.Fprintf(stderr, "the input has %d problem(s); nothing was started:\n", len(problems))
-		for _, p := range problems {
-			fmt.Fprintf(stderr, "  - %s\n", p)
-		}
-		return exitError{2}
+		return reportInputProblems("run", problems, *asJSON, stdout, stderr)
 	}
 	c, err := worker.Dial(ctx, settings, settings.NewLogger())
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = worker.Close(c) }()
 	mode := followProgress
 	switch {
 	case *asJSON:
@@ -67,7 +70,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // startProblems is what run and check refuse before anything is started (see
 // workflows.Input.StartProblems): sensitive literals are let through only where this machine's
 // own settings allow them (local development).
-func startProblems(s worker.Settings, in workflows.Input) []string {
+func startProblems(s worker.Settings, in workflows.Input) inputProblems {
 	allow := s.AllowSensitiveLiterals
 	if pol, err := s.Policy(); err == nil {
 		allow = pol.AllowSensitiveLiterals()
@@ -84,37 +87,19 @@ const (
 	followJSON                       // the result or the failure as JSON on stdout only
 )
 
-// readInput decodes a workflow input strictly: an unknown key is an error naming it.
-func readInput(path string) (workflows.Input, error) {
-	var in workflows.Input
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return in, err
-		}
-		defer f.Close()
-		r = f
-	}
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return in, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return in, nil
-}
-
 // startAndFollow starts an ExtractionWorkflow, reports its progress while it runs and its
 // summary at the end, as mode says. A failed run returns exitError{1} after reporting why.
 func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, in workflows.Input, mode followMode, stdout, stderr io.Writer) error {
 	if id == "" {
 		id = fmt.Sprintf("extraction-%s-%s", in.Connector, time.Now().UTC().Format("20060102T150405.000"))
 	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, workflows.ExtractionWorkflowName, in)
+	summary, details := startMetadata(in, "the secure-agent CLI")
+	opts := client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue, StaticSummary: summary, StaticDetails: details}
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.ExtractionWorkflowName, in)
 	if err != nil {
 		return fmt.Errorf("starting the workflow: %w", err)
 	}
-	if mode != followJSON {
+	if mode == followProgress {
 		fmt.Fprintf(stderr, "started %s (run %s) on task queue %s\n", run.GetID(), run.GetRunID(), taskQueue)
 	}
 
@@ -127,6 +112,9 @@ func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, 
 	for {
 		select {
 		case err := <-done:
+			if err == nil {
+				bar.update(doneProgress(sum))
+			}
 			bar.finish()
 			if err != nil {
 				if mode == followJSON {

@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 
 	"github.com/secure-agent/secure-agent/worker"
 )
 
-func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitError{2}
+var workerHelp = helpText{
+	usage: "secure-agent worker",
+	about: "Run the agent against the Temporal service the TEMPORAL_* settings name: it polls the task queue, " +
+		"resolves secrets from the customer's stores, extracts metadata and writes the output. Ctrl-C (SIGINT) or " +
+		"SIGTERM lets running activities finish (SECURE_AGENT_STOP_TIMEOUT), then stops.",
+	settings: settingsOf(temporalSettings, agentSettings(), cloudSettings),
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := parseFlags(newFlagSet("worker"), args, workerHelp, stdout, stderr); err != nil {
+		return err
 	}
 	settings, err := worker.LoadSettings()
 	if err != nil {
@@ -23,7 +28,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { _ = worker.Close(c) }()
 	agent, err := worker.New(c, settings, logger)
 	if err != nil {
 		return err
