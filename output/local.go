@@ -171,6 +171,12 @@ type partFile struct {
 	enc *json.Encoder
 }
 
+// CompressionLevel is the gzip level of the output files. Level 2 compresses catalog JSON lines
+// about eight times faster than gzip's default (6) for files about 1.4 times larger (100,000
+// generated column lines like the benchmark's, 17.6 MB: 177 ms to 286 KB at level 6, 22 ms to
+// 415 KB at level 2): at the default, compressing took more CPU than reading the catalog.
+const CompressionLevel = 2
+
 // NewPartWriter starts part partID of the run in runDir, creating <run>/parts/ if needed. Part ids
 // order the parts in the final files as strings ("batch-0003" before "batch-0010": pad numbers),
 // and are 1 to 100 ASCII letters, digits, "_" or "-".
@@ -202,7 +208,12 @@ func (w *PartWriter) Write(e connectors.Entity) error {
 			return fmt.Errorf("output: creating a part file: %w", err)
 		}
 		buf := bufio.NewWriterSize(f, 64<<10)
-		gz := gzip.NewWriter(buf)
+		gz, err := gzip.NewWriterLevel(buf, CompressionLevel)
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+			return fmt.Errorf("output: %w", err)
+		}
 		enc := json.NewEncoder(gz)
 		enc.SetEscapeHTML(false)
 		pf = &partFile{f: f, buf: buf, gz: gz, enc: enc}
