@@ -133,6 +133,10 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	deployment, err := s.deployment()
+	if err != nil {
+		return nil, err
+	}
 	pol, err := s.Policy()
 	if err != nil {
 		return nil, err
@@ -194,7 +198,13 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		a.leases.OnEnd(a.metrics.leaseEnded)
 		opts.Interceptors = []interceptor.WorkerInterceptor{&activityTimer{m: a.metrics}, acts.ResultGuard()}
 	}
-	a.shared = sdkworker.New(c, s.TaskQueue, opts)
+	sharedOpts := opts // only the shared queue is versioned: see deployment.go
+	sharedOpts.DeploymentOptions = deployment
+	if deployment.UseVersioning {
+		logger.Info("worker versioning on: runs stay on the build they started on; new runs come to this build once it is the deployment's current version (temporal worker deployment set-current-version)",
+			"deploymentName", s.DeploymentName, "buildId", s.BuildID)
+	}
+	a.shared = sdkworker.New(c, s.TaskQueue, sharedOpts)
 	Register(a.shared, nil, nil, acts)
 	a.leased = sdkworker.New(c, leaseQueue, opts)
 	Register(nil, a.leased, nil, acts)

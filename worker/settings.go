@@ -85,6 +85,13 @@ type Settings struct {
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info"`
 	// LogFormat is json or text.
 	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+	// DeploymentName, when set, turns Worker Versioning on (see deployment.go): the worker on the
+	// shared task queue joins this Temporal Worker Deployment as version BuildID, and runs are
+	// pinned to the build that started them. Empty: off, every worker takes every run.
+	DeploymentName string `envconfig:"DEPLOYMENT_NAME"`
+	// BuildID names this build within the deployment. Empty: the binary's version stamp (see
+	// WithVersionStamp, which `secure-agent worker` applies). Only with DeploymentName.
+	BuildID string `envconfig:"BUILD_ID"`
 }
 
 // LoadSettings reads the settings from the environment and validates them, reporting every
@@ -154,6 +161,7 @@ func (s Settings) Validate() error {
 		len(s.SQLiteDirs) > 0 || len(s.CustomStoreVersionPaths) > 0 || len(s.CustomStoreCAFiles) > 0) {
 		bad("POLICY_FILE", "the policy file says what the stores and connectors may use: move SECURE_AGENT_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_HOSTS, SECURE_AGENT_CUSTOM_STORE_ENV_ALLOW, SECURE_AGENT_CUSTOM_STORE_VERSION_PATHS, SECURE_AGENT_CUSTOM_STORE_CA_FILES and SECURE_AGENT_SQLITE_DIRS into it")
 	}
+	errs = append(errs, s.validateDeployment()...)
 	if s.PolicyFile == "" {
 		if err := s.defaults().CheckDefaults(); err != nil {
 			errs = append(errs, err)

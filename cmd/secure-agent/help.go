@@ -178,6 +178,8 @@ var agentSettingAbout = map[string]string{
 	"HTTP_ADDRESS":                  "host:port for /metrics, /healthz and /readyz (off by default)",
 	"LOG_LEVEL":                     "debug, info, warn or error",
 	"LOG_FORMAT":                    "json or text",
+	"DEPLOYMENT_NAME":               "Temporal Worker Deployment to join: turns Worker Versioning on, runs pinned to their build (off by default)",
+	"BUILD_ID":                      "this build's id in the deployment (default: the binary's version stamp)",
 }
 
 // agentSettings returns the named agent settings (suffixes of SECURE_AGENT_*), with their

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"runtime/debug"
 
 	"github.com/secure-agent/secure-agent/worker"
 )
@@ -21,6 +22,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	settings, err := worker.LoadSettings()
 	if err != nil {
+		return err
+	}
+	bi, _ := debug.ReadBuildInfo()
+	if settings, err = settings.WithVersionStamp(version, bi); err != nil {
 		return err
 	}
 	logger := settings.NewLogger()

@@ -170,17 +170,19 @@ type DevServer struct {
 	t                          testing.TB
 	CLI, DB, log               string
 	port, httpPort, metricPort int
+	extra                      []string
 	p                          *Proc
 }
 
 // StartDevServer starts a dev server and waits until it answers; it is killed when the test
-// ends (its log tail printed if the test failed).
-func StartDevServer(t testing.TB) *DevServer {
+// ends (its log tail printed if the test failed). extraArgs are more `start-dev` flags (e.g.
+// "--dynamic-config-value", "key=value"), kept for restarts.
+func StartDevServer(t testing.TB, extraArgs ...string) *DevServer {
 	t.Helper()
 	dir := t.TempDir()
 	s := &DevServer{
 		t: t, CLI: testenv.TemporalCLI(t), DB: filepath.Join(dir, "temporal.db"), log: filepath.Join(dir, "temporal.log"),
-		port: FreePort(t), httpPort: FreePort(t), metricPort: FreePort(t),
+		port: FreePort(t), httpPort: FreePort(t), metricPort: FreePort(t), extra: extraArgs,
 	}
 	s.Start()
 	t.Cleanup(func() {
@@ -202,6 +204,7 @@ func (s *DevServer) Start() {
 	cmd := exec.Command(s.CLI, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(s.port), "--http-port", strconv.Itoa(s.httpPort),
 		"--metrics-port", strconv.Itoa(s.metricPort), "--db-filename", s.DB, "--log-level", "error")
+	cmd.Args = append(cmd.Args, s.extra...)
 	cmd.Env = MinimalEnv(filepath.Dir(s.DB))
 	s.p = Start(s.t, "temporal dev server", cmd, s.log)
 
