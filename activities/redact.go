@@ -2,6 +2,7 @@ package activities
 
 import (
 	"reflect"
+	"sync"
 
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/secrets"
@@ -50,8 +51,24 @@ func withSource(e connectors.Entity, source string) connectors.Entity {
 }
 
 // skipped reports whether field i of struct type t is left out of redaction (tag redact:"-"):
-// the agent's own or the starter's text, never the source's.
-func skipped(t reflect.Type, i int) bool { return t.Field(i).Tag.Get("redact") == "-" }
+// the agent's own or the starter's text, never the source's. Every entity passes here once per
+// field, so the tags are read once per type (skippedFields).
+func skipped(t reflect.Type, i int) bool { return skippedFields(t)[i] }
+
+// skippedByType caches, per struct type, which fields are tagged redact:"-".
+var skippedByType sync.Map // reflect.Type -> []bool
+
+func skippedFields(t reflect.Type) []bool {
+	if s, ok := skippedByType.Load(t); ok {
+		return s.([]bool)
+	}
+	s := make([]bool, t.NumField())
+	for i := range s {
+		s[i] = t.Field(i).Tag.Get("redact") == "-"
+	}
+	skippedByType.Store(t, s)
+	return s
+}
 
 // holds reports whether a string reachable from v holds a guarded value.
 func holds(v reflect.Value, m secrets.Matcher) bool {

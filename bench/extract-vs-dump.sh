@@ -54,6 +54,8 @@ run_bench() {
 	t1=$(now)
 	local rss_kb
 	rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$worker_pid/status")
+	local cpu
+	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$worker_pid/stat")
 	kill "$worker_pid"; wait "$worker_pid" 2>/dev/null || true; worker_pid=
 	t2=$(now)
 	"$@" >"$work/dump.sql"
@@ -61,8 +63,8 @@ run_bench() {
 	local wf dump
 	wf=$(secs "$t0" "$t1"); dump=$(secs "$t2" "$t3")
 	grep -E "entities|durations" "$work/summary.txt" | sed 's/^ */  /'
-	printf '%s: workflow %ss, dump %ss, ratio %s (target <= 0.50), worker peak RSS %d MB (target < 150)\n' \
-		"$name" "$wf" "$dump" "$(awk -v a="$wf" -v b="$dump" 'BEGIN { printf "%.2f", a / b }')" $((rss_kb / 1024))
+	printf '%s: workflow %ss, dump %ss, ratio %s (target <= 0.50), worker peak RSS %d MB (target < 150), worker CPU %ss\n' \
+		"$name" "$wf" "$dump" "$(awk -v a="$wf" -v b="$dump" 'BEGIN { printf "%.2f", a / b }')" $((rss_kb / 1024)) "$cpu"
 }
 
 bench_postgres() {
