@@ -252,7 +252,7 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 	// Options: the ranges and defaults of the Go constants.
 	opts := props(t, deref(t, root, top["options"].(node)))
 	for name, want := range map[string][2]float64{
-		"schemasPerBatch":       {workflows.DefaultSchemasPerBatch, workflows.MaxSchemasPerBatch},
+		"schemasPerBatch":       {0, workflows.MaxSchemasPerBatch}, // 0: split evenly (see below)
 		"maxConcurrentBatches":  {workflows.DefaultMaxConcurrentBatches, workflows.MaxMaxConcurrentBatches},
 		"resolveTimeoutSeconds": {workflows.DefaultResolveTimeout, workflows.MaxResolveTimeout},
 	} {
@@ -260,6 +260,10 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		if o["default"] != want[0] || o["maximum"] != want[1] {
 			t.Errorf("options.%s: default %v maximum %v, want %v and %v", name, o["default"], o["maximum"], want[0], want[1])
 		}
+	}
+
+	if d, _ := opts["schemasPerBatch"].(node)["description"].(string); !strings.Contains(d, fmt.Sprintf("at most %d per batch", workflows.MaxEvenSchemasPerBatch)) {
+		t.Errorf("options.schemasPerBatch's description %q does not give the even split's cap, %d", d, workflows.MaxEvenSchemasPerBatch)
 	}
 
 	// Secret stores: one branch per type, the union of their fields is stores.Spec, and each

@@ -34,6 +34,9 @@ const (
 	changeStoreFields = "store-fields"
 	// changeSourceLabel accepts the input's source label (written on every entity).
 	changeSourceLabel = "source-label"
+	// changeEvenBatches splits the schemas evenly over maxConcurrentBatches when the input sets
+	// no schemasPerBatch (see evenBatchSize), instead of batches of DefaultSchemasPerBatch.
+	changeEvenBatches = "even-batches"
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
@@ -191,7 +194,11 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	sort.Strings(names)
 	progress.SchemasTotal = len(names)
 	progress.enter(ctx, PhaseExtracting)
-	batches := makeBatches(names, opts.SchemasPerBatch)
+	per := opts.SchemasPerBatch
+	if in.Options.SchemasPerBatch == 0 && workflow.GetVersion(ctx, changeEvenBatches, workflow.DefaultVersion, 1) == 1 {
+		per = evenBatchSize(len(names), opts.MaxConcurrentBatches)
+	}
+	batches := makeBatches(names, per)
 	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
 	if err != nil {
 		return fail(err)
@@ -288,6 +295,18 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 
 // maxRefills bounds how often Finalize may find parts missing and have them extracted again.
 const maxRefills = 2
+
+// evenBatchSize is the default batch size: the schemas split evenly over maxConcurrent batches,
+// so that a catalog that fits in one round of batches takes one round (with batches of ten, 51
+// schemas on four slots took two rounds, the second with one slot busy and three idle), with
+// at most MaxEvenSchemasPerBatch per batch, so that a large catalog still makes batches that a
+// retry can redo cheaply. Every batch costs a fixed set of catalog queries, so fewer, fuller
+// batches also cost less in all.
+func evenBatchSize(schemas, maxConcurrent int) int {
+	slots := max(maxConcurrent, 1)
+	per := (schemas + slots - 1) / slots
+	return min(max(per, 1), MaxEvenSchemasPerBatch)
+}
 
 // makeBatches cuts the sorted schema names into batches of at most per schemas, each schema with
 // its position.

@@ -115,7 +115,9 @@ func (o OutputSpec) s3Config() s3.Config {
 
 // RunOptions tune one run.
 type RunOptions struct {
-	// SchemasPerBatch is how many schemas one extraction activity handles (default 10).
+	// SchemasPerBatch is how many schemas one extraction activity handles. Default: the schemas
+	// split evenly over MaxConcurrentBatches, at most MaxEvenSchemasPerBatch per batch (runs
+	// recorded before that default: DefaultSchemasPerBatch).
 	SchemasPerBatch int `json:"schemasPerBatch,omitempty"`
 	// MaxConcurrentBatches bounds how many extraction activities run at once (default 4).
 	MaxConcurrentBatches int `json:"maxConcurrentBatches,omitempty"`
@@ -128,6 +130,7 @@ type RunOptions struct {
 // Limits on RunOptions.
 const (
 	DefaultSchemasPerBatch      = 10
+	MaxEvenSchemasPerBatch      = 25
 	MaxSchemasPerBatch          = 1000
 	DefaultMaxConcurrentBatches = 4
 	MaxMaxConcurrentBatches     = 64

@@ -95,6 +95,10 @@ func TestRecordHistories(t *testing.T) {
 	record("extraction-source-v8", h.start(workflows.ExtractionWorkflowName, labelled))
 	record("testconnection-success-v8", h.start(workflows.TestConnectionWorkflowName, envInput("REC_SHOP_DB")))
 
+	// v9: without options.schemasPerBatch the schemas are split evenly over the batch slots
+	// (change id "even-batches").
+	record("extraction-success-v9", h.start(workflows.ExtractionWorkflowName, labelled))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)

@@ -303,21 +303,40 @@ func checkStoreCall(t *testing.T, trace []otlptest.Span, outcome string) {
 // summary counts for its kind.
 func checkCatalogQueries(t *testing.T, trace []otlptest.Span, connector string, kinds []string, counts map[string]int64) {
 	t.Helper()
+	batches := len(named(trace, "RunActivity:ExtractSchemas"))
+	if batches == 0 {
+		t.Fatalf("no RunActivity:ExtractSchemas span:\n%s", describeSpans(trace))
+	}
 	for _, kind := range kinds {
+		// One span per kind per batch, each under its own batch's activity; together they
+		// count what the summary counts.
 		qs := named(trace, "CatalogQuery:"+kind)
-		if len(qs) != 1 {
-			t.Errorf("%d CatalogQuery:%s spans, want 1", len(qs), kind)
+		if len(qs) != batches {
+			t.Errorf("%d CatalogQuery:%s spans, want one per batch (%d)", len(qs), kind, batches)
 			continue
 		}
-		q := qs[0]
-		if p := parentOf(trace, q); p.GetName() != "RunActivity:ExtractSchemas" {
-			t.Errorf("CatalogQuery:%s under %q, want RunActivity:ExtractSchemas", kind, p.GetName())
+		parents := map[string]bool{}
+		var total int64
+		for _, q := range qs {
+			p := parentOf(trace, q)
+			if p.GetName() != "RunActivity:ExtractSchemas" {
+				t.Errorf("CatalogQuery:%s under %q, want RunActivity:ExtractSchemas", kind, p.GetName())
+			}
+			parents[string(p.GetSpanId())] = true
+			if q.Attr("secure_agent.connector") != connector || q.Attr("secure_agent.entity_kind") != kind || q.Attr("secure_agent.outcome") != "ok" {
+				t.Errorf("CatalogQuery:%s attributes %v", kind, q.GetAttributes())
+			}
+			n, err := strconv.ParseInt(q.Attr("secure_agent.entities"), 10, 64)
+			if err != nil {
+				t.Errorf("CatalogQuery:%s says %q entities", kind, q.Attr("secure_agent.entities"))
+			}
+			total += n
 		}
-		if q.Attr("secure_agent.connector") != connector || q.Attr("secure_agent.entity_kind") != kind || q.Attr("secure_agent.outcome") != "ok" {
-			t.Errorf("CatalogQuery:%s attributes %v", kind, q.GetAttributes())
+		if len(parents) != batches {
+			t.Errorf("CatalogQuery:%s spans under %d batches, want %d", kind, len(parents), batches)
 		}
-		if n, err := strconv.ParseInt(q.Attr("secure_agent.entities"), 10, 64); err != nil || n != counts[kind] {
-			t.Errorf("CatalogQuery:%s says %q entities, the summary counts %d", kind, q.Attr("secure_agent.entities"), counts[kind])
+		if total != counts[kind] {
+			t.Errorf("CatalogQuery:%s spans count %d entities, the summary %d", kind, total, counts[kind])
 		}
 	}
 }
