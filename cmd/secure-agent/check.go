@@ -111,7 +111,7 @@ var checkHelp = helpText{
 		"of the task queue (the TEMPORAL_* settings name the service); --local runs the same steps in this process " +
 		"with this machine's agent settings. Exit codes: 0 all passed, 1 a step failed, 2 invalid input or flags.",
 	settings: settingsOf(temporalSettings,
-		agentSettings("CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS"),
+		agentSettings("TASK_QUEUE", "CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS"),
 		[]setting{{"with --local:", "the agent settings the steps use"}},
 		agentSettings("ENV_ALLOW", "CUSTOM_STORE_HOSTS", "CUSTOM_STORE_ENV_ALLOW", "CUSTOM_STORE_VERSION_PATHS",
 			"CUSTOM_STORE_CA_FILES", "SQLITE_DIRS", "OUTPUT_DIR", "AWS_SESSION_NAME", "LOG_LEVEL", "LOG_FORMAT"),
@@ -123,7 +123,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	inputPath := fs.String("input", "", "path of the workflow input JSON `FILE` (- for standard input)")
 	local := fs.Bool("local", false, "run the steps in this process, with this machine's agent settings, instead of a TestConnectionWorkflow")
 	asJSON := fs.Bool("json", false, "print the checklist as JSON on stdout, also when the input is invalid")
-	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "`NAME` of the task queue the agent polls: its SECURE_AGENT_TASK_QUEUE")
+	taskQueue := fs.String("task-queue", "", "`NAME` of the task queue the agent polls (default: SECURE_AGENT_TASK_QUEUE, else secure-agent)")
 	if err := parseFlags(fs, args, checkHelp, stdout, stderr); err != nil {
 		return err
 	}
@@ -145,6 +145,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	settings, err := worker.LoadSettings()
 	if err != nil {
 		return err
+	}
+	if *taskQueue == "" {
+		*taskQueue = settings.TaskQueue // the agent's own queue, as schedule create
 	}
 	var result checklist
 	if problems := startProblems(settings, in); len(problems) > 0 {

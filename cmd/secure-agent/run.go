@@ -23,14 +23,14 @@ var runHelp = helpText{
 		"the Temporal service the TEMPORAL_* settings name, show its progress on stderr and print the summary on stdout. " +
 		"An agent (secure-agent worker) must poll the task queue. Exit codes: 0 done, 1 the run failed, 2 invalid " +
 		"input or flags (nothing was started).",
-	settings: settingsOf(temporalSettings, agentSettings("CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS", "LOG_LEVEL", "LOG_FORMAT")),
+	settings: settingsOf(temporalSettings, agentSettings("TASK_QUEUE", "CODEC_KEYS", "CODEC_KEYS_FILE", "POLICY_FILE", "ALLOW_SENSITIVE_LITERALS", "LOG_LEVEL", "LOG_FORMAT")),
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run")
 	inputPath := fs.String("input", "", "path of the workflow input JSON `FILE` (- for standard input)")
 	workflowID := fs.String("workflow-id", "", "workflow `ID` (default: extraction-<connector>-<time>)")
-	taskQueue := fs.String("task-queue", workflows.DefaultTaskQueue, "`NAME` of the task queue the agent polls: its SECURE_AGENT_TASK_QUEUE")
+	taskQueue := fs.String("task-queue", "", "`NAME` of the task queue the agent polls (default: SECURE_AGENT_TASK_QUEUE, else secure-agent)")
 	quiet := fs.Bool("quiet", false, "print only the summary (or the failure): no \"started\" line, no progress")
 	asJSON := fs.Bool("json", false, "print the result, the failure or the input's problems as JSON on stdout, nothing else there")
 	if err := parseFlags(fs, args, runHelp, stdout, stderr); err != nil {
@@ -48,6 +48,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	settings, err := worker.LoadSettings()
 	if err != nil {
 		return err
+	}
+	if *taskQueue == "" {
+		*taskQueue = settings.TaskQueue // the agent's own queue, as schedule create
 	}
 	if problems := startProblems(settings, in); len(problems) > 0 {
 		return reportInputProblems("run", problems, *asJSON, stdout, stderr)
