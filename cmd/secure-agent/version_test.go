@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/secure-agent/secure-agent/internal/testenv"
 )
 
 func TestVersionString(t *testing.T) {
@@ -48,11 +51,11 @@ func TestVersionString(t *testing.T) {
 // GOFLAGS) and a version set with -ldflags, and checks what `version` prints against git.
 func TestVersionOfARealBuild(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary")
+		testenv.RequireOrSkip(t, "-short: this test builds the binary")
 	}
 	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
 	if err != nil {
-		t.Skipf("not in a git checkout (%v): vcs stamping cannot be checked", err)
+		testenv.RequireOrSkip(t, fmt.Sprintf("not in a git checkout (%v): vcs stamping cannot be checked", err))
 	}
 	bin := filepath.Join(t.TempDir(), "secure-agent")
 	build := exec.Command("go", "build", "-buildvcs=true", "-tags", "noserver", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".")

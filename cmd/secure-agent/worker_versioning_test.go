@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/worker"
 )
 
@@ -15,7 +17,7 @@ import (
 // it connects to anything, and says which variable to set.
 func TestVersionedWorkerNeedsABuildID(t *testing.T) {
 	if bi, _ := debug.ReadBuildInfo(); worker.BuildIDFromStamp(version, bi) != "" {
-		t.Skipf("this test binary carries a version stamp (%q)", worker.BuildIDFromStamp(version, bi))
+		testenv.RequireOrSkip(t, fmt.Sprintf("this test binary carries a version stamp (%q), so it has a build id", worker.BuildIDFromStamp(version, bi)))
 	}
 	t.Setenv("SECURE_AGENT_DEPLOYMENT_NAME", "secure-agent")
 	t.Setenv("SECURE_AGENT_OUTPUT_DIR", t.TempDir())
