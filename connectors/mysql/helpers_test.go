@@ -250,6 +250,12 @@ func (r *recorder) index(schema, table, name string) (connectors.Index, bool) {
 func queryStrings(t *testing.T, q string, args ...any) [][]string {
 	t.Helper()
 	db, _ := admin(t)
+	return queryStringsOn(t, db, q, args...)
+}
+
+// queryStringsOn runs q on db and returns its rows, each column as text ("<NULL>" for NULL).
+func queryStringsOn(t *testing.T, db *sql.DB, q string, args ...any) [][]string {
+	t.Helper()
 	rows, err := db.Query(q, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)

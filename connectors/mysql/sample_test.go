@@ -137,7 +137,7 @@ func checkSakilaTables(t *testing.T, db string, rec *recorder, text string) {
 		kind := map[string]string{"BASE TABLE": connectors.TableTypeTable, "VIEW": connectors.TableTypeView}[r[2]]
 		want[r[0]+"."+r[1]] = strings.TrimSpace(kind + " " + r[3])
 	}
-	compareMaps(t, "relation", got, want)
+	testenv.CompareMaps(t, "relation", got, want)
 
 	// The sample's text: 16 CREATE TABLE and 7 CREATE VIEW statements.
 	tables := textMatches(text, `(?m)^CREATE TABLE (\w+) \(`)
@@ -194,7 +194,7 @@ func checkSakilaColumns(t *testing.T, db string, rec *recorder) {
 		want[fmt.Sprintf("%s.%s.%02d", r[0], r[1], pos)] = fmt.Sprintf("%s null=%t pk=%t identity=%s default=%s",
 			r[3], r[4] == "YES", primary[r[0]+"."+r[1]], identity, def)
 	}
-	compareMaps(t, "column", got, want)
+	testenv.CompareMaps(t, "column", got, want)
 	// The sample's text: film.rating and special_features, rental's key.
 	for col, w := range map[string]string{
 		"film.rating.11":           "enum('G','PG','PG-13','R','NC-17') null=true pk=false identity= default='G'",
@@ -222,38 +222,7 @@ func pinnedStrings(t *testing.T, q string, args ...any) [][]string {
 	}
 	pool := sql.OpenDB(c)
 	defer func() { _ = pool.Close() }()
-	rows, err := pool.QueryContext(context.Background(), q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer func() { _ = rows.Close() }()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			row[i] = v.String
-			if !v.Valid {
-				row[i] = "<NULL>"
-			}
-		}
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return queryStringsOn(t, pool, q, args...)
 }
 
 func checkSakilaKeys(t *testing.T, db string, rec *recorder, text string) {
@@ -281,7 +250,7 @@ func checkSakilaKeys(t *testing.T, db string, rec *recorder, text string) {
 			"FOREIGN KEY": connectors.KeyForeign}[r[2]]
 		want[r[0]+"."+r[1]] = fmt.Sprintf("%s(%s) -> %s.%s(%s) update=%s delete=%s", kind, r[3], r[4], r[5], r[6], r[7], r[8])
 	}
-	compareMaps(t, "key", got, want)
+	testenv.CompareMaps(t, "key", got, want)
 	// The sample's text: 16 primary keys, 2 unique keys (rental's and store's) and 22 foreign
 	// keys, each of one column, with their rules.
 	foreign := map[string]string{}
@@ -298,7 +267,7 @@ func checkSakilaKeys(t *testing.T, db string, rec *recorder, text string) {
 	if len(fromText) != 22 {
 		t.Errorf("sakila-schema.sql has %d foreign keys as this test reads it; sakila has 22", len(fromText))
 	}
-	compareMaps(t, "foreign key (sakila-schema.sql)", foreign, fromText)
+	testenv.CompareMaps(t, "foreign key (sakila-schema.sql)", foreign, fromText)
 	counts := map[string]int{}
 	for _, k := range rec.keys() {
 		counts[k.Type]++
@@ -350,7 +319,7 @@ func checkSakilaTriggers(t *testing.T, db string, rec *recorder, text string) {
 			t.Errorf("trigger %s definition\n got %q\nwant %q (SHOW CREATE TRIGGER)", name, gotDefs[name], show)
 		}
 	}
-	compareMaps(t, "trigger", got, want)
+	testenv.CompareMaps(t, "trigger", got, want)
 
 	// The sample's text: three triggers on film in sakila-schema.sql, three in sakila-data.sql.
 	fromText := map[string]string{}
@@ -384,7 +353,7 @@ func checkSakilaRoutines(t *testing.T, db string, rec *recorder, text string) {
 		volatility := map[string]string{"YES": "immutable", "NO": "volatile"}[r[2]]
 		want[r[0]+" "+r[1]] = fmt.Sprintf("%s definer=%t returns=%s body=%s bytes", volatility, r[3] == "DEFINER", r[4], r[5])
 	}
-	compareMaps(t, "routine", got, want)
+	testenv.CompareMaps(t, "routine", got, want)
 
 	// The sample's text: three procedures and three functions; get_customer_balance alone is
 	// DETERMINISTIC; none says SQL SECURITY INVOKER (DEFINER is the default).
@@ -496,24 +465,4 @@ func looseSQL(s string) string {
 // textMatches returns the submatches of every match of re in text.
 func textMatches(text, re string) [][]string {
 	return regexp.MustCompile(re).FindAllStringSubmatch(text, -1)
-}
-
-// compareMaps reports every key whose value differs, and keys on one side only.
-func compareMaps(t *testing.T, what string, got, want map[string]string) {
-	t.Helper()
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			t.Errorf("%s %s missing; want %s", what, k, w)
-		} else if g != w {
-			t.Errorf("%s %s:\n got %s\nwant %s", what, k, g, w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected %s %s = %s", what, k, g)
-		}
-	}
-	if len(want) == 0 {
-		t.Errorf("no %s in the catalog", what)
-	}
 }

@@ -188,7 +188,7 @@ func checkSequences(t *testing.T, db *testDB, c *collector) {
 	if len(want) < 4 {
 		t.Fatalf("only %d sequences in information_schema: %q", len(want), want)
 	}
-	compareMaps(t, "sequence", got, want)
+	testenv.CompareMaps(t, "sequence", got, want)
 	for name, def := range map[string]string{
 		"kinds.standalone":      "smallint start=10 inc=-2 min=-1000 max=10 cache=5 cycle=true owned=",
 		"kinds.items_id_seq":    "integer start=1 inc=1 min=1 max=2147483647 cache=1 cycle=false owned=kinds.items.id identity=false",
@@ -320,7 +320,7 @@ func checkConstraints(t *testing.T, db *testDB, c *collector) {
 	if len(want) != 4 {
 		t.Errorf("want %d constraints, the test made 4: %q", len(want), want)
 	}
-	compareMaps(t, "constraint", got, want)
+	testenv.CompareMaps(t, "constraint", got, want)
 	for name, def := range map[string]string{
 		"kinds.items.hi_then_lo": "check(lo,hi) expr=((hi > 0) AND (lo > '-5'::integer)) def=CHECK (((hi > 0) AND (lo > '-5'::integer))) valid=true",
 		"kinds.items.lo_nonneg":  "check(lo) expr=(lo >= 0) def=CHECK ((lo >= 0)) NOT VALID valid=false",
@@ -432,7 +432,7 @@ func checkTypedColumns(t *testing.T, db *testDB, c *collector) {
 		want[f[0]] = fmt.Sprintf("%s %s nullable=%t", f[1], f[2], nullable)
 	}
 	// codes is an array of a domain: information_schema gives the domain's name as the udt.
-	compareMaps(t, "column", got, want)
+	testenv.CompareMaps(t, "column", got, want)
 	for name, w := range map[string]string{
 		"m": "kinds.mood kinds.mood nullable=true", "moods": "kinds.mood[] kinds.mood nullable=true",
 		"p": "kinds.pair kinds.pair nullable=true", "ps": "kinds.pair[] kinds.pair nullable=true",
@@ -480,7 +480,7 @@ func checkDepthRoutines(t *testing.T, db *testDB, c *collector) {
 		}
 		want[f[0]] = fmt.Sprintf("%s %s %s definer=%s def=%q", f[1], f[2], volatility, f[4], def)
 	}
-	compareMaps(t, "routine", got, want)
+	testenv.CompareMaps(t, "routine", got, want)
 	for name, w := range map[string]string{
 		"my_lower": `function internal immutable definer=false def="lower"`,
 		"total":    `aggregate internal immutable definer=false def=""`,
@@ -754,23 +754,6 @@ func databaseField(e connectors.Entity) *string {
 		return &v.Database
 	}
 	return nil
-}
-
-// compareMaps reports every key whose value differs, and keys on one side only.
-func compareMaps(t *testing.T, what string, got, want map[string]string) {
-	t.Helper()
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			t.Errorf("%s %s missing; want %s", what, k, w)
-		} else if g != w {
-			t.Errorf("%s %s:\n got %s\nwant %s", what, k, g, w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected %s %s = %s", what, k, g)
-		}
-	}
 }
 
 func TestCheckExpression(t *testing.T) {

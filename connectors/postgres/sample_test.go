@@ -73,7 +73,7 @@ func checkPagilaRelations(t *testing.T, db *testDB, c *collector, text string) {
 		name, kind, _ := strings.Cut(r, " | ")
 		want[name] = kind
 	}
-	compareMaps(t, "relation", got, want)
+	testenv.CompareMaps(t, "relation", got, want)
 	counts := map[string]int{}
 	for _, kind := range want {
 		counts[kind]++
@@ -101,7 +101,7 @@ func checkPagilaRelations(t *testing.T, db *testDB, c *collector, text string) {
 		name, def, _ := strings.Cut(r, " | ")
 		wantKeys[name] = def
 	}
-	compareMaps(t, "key", gotKeys, wantKeys)
+	testenv.CompareMaps(t, "key", gotKeys, wantKeys)
 	// The sample's text: 15 primary keys in the tables' definitions, 40 foreign keys added
 	// after them, no UNIQUE constraint (its unique indexes are indexes).
 	primary := len(textMatches(text, `CONSTRAINT \w+ PRIMARY KEY \(`))
@@ -134,7 +134,7 @@ func checkPagilaSequences(t *testing.T, db *testDB, c *collector, text string) {
 		name, def, _ := strings.Cut(r, " | ")
 		want["public."+name] = def
 	}
-	compareMaps(t, "sequence", got, want)
+	testenv.CompareMaps(t, "sequence", got, want)
 
 	// The sample's text: 13 sequences, each INCREMENT BY 1 MINVALUE 1 MAXVALUE 2^63-1 START WITH
 	// 1 CACHE 1 NO CYCLE, none OWNED BY a column (the columns use them through nextval defaults).
@@ -180,7 +180,7 @@ func checkPagilaTriggers(t *testing.T, db *testDB, c *collector, text string) {
 	if n := db.queryRows(t, `SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal`); n[0] != fmt.Sprint(len(want)) {
 		t.Errorf("pg_trigger has %s triggers, information_schema.triggers %d", n[0], len(want))
 	}
-	compareMaps(t, "trigger", got, want)
+	testenv.CompareMaps(t, "trigger", got, want)
 
 	// The sample's text: 15 triggers, all BEFORE, all FOR EACH ROW but customer's last_updated
 	// (pgModeler's model has it FOR EACH STATEMENT).
@@ -192,7 +192,7 @@ func checkPagilaTriggers(t *testing.T, db *testDB, c *collector, text string) {
 	if len(fromText) != 15 || strings.Count(text, "\nCREATE TRIGGER ") != 15 {
 		t.Fatalf("pagila.sql has %d triggers as this test reads them: %q", len(fromText), fromText)
 	}
-	compareMaps(t, "trigger (pagila.sql)", got, fromText)
+	testenv.CompareMaps(t, "trigger (pagila.sql)", got, fromText)
 	for name, w := range map[string]string{
 		"public.film.film_fulltext_trigger": "BEFORE INSERT,UPDATE ROW pg_catalog.tsvector_update_trigger enabled",
 		"public.customer.last_updated":      "BEFORE UPDATE STATEMENT public.last_updated enabled",
@@ -227,7 +227,7 @@ func checkPagilaConstraints(t *testing.T, db *testDB, c *collector, text string)
 		expr := strings.TrimSuffix(strings.TrimPrefix(f[2], "("), ")")
 		want[f[0]] = fmt.Sprintf("check(%s) expr=%s def=CHECK %s valid=%s", f[1], expr, f[2], f[3])
 	}
-	compareMaps(t, "constraint", got, want)
+	testenv.CompareMaps(t, "constraint", got, want)
 
 	// The sample's text: a payment_date range check on each of the six payment_p2007_* tables.
 	checks := textMatches(text, `CONSTRAINT (payment_p2007_0\d)_payment_date_check CHECK \(\(\(payment_date >= '([0-9-]+) `)
@@ -312,7 +312,7 @@ func checkPagilaTypes(t *testing.T, db *testDB, c *collector) {
 		col, ty, _ := strings.Cut(r, " | ")
 		wantCols[col] = ty
 	}
-	compareMaps(t, "typed column", gotCols, wantCols)
+	testenv.CompareMaps(t, "typed column", gotCols, wantCols)
 	if gotCols["film.rating"] != "public.mpaa_rating" || gotCols["film.release_year"] != "public.year" {
 		t.Errorf("film.rating is %q, film.release_year %q; pagila.sql has mpaa_rating and year", gotCols["film.rating"], gotCols["film.release_year"])
 	}
@@ -334,7 +334,7 @@ func checkPagilaRoutines(t *testing.T, db *testDB, c *collector, text string) {
 		name, def, _ := strings.Cut(r, " | ")
 		want[name] = def
 	}
-	compareMaps(t, "routine", got, want)
+	testenv.CompareMaps(t, "routine", got, want)
 
 	// The sample's text: nine functions, each with its language, volatility and security, and
 	// the aggregate group_concat (an aggregate's language is internal).
@@ -346,7 +346,7 @@ func checkPagilaRoutines(t *testing.T, db *testDB, c *collector, text string) {
 	if len(fromText) != 10 || !strings.Contains(text, "\nCREATE AGGREGATE public.group_concat (text)") {
 		t.Fatalf("pagila.sql has %d routines as this test reads them: %q", len(fromText), fromText)
 	}
-	compareMaps(t, "routine (pagila.sql)", got, fromText)
+	testenv.CompareMaps(t, "routine (pagila.sql)", got, fromText)
 }
 
 func checkPagilaLineage(t *testing.T, db *testDB, c *collector) {

@@ -62,7 +62,7 @@ func TestChinook(t *testing.T) {
 			got[fmt.Sprintf("%s.%02d", col.Table, col.Position)] = fmt.Sprintf("%s %s nullable=%t pk=%t default=%s",
 				col.Name, col.DataType, col.Nullable, col.PrimaryKey, col.Default)
 		}
-		compareMaps(t, "column", got, p.columns)
+		testenv.CompareMaps(t, "column", got, p.columns)
 		if w := "UnitPrice NUMERIC(10,2) nullable=false pk=false default="; got["Track.09"] != w {
 			t.Errorf("Track's 9th column %q, want %q (the sample's CREATE TABLE)", got["Track.09"], w)
 		}
@@ -77,7 +77,7 @@ func TestChinook(t *testing.T) {
 				k.OnUpdate, k.OnDelete)
 			names[key] = k.Name
 		}
-		compareMaps(t, "key", got, p.keys)
+		testenv.CompareMaps(t, "key", got, p.keys)
 		// The sample's CREATE TABLE statements: each table's primary key is CONSTRAINT
 		// [PK_<table>]; the foreign keys have no names (the connector numbers them in
 		// declaration order); Track's are AlbumId, GenreId, MediaTypeId, in that order.
@@ -108,7 +108,7 @@ func TestChinook(t *testing.T) {
 				got[ix.Table+"."+ix.Name] = fmt.Sprintf("(%s) unique=%t primary=%t", strings.Join(ix.Columns, ","), ix.Unique, ix.Primary)
 			}
 		}
-		compareMaps(t, "index", got, p.indexes)
+		testenv.CompareMaps(t, "index", got, p.indexes)
 		// The sample's statements: a unique IPK_ index per table (11), an IFK_ index per foreign
 		// key (10), and the automatic index of PlaylistTrack's two-column primary key.
 		if got["PlaylistTrack.sqlite_autoindex_PlaylistTrack_1"] != "(PlaylistId,TrackId) unique=true primary=true" ||
@@ -257,24 +257,4 @@ func allKeys(c *collector) []connectors.Key {
 		}
 	}
 	return out
-}
-
-// compareMaps reports every key whose value differs, and keys on one side only.
-func compareMaps(t *testing.T, what string, got, want map[string]string) {
-	t.Helper()
-	for k, w := range want {
-		if g, ok := got[k]; !ok {
-			t.Errorf("%s %s missing; want %s", what, k, w)
-		} else if g != w {
-			t.Errorf("%s %s:\n got %s\nwant %s", what, k, g, w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("unexpected %s %s = %s", what, k, g)
-		}
-	}
-	if len(want) == 0 {
-		t.Errorf("no %s in the catalog", what)
-	}
 }

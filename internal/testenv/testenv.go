@@ -141,3 +141,25 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// CompareMaps reports every key of want whose value in got differs or is missing, every key of
+// got that want does not have, and a want with no key at all (an independent query that found
+// nothing proves nothing). what names the things compared in the messages.
+func CompareMaps(t testing.TB, what string, got, want map[string]string) {
+	t.Helper()
+	for k, w := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s %s missing; want %s", what, k, w)
+		} else if g != w {
+			t.Errorf("%s %s:\n got %s\nwant %s", what, k, g, w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected %s %s = %s", what, k, g)
+		}
+	}
+	if len(want) == 0 {
+		t.Errorf("no %s in the catalog", what)
+	}
+}
