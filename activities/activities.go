@@ -53,6 +53,9 @@ type Activities struct {
 	// SQLiteDirs are the directories SQLite files may be opened in (absolute, symbolic links
 	// resolved); empty: none.
 	SQLiteDirs []string
+	// Build is the agent's build (its version stamp), part of every incremental state key: a
+	// run never reuses output written by another build, which may write entities differently.
+	Build string
 }
 
 // Recorder receives what the activities produce, for metrics. It gets a connector name, entity
@@ -120,6 +123,8 @@ type PreflightInput struct {
 	// round trip through the server.
 	ListSchemas bool               `json:"listSchemas,omitempty"`
 	Filters     connectors.Filters `json:"filters,omitzero"`
+	// Incremental, when set, has Preflight look for the previous run to reuse from.
+	Incremental *Incremental `json:"incremental,omitempty"`
 }
 
 // PreflightResult is what Preflight found. No credentials.
@@ -129,6 +134,10 @@ type PreflightResult struct {
 	OutputProblem string `json:"outputProblem,omitempty"`
 	// Schemas are the schemas that pass the filters, sorted, when ListSchemas was asked.
 	Schemas []string `json:"schemas,omitempty"`
+	// StateKey and Previous, for an incremental run: the key of its source's state, and the run
+	// it reuses from (see Incremental).
+	StateKey string         `json:"stateKey,omitempty"`
+	Previous *output.RunRef `json:"previous,omitempty"`
 }
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
@@ -160,6 +169,14 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 	res := &PreflightResult{PreflightReport: *report, Schemas: schemas}
 	if err := output.CheckWritable(output.PrefixDir(a.OutputRoot, in.OutputPrefix)); err != nil {
 		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
+	}
+	if in.Incremental != nil {
+		if res.StateKey, err = a.stateKey(ctx, in.LeaseInput, in.OutputPrefix, in.Incremental); err != nil {
+			return nil, appError(err, true)
+		}
+		if res.Previous, err = a.previousRun(in.Connector, in.OutputPrefix, res.StateKey, in.Incremental.Mode); err != nil {
+			return nil, appError(err, true)
+		}
 	}
 	return res, nil
 }

@@ -31,6 +31,9 @@ type ExtractInput struct {
 	// Source is the input's source label, written on every entity (see connectors: Names and
 	// owners).
 	Source string `json:"source,omitempty"`
+	// Incremental, when set, records the schemas' fingerprints and reuses unchanged schemas'
+	// output from Incremental.Previous.
+	Incremental *Incremental `json:"incremental,omitempty"`
 }
 
 // ExtractResult counts what one batch wrote, per entity kind.
@@ -39,6 +42,8 @@ type ExtractResult struct {
 	// Redactions counts the values of the run's sensitive fields found in extracted text
 	// (a view's definition, a comment) and replaced by [REDACTED] before it was written.
 	Redactions int `json:"redactions,omitempty"`
+	// Reused counts the schemas whose output was copied from the previous run (incremental).
+	Reused int `json:"reused,omitempty"`
 }
 
 // Cursor is the heartbeat of ExtractSchemas: which schemas of the batch are committed, and what
@@ -50,6 +55,8 @@ type Cursor struct {
 	Counts map[string]int64 `json:"counts"`
 	// Redactions are the values replaced in the committed schemas (see ExtractResult).
 	Redactions int `json:"redactions,omitempty"`
+	// Reused counts the committed schemas copied from the previous run (see ExtractResult).
+	Reused int `json:"reused,omitempty"`
 }
 
 // ExtractSchemas extracts a batch of schemas in one pass (a few set-based catalog queries for the
@@ -73,7 +80,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		cur = Cursor{Counts: map[string]int64{}}
 	}
 	if cur.Next == len(in.Schemas) {
-		return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil // committed before the previous attempt ended
+		return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions, Reused: cur.Reused}, nil // committed before the previous attempt ended
 	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
 
@@ -91,12 +98,12 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
 		stopBeating := keepAlive(ctx, heartbeatEvery, func() { activity.RecordHeartbeat(ctx, Cursor{Counts: map[string]int64{}}) })
-		counts, redactions, err := a.extractBatch(ctx, src, dir, in)
+		res, err := a.extractBatch(ctx, src, dir, in)
 		stopBeating() // before the commit heartbeat, which no liveness beat may overwrite
 		if err != nil {
 			return err
 		}
-		cur = Cursor{Next: len(in.Schemas), Counts: counts, Redactions: redactions}
+		cur = Cursor{Next: len(in.Schemas), Counts: res.Counts, Redactions: res.Redactions, Reused: res.Reused}
 		activity.RecordHeartbeat(ctx, cur)
 		return nil
 	})
@@ -120,7 +127,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		a.audit(ctx, audit.Event{Event: audit.OutputRedacted, Count: cur.Redactions, Outcome: "ok",
 			Reason: "extracted text held values of the run's sensitive fields; they were written as [REDACTED]"})
 	}
-	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil
+	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions, Reused: cur.Reused}, nil
 }
 
 // PartID names a batch's output part by the position of its first schema.
@@ -131,15 +138,13 @@ func PartID(batch []Schema) string {
 	return fmt.Sprintf("b%06d", batch[0].Index)
 }
 
-// extractBatch writes the batch's schemas to its part and commits it. Every entity passes
-// through the run's redactor first: a value of one of the run's sensitive fields in extracted
-// text (a view definition with a connection string, a comment, a default) is written as
-// [REDACTED].
-func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (map[string]int64, int, error) {
-	part, err := output.NewPartWriter(dir, PartID(in.Schemas))
-	if err != nil {
-		return nil, 0, appError(err, true) // output errors name the agent's own directory: safe
-	}
+// extractBatch writes the batch's schemas to its part and commits it, one segment per schema and
+// kind (output.Plan). Every entity passes through the run's redactor first: a value of one of
+// the run's sensitive fields in extracted text (a view definition with a connection string, a
+// comment, a default) is written as [REDACTED]. An incremental run first takes the schemas'
+// fingerprints and copies the segments of those unchanged since the previous run instead of
+// extracting them (reusePlan).
+func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (*ExtractResult, error) {
 	names := make([]string, len(in.Schemas))
 	for i, s := range in.Schemas {
 		names[i] = s.Name
@@ -147,16 +152,52 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
+	plan := output.Plan{Units: names}
+	if in.Incremental != nil {
+		if fp, ok := src.(connectors.Fingerprinter); ok {
+			fps, err := fp.Fingerprints(ctx, names, in.Filters)
+			if err != nil {
+				return nil, err
+			}
+			plan.Fingerprints = fps
+		}
+		if prev := in.Incremental.Previous; prev != nil && plan.Fingerprints != nil {
+			prevDir := output.RunDir(a.OutputRoot, in.Prefix, in.Connector, prev.WorkflowID, prev.RunID)
+			reuse, err := reusePlan(prevDir, plan.Fingerprints, names, in.Source, guard)
+			if err != nil {
+				a.logger().Warn("the previous run's output cannot be reused; extracting the batch", "error", err.Error())
+				reuse = nil
+			}
+			plan.Reuse = reuse
+		}
+	}
+	part, err := output.NewPlannedPartWriter(dir, PartID(in.Schemas), plan)
+	if err != nil {
+		return nil, appError(err, true) // output errors name the agent's own directory: safe
+	}
 	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source}
-	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
-		_ = part.Abort()
-		return nil, 0, err
+	extract := make([]string, 0, len(names))
+	for _, n := range names {
+		if _, reused := plan.Reuse[n]; !reused {
+			extract = append(extract, n)
+		}
+	}
+	if len(extract) > 0 {
+		if err := src.Extract(ctx, extract, in.Filters, w); err != nil {
+			_ = part.Abort()
+			return nil, err
+		}
 	}
 	if err := part.Commit(); err != nil {
 		_ = part.Abort()
-		return nil, 0, appError(err, true)
+		return nil, appError(err, true)
 	}
-	return w.counts, w.redactions, nil
+	for _, r := range plan.Reuse {
+		for kind, seg := range r.Segments {
+			w.counts[kind] += seg.Count
+		}
+	}
+	return &ExtractResult{Counts: w.counts, Redactions: w.redactions, Reused: len(plan.Reuse)}, nil
 }
 
 // heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
@@ -229,6 +270,9 @@ type FinalizeInput struct {
 	// least one entity). Finalize writes nothing and returns the missing ones when some are not
 	// on this worker's disk: they were committed by a worker that was lost.
 	Expected map[string][]string `json:"expected,omitempty"`
+	// Incremental, when set, has Finalize report the changes against Incremental.Previous and
+	// record the run as its source's state.
+	Incremental *Incremental `json:"incremental,omitempty"`
 }
 
 // FinalizeResult says where the output is.
@@ -240,6 +284,18 @@ type FinalizeResult struct {
 	// Missing are the expected parts this worker does not have, sorted; when set, nothing was
 	// written and the lease was not released.
 	Missing []string `json:"missing,omitempty"`
+	// Changes, for an incremental run with a previous run, says what changed since it.
+	Changes *ChangesSummary `json:"changes,omitempty"`
+}
+
+// ChangesSummary is output.Changes in counts (the names are in the manifest).
+type ChangesSummary struct {
+	Previous         output.RunRef `json:"previous"`
+	ReusedSchemas    int           `json:"reusedSchemas"`
+	ExtractedSchemas int           `json:"extractedSchemas"`
+	AddedSchemas     int           `json:"addedSchemas"`
+	RemovedSchemas   int           `json:"removedSchemas"`
+	RemovedObjects   int64         `json:"removedObjects"`
 }
 
 // Finalize joins the committed parts into one file per entity kind and writes manifest.json
@@ -265,7 +321,7 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 			return &FinalizeResult{Dir: dir, Missing: missing}, nil
 		}
 	}
-	m, err := output.Finalize(dir, output.ManifestMeta{
+	meta := output.ManifestMeta{
 		Connector:   in.Connector,
 		WorkflowID:  info.WorkflowExecution.ID,
 		RunID:       info.WorkflowExecution.RunID,
@@ -273,9 +329,21 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		StartedAt:   in.StartedAt,
 		Kinds:       spec.Kinds,
 		Unsupported: spec.Unsupported(),
-	})
+	}
+	if inc := in.Incremental; inc != nil && inc.Previous != nil {
+		meta.Previous = inc.Previous
+		meta.PreviousDir = output.RunDir(a.OutputRoot, in.Prefix, in.Connector, inc.Previous.WorkflowID, inc.Previous.RunID)
+	}
+	m, err := output.Finalize(dir, meta)
 	if err != nil {
 		return nil, appError(err, true)
+	}
+	if inc := in.Incremental; inc != nil && inc.Key != "" {
+		// The next auto run of this source compares with this one.
+		run := output.RunRef{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+		if err := output.WriteState(a.OutputRoot, in.Prefix, in.Connector, inc.Key, run, m.FinishedAt); err != nil {
+			return nil, appError(err, true)
+		}
 	}
 	if in.Release != nil {
 		// Idempotent: a retried Finalize finds the lease already gone, which is what it wants.
@@ -291,5 +359,10 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		}
 		a.Metrics.OutputWritten(in.Connector, bytes)
 	}
-	return &FinalizeResult{Dir: dir, Manifest: output.ManifestPath(dir), Counts: m.Counts, Files: len(m.Files)}, nil
+	res := &FinalizeResult{Dir: dir, Manifest: output.ManifestPath(dir), Counts: m.Counts, Files: len(m.Files)}
+	if c := m.Changes; c != nil {
+		res.Changes = &ChangesSummary{Previous: c.Previous, ReusedSchemas: c.Reused, ExtractedSchemas: c.Extracted,
+			AddedSchemas: len(c.Added), RemovedSchemas: len(c.Removed), RemovedObjects: c.RemovedObjects}
+	}
+	return res, nil
 }

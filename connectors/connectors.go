@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net"
 	"path"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -198,6 +199,16 @@ type Source interface {
 	Extract(ctx context.Context, schemas []string, filters Filters, w EntityWriter) error
 	// Close releases the connection.
 	Close() error
+}
+
+// Fingerprinter is a Source that can tell, from cheap catalog reads, whether a schema's entities
+// changed: Fingerprints returns, for each of the given schemas (which pass filters), a digest
+// that is equal in two calls only if Extract would write the same entities for the schema (the
+// first schema's digest covers the Database entity too, which its call writes). A digest may
+// change when the entities do not (a false change costs an extraction); it must never stay
+// when they change. It holds no credential and must not be computed from one.
+type Fingerprinter interface {
+	Fingerprints(ctx context.Context, schemas []string, filters Filters) (map[string]string, error)
 }
 
 // PreflightReport describes what a successful preflight found. It holds no credentials.
@@ -651,6 +662,50 @@ type ColumnRef struct {
 
 // Kind implements Entity.
 func (Lineage) Kind() string { return KindLineage }
+
+// SchemaOf returns the schema an entity belongs to: a Schema's own name, the Schema field of
+// every other kind; ok is false for a Database, which belongs to no schema, and for an entity
+// that names no schema.
+func SchemaOf(e Entity) (schema string, ok bool) {
+	switch x := e.(type) {
+	case Database:
+		return "", false
+	case Schema:
+		return x.Name, true
+	case Table:
+		return x.Schema, true
+	case Column:
+		return x.Schema, true
+	case Key:
+		return x.Schema, true
+	case Constraint:
+		return x.Schema, true
+	case Index:
+		return x.Schema, true
+	case Sequence:
+		return x.Schema, true
+	case Trigger:
+		return x.Schema, true
+	case Type:
+		return x.Schema, true
+	case Routine:
+		return x.Schema, true
+	case Lineage:
+		return x.Schema, true
+	}
+	v := reflect.Indirect(reflect.ValueOf(e))
+	if v.Kind() != reflect.Struct {
+		return "", false
+	}
+	field := "Schema"
+	if e.Kind() == KindSchemas {
+		field = "Name"
+	}
+	if f := v.FieldByName(field); f.IsValid() && f.Kind() == reflect.String && e.Kind() != KindDatabases {
+		return f.String(), true
+	}
+	return "", false
+}
 
 // Filters select what to extract. Patterns are globs (see Glob): "*" matches any run of
 // characters, "?" one character, everything else itself. Databases match as "database",

@@ -28,6 +28,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/secure-agent/secure-agent/connectors"
@@ -154,12 +155,20 @@ func parsePartName(name string) (kind, partID string, ok bool) {
 // temp file in <run>/parts/, made visible as <kind>.<partID>.jsonl.gz only by Commit. Memory stays
 // bounded: entities are encoded and compressed as they come. A PartWriter is for one goroutine;
 // different part ids may be written concurrently into the same run directory.
+//
+// A part written with a Plan (NewPlannedPartWriter) is cut into segments: each schema's entities
+// of a kind are one gzip member of their own, so the same entities give the same bytes whatever
+// the batch they were written in, and a schema's segment can be copied from an earlier run's file
+// unchanged (Plan.Reuse). Commit then also writes the part's index (see PartIndex).
 type PartWriter struct {
 	dir    string // <run>/parts
 	partID string
 	kinds  map[string]*partFile
 	order  []string // kinds in first-write order
 	done   bool
+	plan   *Plan
+	unit   map[string]int // plan.Units: schema name -> position
+	index  []UnitIndex    // plan.Units' segments, filled as members close
 }
 
 var _ connectors.EntityWriter = (*PartWriter)(nil)
@@ -167,8 +176,14 @@ var _ connectors.EntityWriter = (*PartWriter)(nil)
 type partFile struct {
 	f   *os.File
 	buf *bufio.Writer
+	cw  *countingWriter // counts the bytes written to buf
 	gz  *gzip.Writer
 	enc *json.Encoder
+	// Segmented parts only: the unit of the open member (-1: none open), the next unit whose
+	// reused segments are still to be copied, and where the open member started.
+	planned    bool
+	unit, next int
+	start, n   int64
 }
 
 // CompressionLevel is the gzip level of the output files. Level 2 compresses catalog JSON lines
@@ -191,6 +206,33 @@ func NewPartWriter(runDir, partID string) (*PartWriter, error) {
 	return &PartWriter{dir: dir, partID: partID, kinds: map[string]*partFile{}}, nil
 }
 
+// NewPlannedPartWriter is NewPartWriter for a part cut into per-schema segments by plan (see
+// PartWriter and Plan). Entities of each kind must come in plan.Units order; a Database entity
+// belongs to the first unit.
+func NewPlannedPartWriter(runDir, partID string, plan Plan) (*PartWriter, error) {
+	if problem := plan.problem(); problem != "" {
+		return nil, fmt.Errorf("output: invalid part plan: %s", problem)
+	}
+	w, err := NewPartWriter(runDir, partID)
+	if err != nil {
+		return nil, err
+	}
+	w.plan = &plan
+	w.unit = make(map[string]int, len(plan.Units))
+	w.index = make([]UnitIndex, len(plan.Units))
+	for i, u := range plan.Units {
+		w.unit[u] = i
+		w.index[i] = UnitIndex{Name: u, Fingerprint: plan.Fingerprints[u], Segments: map[string]Segment{}}
+		if r, ok := plan.Reuse[u]; ok {
+			w.index[i].Reused = true
+			for kind, seg := range r.Segments {
+				w.index[i].Segments[kind] = Segment{Bytes: seg.Bytes, Count: seg.Count}
+			}
+		}
+	}
+	return w, nil
+}
+
 // Write appends e as one JSON line to the stream of its kind. It implements
 // connectors.EntityWriter.
 func (w *PartWriter) Write(e connectors.Entity) error {
@@ -198,27 +240,15 @@ func (w *PartWriter) Write(e connectors.Entity) error {
 		return errors.New("output: write to a part that was committed or aborted")
 	}
 	kind := e.Kind()
-	pf, ok := w.kinds[kind]
-	if !ok {
-		if !validName(kind) {
-			return fmt.Errorf("output: entity kind %q must be 1 to 100 ASCII letters, digits, '_' or '-'", kind)
+	pf, err := w.file(kind)
+	if err != nil {
+		return err
+	}
+	if w.plan != nil {
+		if err := w.enterUnit(pf, kind, e); err != nil {
+			return err
 		}
-		f, err := os.CreateTemp(w.dir, "."+kind+"."+w.partID+".*.tmp")
-		if err != nil {
-			return fmt.Errorf("output: creating a part file: %w", err)
-		}
-		buf := bufio.NewWriterSize(f, 64<<10)
-		gz, err := gzip.NewWriterLevel(buf, CompressionLevel)
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-			return fmt.Errorf("output: %w", err)
-		}
-		enc := json.NewEncoder(gz)
-		enc.SetEscapeHTML(false)
-		pf = &partFile{f: f, buf: buf, gz: gz, enc: enc}
-		w.kinds[kind] = pf
-		w.order = append(w.order, kind)
+		pf.n++
 	}
 	if err := pf.enc.Encode(e); err != nil {
 		return fmt.Errorf("output: writing a %s entity: %w", kind, err)
@@ -226,13 +256,158 @@ func (w *PartWriter) Write(e connectors.Entity) error {
 	return nil
 }
 
+// file returns kind's stream, creating it on first use.
+func (w *PartWriter) file(kind string) (*partFile, error) {
+	if pf, ok := w.kinds[kind]; ok {
+		return pf, nil
+	}
+	if !validName(kind) {
+		return nil, fmt.Errorf("output: entity kind %q must be 1 to 100 ASCII letters, digits, '_' or '-'", kind)
+	}
+	f, err := os.CreateTemp(w.dir, "."+kind+"."+w.partID+".*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("output: creating a part file: %w", err)
+	}
+	buf := bufio.NewWriterSize(f, 64<<10)
+	cw := &countingWriter{w: buf}
+	gz, err := gzip.NewWriterLevel(cw, CompressionLevel)
+	if err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	enc := json.NewEncoder(gz)
+	enc.SetEscapeHTML(false)
+	pf := &partFile{f: f, buf: buf, cw: cw, gz: gz, enc: enc, planned: w.plan != nil, unit: -1}
+	w.kinds[kind] = pf
+	w.order = append(w.order, kind)
+	return pf, nil
+}
+
+// enterUnit makes sure e's unit's member is the open one of kind's stream: it closes the open
+// member, copies the reused segments of the units in between, and starts a member for e's unit.
+func (w *PartWriter) enterUnit(pf *partFile, kind string, e connectors.Entity) error {
+	u := 0
+	if name, ok := connectors.SchemaOf(e); ok {
+		i, known := w.unit[name]
+		if !known {
+			return fmt.Errorf("output: a %s entity of schema %q, which is not in this part", kind, name)
+		}
+		u = i
+	}
+	if u == pf.unit {
+		return nil
+	}
+	if u < pf.next {
+		return fmt.Errorf("output: %s entities of schema %q came after those of a later schema; a connector must write each kind schema by schema, in order", kind, w.plan.Units[u])
+	}
+	if _, reused := w.plan.Reuse[w.plan.Units[u]]; reused {
+		return fmt.Errorf("output: a %s entity of schema %q, whose segments this part reuses", kind, w.plan.Units[u])
+	}
+	if err := w.closeMember(pf, kind); err != nil {
+		return err
+	}
+	if err := w.copyReused(pf, kind, u); err != nil {
+		return err
+	}
+	pf.unit, pf.next, pf.start, pf.n = u, u+1, pf.cw.n, 0
+	pf.gz.Reset(pf.cw)
+	return nil
+}
+
+// closeMember ends the open member of kind's stream, if any, and records its segment.
+func (w *PartWriter) closeMember(pf *partFile, kind string) error {
+	if pf.unit < 0 {
+		return nil
+	}
+	if err := pf.gz.Close(); err != nil {
+		return fmt.Errorf("output: writing the %s part: %w", kind, err)
+	}
+	w.index[pf.unit].Segments[kind] = Segment{Bytes: pf.cw.n - pf.start, Count: pf.n}
+	pf.unit = -1
+	return nil
+}
+
+// copyReused copies, into kind's stream, the reused segments of units pf.next up to (not
+// including) until, as they are in the earlier run's file.
+func (w *PartWriter) copyReused(pf *partFile, kind string, until int) error {
+	for ; pf.next < until; pf.next++ {
+		r, ok := w.plan.Reuse[w.plan.Units[pf.next]]
+		if !ok {
+			continue
+		}
+		seg, ok := r.Segments[kind]
+		if !ok {
+			continue
+		}
+		if err := copySegment(pf.cw, filepath.Join(r.RunDir, kind+FileSuffix), seg); err != nil {
+			return fmt.Errorf("output: copying schema %q's %s from the earlier run: %w", w.plan.Units[pf.next], kind, err)
+		}
+	}
+	return nil
+}
+
+// copySegment copies seg's bytes of file to w.
+func copySegment(w io.Writer, file string, seg Segment) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	n, err := io.Copy(w, io.NewSectionReader(f, seg.Offset, seg.Bytes))
+	if err == nil && n != seg.Bytes {
+		err = fmt.Errorf("the segment at %d has %d of its %d bytes", seg.Offset, n, seg.Bytes)
+	}
+	return err
+}
+
+// finish completes every kind's stream of a planned part: the open member is closed and the
+// remaining reused segments are copied, also for kinds only reused segments have.
+func (w *PartWriter) finish() error {
+	var kinds []string
+	for _, r := range w.plan.Reuse {
+		for kind := range r.Segments {
+			kinds = append(kinds, kind)
+		}
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		if _, err := w.file(kind); err != nil {
+			return err
+		}
+	}
+	for _, kind := range w.order {
+		pf := w.kinds[kind]
+		if err := w.closeMember(pf, kind); err != nil {
+			return err
+		}
+		if err := w.copyReused(pf, kind, len(w.plan.Units)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Commit makes the part visible: for each kind it flushes, fsyncs and renames the temp file to
 // parts/<kind>.<partID>.jsonl.gz, replacing a part of the same id from an earlier attempt. Parts
 // of this id for kinds this attempt did not write are removed, so the part as a whole is the
-// latest attempt's. On error the uncommitted temp files are removed.
+// latest attempt's. A planned part's index is written first. On error the uncommitted temp
+// files are removed.
 func (w *PartWriter) Commit() error {
 	if w.done {
 		return errors.New("output: commit of a part that was committed or aborted")
+	}
+	if w.plan != nil {
+		if err := w.finish(); err != nil {
+			_ = w.Abort()
+			return err
+		}
+		if err := writeAtomically(w.dir, indexName(w.partID), func(wr io.Writer) error {
+			return json.NewEncoder(wr).Encode(PartIndex{Units: w.index})
+		}); err != nil {
+			_ = w.Abort()
+			return fmt.Errorf("output: writing the part's index: %w", err)
+		}
 	}
 	for _, kind := range w.order {
 		pf := w.kinds[kind]
@@ -247,7 +422,7 @@ func (w *PartWriter) Commit() error {
 		delete(w.kinds, kind)
 	}
 	w.done = true
-	// Stale parts of this id from an earlier attempt that wrote other kinds.
+	// Stale parts of this id from an earlier attempt that wrote other kinds, or had an index.
 	entries, err := os.ReadDir(w.dir)
 	if err != nil {
 		return fmt.Errorf("output: listing parts: %w", err)
@@ -257,7 +432,14 @@ func (w *PartWriter) Commit() error {
 		written[k] = true
 	}
 	for _, de := range entries {
+		stale := false
 		if kind, id, ok := parsePartName(de.Name()); ok && id == w.partID && !written[kind] {
+			stale = true
+		}
+		if de.Name() == indexName(w.partID) && w.plan == nil {
+			stale = true
+		}
+		if stale {
 			if err := os.Remove(filepath.Join(w.dir, de.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("output: removing a stale part: %w", err)
 			}
@@ -284,9 +466,14 @@ func (w *PartWriter) Abort() error {
 	return nil
 }
 
-// close finishes the stream; with sync it makes it durable first.
+// close finishes the stream; with sync it makes it durable first. A planned part's members are
+// closed by finish (closing its gzip writer here would add an empty member to a stream of
+// reused segments only).
 func (pf *partFile) close(sync bool) error {
-	err := pf.gz.Close()
+	var err error
+	if !pf.planned {
+		err = pf.gz.Close()
+	}
 	if err == nil {
 		err = pf.buf.Flush()
 	}

@@ -42,6 +42,10 @@ type ManifestMeta struct {
 	// Unsupported lists the entity kinds the connector cannot extract: no file, and a reader
 	// knows their absence is not an omission. Optional.
 	Unsupported []string `json:"unsupported,omitempty"`
+	// Previous, for an incremental run, is the earlier run it compared with (and reused from),
+	// in PreviousDir: the manifest then reports the changes (Changes). Optional.
+	Previous    *RunRef `json:"previous,omitempty"`
+	PreviousDir string  `json:"-"`
 }
 
 // Manifest describes a finalized run. It is written to manifest.json, last.
@@ -61,6 +65,12 @@ type Manifest struct {
 	// UnsupportedKinds are the entity kinds the connector cannot extract (a SQLite database has
 	// no sequences or routines): they have no file, and their absence is not an omission.
 	UnsupportedKinds []string `json:"unsupportedKinds,omitempty"`
+	// Schemas are the run's schemas in file order, each with its segment of each data file (one
+	// gzip member per schema and kind), and whether it was reused from the previous run.
+	// Absent in runs written without per-schema segments.
+	Schemas []SchemaIndex `json:"schemas,omitempty"`
+	// Changes, for an incremental run, compares it with the previous run of its source.
+	Changes *Changes `json:"changes,omitempty"`
 }
 
 // File is one data file of a run.
@@ -142,6 +152,9 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		m.Files = append(m.Files, f)
 		m.Counts[f.Entity] = f.Count
 	}
+	if err := indexSchemas(runDir, m, parts, meta); err != nil {
+		return nil, err
+	}
 	err = writeAtomically(runDir, ManifestName, func(w io.Writer) error {
 		b, err := json.MarshalIndent(m, "", "  ")
 		if err != nil {
@@ -157,6 +170,74 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// indexSchemas fills m.Schemas from the parts' indexes (when every part has one), records the
+// schemas' fingerprints beside the output (when every schema has one), and, for an incremental
+// run, reports the changes against the previous run.
+func indexSchemas(runDir string, m *Manifest, parts map[string][]string, meta ManifestMeta) error {
+	ids, err := partIDs(runDir)
+	if err != nil {
+		return err
+	}
+	units, ok, err := readIndexes(runDir, ids)
+	if err != nil || !ok || len(units) == 0 {
+		return err
+	}
+	if err := placeSegments(units, m.Files); err != nil {
+		return err
+	}
+	m.Schemas = schemaIndexes(units)
+	fps := Fingerprints{}
+	for _, u := range units {
+		if u.Fingerprint == "" {
+			fps = nil
+			break
+		}
+		fps[u.Name] = u.Fingerprint
+	}
+	if fps != nil {
+		if err := writeFingerprints(runDir, fps); err != nil {
+			return err
+		}
+	}
+	if meta.Previous == nil {
+		return nil
+	}
+	prev, err := ReadManifest(meta.PreviousDir)
+	if err != nil {
+		return fmt.Errorf("output: the previous run's manifest: %w", err)
+	}
+	m.Changes, err = changes(runDir, units, meta.PreviousDir, prev, *meta.Previous)
+	return err
+}
+
+// partIDs lists the ids of the parts that have an index or a data file, sorted.
+func partIDs(runDir string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(runDir, PartsDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("output: listing parts: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, de := range entries {
+		name := de.Name()
+		if _, id, ok := parsePartName(name); ok {
+			seen[id] = true
+		} else if id, ok := strings.CutPrefix(name, "index."); ok {
+			if id, ok := strings.CutSuffix(id, ".json"); ok && validName(id) {
+				seen[id] = true
+			}
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // ReadManifest reads runDir's manifest.json. A run without one gives an error that satisfies

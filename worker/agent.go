@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,11 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		Audit:                  auditLog,
 		Logger:                 logger,
 		SQLiteDirs:             sqliteDirs,
+		Build:                  s.BuildID,
+	}
+	if acts.Build == "" {
+		bi, _ := debug.ReadBuildInfo()
+		acts.Build = BuildIDFromStamp("", bi) // "" for a modified tree: see README, incremental runs
 	}
 	a.acts = acts
 	opts := sdkworker.Options{

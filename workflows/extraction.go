@@ -37,6 +37,9 @@ const (
 	// changeEvenBatches splits the schemas evenly over maxConcurrentBatches when the input sets
 	// no schemasPerBatch (see evenBatchSize), instead of batches of DefaultSchemasPerBatch.
 	changeEvenBatches = "even-batches"
+	// changeIncremental accepts options.incremental (see activities.Incremental) in validation.
+	// The mode travels in the activities' inputs; the command sequence does not change.
+	changeIncremental = "incremental"
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
@@ -54,6 +57,8 @@ func validateInput(ctx workflow.Context, in Input) []string {
 		in.before = rulesBeforeStoreFields
 	case workflow.GetVersion(ctx, changeSourceLabel, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforeSource
+	case workflow.GetVersion(ctx, changeIncremental, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforeIncremental
 	}
 	return in.Validate()
 }
@@ -101,6 +106,9 @@ type Progress struct {
 	// Rotations counts how often the source refused the credentials, the secrets read again
 	// had changed, and the run went on with the new ones.
 	Rotations int `json:"rotations,omitempty"`
+	// SchemasReused counts the schemas of an incremental run copied from the previous run
+	// (included in SchemasDone).
+	SchemasReused int `json:"schemasReused,omitempty"`
 }
 
 // Summary is the result of ExtractionWorkflow. It holds counts, locations, timings and secret
@@ -125,6 +133,9 @@ type Summary struct {
 	Rotations        int `json:"rotations,omitempty"`
 	// Durations per phase ("resolve", "preflight", "extract", "finalize", "total"), as text.
 	Durations map[string]string `json:"durations"`
+	// Changes, for an incremental run that found a previous run of its source, says what it
+	// reused and what changed since (names in the manifest's changes and removed.jsonl.gz).
+	Changes *activities.ChangesSummary `json:"changes,omitempty"`
 }
 
 // ExtractionWorkflow extracts metadata from one source into the agent's output.
@@ -164,12 +175,19 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	// merged keep their sequence on replay.
 	fewerTrips := workflow.GetVersion(ctx, changeFewerRoundTrips, workflow.DefaultVersion, 1) == 1
 
+	// Incremental runs: Preflight finds the state and the previous run; the batches reuse
+	// unchanged schemas from it; Finalize reports the changes and records the new state.
+	var incremental *activities.Incremental
+	if in.Options.Incremental != "" {
+		incremental = &activities.Incremental{Mode: in.Options.Incremental, Source: in.Source, Filters: in.Filters}
+	}
+
 	// Preflight: one connection, authentication and catalog probe, and the schemas.
 	progress.enter(ctx, PhasePreflight)
 	t = workflow.Now(ctx)
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-		pin := activities.PreflightInput{LeaseInput: li}
+		pin := activities.PreflightInput{LeaseInput: li, Incremental: incremental}
 		if fewerTrips {
 			pin.ListSchemas, pin.Filters = true, in.Filters
 		}
@@ -178,6 +196,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		return fail(err)
 	}
 	timed("preflight", t)
+	if incremental != nil {
+		incremental.Key, incremental.Previous = report.StateKey, report.Previous
+	}
 
 	// Extract the schemas in batches, a bounded number at a time.
 	t = workflow.Now(ctx)
@@ -199,7 +220,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		per = evenBatchSize(len(names), opts.MaxConcurrentBatches)
 	}
 	batches := makeBatches(names, per)
-	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
+	parts, err := extractBatches(ctx, lease, in, incremental, opts, batches, progress, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -213,7 +234,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	checkParts := workflow.GetVersion(ctx, changeCheckParts, workflow.DefaultVersion, 1) == 1
 	for refills := 0; ; refills++ {
 		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start}
+			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start, Incremental: incremental}
 			if releaseInFinalize {
 				fi.Release = &li.Lease
 			}
@@ -243,7 +264,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 				redo = append(redo, b)
 			}
 		}
-		if _, err := extractBatches(ctx, lease, in, opts, redo, progress, false); err != nil {
+		if _, err := extractBatches(ctx, lease, in, incremental, opts, redo, progress, false); err != nil {
 			return fail(err)
 		}
 		progress.enter(ctx, PhaseFinalizing)
@@ -290,6 +311,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		PartsReextracted: progress.PartsReextracted,
 		Redactions:       progress.Redactions,
 		Durations:        durations,
+		Changes:          fin.Changes,
 	}, nil
 }
 
@@ -326,7 +348,7 @@ func makeBatches(names []string, per int) [][]activities.Schema {
 // once, and stops at the first failure. It returns the parts the batches committed (part id ->
 // the kinds with at least one entity, sorted); count adds the batches to progress (not when
 // batches are extracted again).
-func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts RunOptions, batches [][]activities.Schema, progress *Progress, count bool) (map[string][]string, error) {
+func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, inc *activities.Incremental, opts RunOptions, batches [][]activities.Schema, progress *Progress, count bool) (map[string][]string, error) {
 	parts := map[string][]string{}
 	batchCtx, cancelBatches := workflow.WithCancel(ctx)
 	defer cancelBatches()
@@ -345,7 +367,7 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 			var res activities.ExtractResult
 			err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 				return workflow.ExecuteActivity(withOptions(ctx, extractOptions, li.Lease), acts.ExtractSchemas, activities.ExtractInput{
-					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix, Source: in.Source,
+					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix, Source: in.Source, Incremental: inc,
 				}).Get(ctx, &res)
 			})
 			if err != nil {
@@ -368,6 +390,7 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 			parts[activities.PartID(b)] = kinds
 			if count { // a batch extracted again replaces its part: count it once
 				progress.SchemasDone += len(b)
+				progress.SchemasReused += res.Reused
 				progress.Redactions += res.Redactions
 				progress.show(ctx)
 			}

@@ -52,6 +52,9 @@ const (
 	rulesBeforeStoreFields = 1
 	// rulesBeforeSource: the source label did not exist, so an input that set it was refused.
 	rulesBeforeSource = 2
+	// rulesBeforeIncremental: options.incremental did not exist, so an input that set it was
+	// refused.
+	rulesBeforeIncremental = 3
 )
 
 // MaxSourceLength bounds Input.Source, in bytes.
@@ -125,6 +128,10 @@ type RunOptions struct {
 	// unavailable or throttling (its schedule-to-close timeout): after it the run fails with
 	// StoreUnavailable. Default 600 (10 minutes).
 	ResolveTimeoutSeconds int `json:"resolveTimeoutSeconds,omitempty"`
+	// Incremental is "auto" (reuse, from the last incremental run of the same source, the output
+	// of every schema whose fingerprint has not changed, and report the changes), "full"
+	// (extract everything, and be the base of later auto runs), or "" (neither: the default).
+	Incremental string `json:"incremental,omitempty"`
 }
 
 // Limits on RunOptions.
@@ -269,6 +276,14 @@ func (in Input) Validate() []string {
 	}
 	if o.MaxConcurrentBatches < 0 || o.MaxConcurrentBatches > MaxMaxConcurrentBatches {
 		add("options.maxConcurrentBatches must be between 1 and %d", MaxMaxConcurrentBatches)
+	}
+	switch {
+	case o.Incremental == "":
+	case in.olderThan(rulesBeforeIncremental):
+		add("the input has an unknown field options.incremental: check its spelling and where it is nested against schema/input.schema.json")
+	case o.Incremental != activities.IncrementalAuto && o.Incremental != activities.IncrementalFull:
+		add("options.incremental must be %q (reuse what did not change since the last incremental run of this source) or %q (extract everything and start again from this run); leave it out for a run that keeps no incremental state",
+			activities.IncrementalAuto, activities.IncrementalFull)
 	}
 	if t := o.ResolveTimeoutSeconds; t != 0 && (t < MinResolveTimeout || t > MaxResolveTimeout) {
 		add("options.resolveTimeoutSeconds must be between %d and %d (seconds); leave it out for the default %d",
