@@ -56,6 +56,8 @@ type Activities struct {
 	// Build is the agent's build (its version stamp), part of every incremental state key: a
 	// run never reuses output written by another build, which may write entities differently.
 	Build string
+
+	clean cleanRuns
 }
 
 // Recorder receives what the activities produce, for metrics. It gets a connector name, entity
@@ -134,10 +136,11 @@ type PreflightResult struct {
 	OutputProblem string `json:"outputProblem,omitempty"`
 	// Schemas are the schemas that pass the filters, sorted, when ListSchemas was asked.
 	Schemas []string `json:"schemas,omitempty"`
-	// StateKey and Previous, for an incremental run: the key of its source's state, and the run
-	// it reuses from (see Incremental).
+	// StateKey, Previous and Reused, for an incremental run: the key of its source's state, the
+	// run it reuses from, and the schemas it reuses (see Incremental).
 	StateKey string         `json:"stateKey,omitempty"`
 	Previous *output.RunRef `json:"previous,omitempty"`
+	Reused   []string       `json:"reused,omitempty"`
 }
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
@@ -153,30 +156,34 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 			return nil, appError(err, true)
 		}
 	}
-	var report *connectors.PreflightReport
-	var schemas []string
-	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
-		var err error
-		if report, err = src.Preflight(ctx); err != nil || !in.ListSchemas {
-			return err
-		}
-		schemas, err = src.Schemas(ctx, in.Filters)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	res := &PreflightResult{PreflightReport: *report, Schemas: schemas}
-	if err := output.CheckWritable(output.PrefixDir(a.OutputRoot, in.OutputPrefix)); err != nil {
-		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
-	}
+	res := &PreflightResult{}
 	if in.Incremental != nil {
+		var err error
 		if res.StateKey, err = a.stateKey(ctx, in.LeaseInput, in.OutputPrefix, in.Incremental); err != nil {
 			return nil, appError(err, true)
 		}
 		if res.Previous, err = a.previousRun(in.Connector, in.OutputPrefix, res.StateKey, in.Incremental.Mode); err != nil {
 			return nil, appError(err, true)
 		}
+	}
+	var report *connectors.PreflightReport
+	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
+		var err error
+		if report, err = src.Preflight(ctx); err != nil || !in.ListSchemas {
+			return err
+		}
+		if res.Schemas, err = src.Schemas(ctx, in.Filters); err != nil || in.Incremental == nil {
+			return err
+		}
+		res.Reused, err = a.incrementalPreflight(ctx, src, in, res.Schemas, res.Previous)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.PreflightReport = *report
+	if err := output.CheckWritable(output.PrefixDir(a.OutputRoot, in.OutputPrefix)); err != nil {
+		res.OutputProblem = err.Error() // the agent's own directory: no secret in it
 	}
 	return res, nil
 }

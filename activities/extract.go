@@ -31,9 +31,6 @@ type ExtractInput struct {
 	// Source is the input's source label, written on every entity (see connectors: Names and
 	// owners).
 	Source string `json:"source,omitempty"`
-	// Incremental, when set, records the schemas' fingerprints and reuses unchanged schemas'
-	// output from Incremental.Previous.
-	Incremental *Incremental `json:"incremental,omitempty"`
 }
 
 // ExtractResult counts what one batch wrote, per entity kind.
@@ -42,8 +39,6 @@ type ExtractResult struct {
 	// Redactions counts the values of the run's sensitive fields found in extracted text
 	// (a view's definition, a comment) and replaced by [REDACTED] before it was written.
 	Redactions int `json:"redactions,omitempty"`
-	// Reused counts the schemas whose output was copied from the previous run (incremental).
-	Reused int `json:"reused,omitempty"`
 }
 
 // Cursor is the heartbeat of ExtractSchemas: which schemas of the batch are committed, and what
@@ -55,8 +50,6 @@ type Cursor struct {
 	Counts map[string]int64 `json:"counts"`
 	// Redactions are the values replaced in the committed schemas (see ExtractResult).
 	Redactions int `json:"redactions,omitempty"`
-	// Reused counts the committed schemas copied from the previous run (see ExtractResult).
-	Reused int `json:"reused,omitempty"`
 }
 
 // ExtractSchemas extracts a batch of schemas in one pass (a few set-based catalog queries for the
@@ -80,7 +73,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		cur = Cursor{Counts: map[string]int64{}}
 	}
 	if cur.Next == len(in.Schemas) {
-		return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions, Reused: cur.Reused}, nil // committed before the previous attempt ended
+		return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil // committed before the previous attempt ended
 	}
 	dir := a.runDir(ctx, in.Connector, in.Prefix)
 
@@ -103,7 +96,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		if err != nil {
 			return err
 		}
-		cur = Cursor{Next: len(in.Schemas), Counts: res.Counts, Redactions: res.Redactions, Reused: res.Reused}
+		cur = Cursor{Next: len(in.Schemas), Counts: res.Counts, Redactions: res.Redactions}
 		activity.RecordHeartbeat(ctx, cur)
 		return nil
 	})
@@ -127,7 +120,7 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 		a.audit(ctx, audit.Event{Event: audit.OutputRedacted, Count: cur.Redactions, Outcome: "ok",
 			Reason: "extracted text held values of the run's sensitive fields; they were written as [REDACTED]"})
 	}
-	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions, Reused: cur.Reused}, nil
+	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil
 }
 
 // PartID names a batch's output part by the position of its first schema.
@@ -141,63 +134,29 @@ func PartID(batch []Schema) string {
 // extractBatch writes the batch's schemas to its part and commits it, one segment per schema and
 // kind (output.Plan). Every entity passes through the run's redactor first: a value of one of
 // the run's sensitive fields in extracted text (a view definition with a connection string, a
-// comment, a default) is written as [REDACTED]. An incremental run first takes the schemas'
-// fingerprints and copies the segments of those unchanged since the previous run instead of
-// extracting them (reusePlan).
+// comment, a default) is written as [REDACTED].
 func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (*ExtractResult, error) {
 	names := make([]string, len(in.Schemas))
 	for i, s := range in.Schemas {
 		names[i] = s.Name
 	}
-	info := activity.GetInfo(ctx)
-	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
-	defer guard.Zero()
-	plan := output.Plan{Units: names}
-	if in.Incremental != nil {
-		if fp, ok := src.(connectors.Fingerprinter); ok {
-			fps, err := fp.Fingerprints(ctx, names, in.Filters)
-			if err != nil {
-				return nil, err
-			}
-			plan.Fingerprints = fps
-		}
-		if prev := in.Incremental.Previous; prev != nil && plan.Fingerprints != nil {
-			prevDir := output.RunDir(a.OutputRoot, in.Prefix, in.Connector, prev.WorkflowID, prev.RunID)
-			reuse, err := reusePlan(prevDir, plan.Fingerprints, names, in.Source, guard)
-			if err != nil {
-				a.logger().Warn("the previous run's output cannot be reused; extracting the batch", "error", err.Error())
-				reuse = nil
-			}
-			plan.Reuse = reuse
-		}
-	}
-	part, err := output.NewPlannedPartWriter(dir, PartID(in.Schemas), plan)
+	part, err := output.NewPlannedPartWriter(dir, PartID(in.Schemas), output.Plan{Units: names})
 	if err != nil {
 		return nil, appError(err, true) // output errors name the agent's own directory: safe
 	}
+	info := activity.GetInfo(ctx)
+	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	defer guard.Zero()
 	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source}
-	extract := make([]string, 0, len(names))
-	for _, n := range names {
-		if _, reused := plan.Reuse[n]; !reused {
-			extract = append(extract, n)
-		}
-	}
-	if len(extract) > 0 {
-		if err := src.Extract(ctx, extract, in.Filters, w); err != nil {
-			_ = part.Abort()
-			return nil, err
-		}
+	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
+		_ = part.Abort()
+		return nil, err
 	}
 	if err := part.Commit(); err != nil {
 		_ = part.Abort()
 		return nil, appError(err, true)
 	}
-	for _, r := range plan.Reuse {
-		for kind, seg := range r.Segments {
-			w.counts[kind] += seg.Count
-		}
-	}
-	return &ExtractResult{Counts: w.counts, Redactions: w.redactions, Reused: len(plan.Reuse)}, nil
+	return &ExtractResult{Counts: w.counts, Redactions: w.redactions}, nil
 }
 
 // heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
@@ -286,6 +245,9 @@ type FinalizeResult struct {
 	Missing []string `json:"missing,omitempty"`
 	// Changes, for an incremental run with a previous run, says what changed since it.
 	Changes *ChangesSummary `json:"changes,omitempty"`
+	// ReuseLost says that the previous run's output to reuse is not on this worker's disk (or no
+	// longer complete): nothing was written, and the run must extract Incremental.Reused.
+	ReuseLost bool `json:"reuseLost,omitempty"`
 }
 
 // ChangesSummary is output.Changes in counts (the names are in the manifest).
@@ -331,16 +293,26 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		Unsupported: spec.Unsupported(),
 	}
 	if inc := in.Incremental; inc != nil && inc.Previous != nil {
-		meta.Previous = inc.Previous
-		meta.PreviousDir = output.RunDir(a.OutputRoot, in.Prefix, in.Connector, inc.Previous.WorkflowID, inc.Previous.RunID)
+		meta.Reuse = &output.Reuse{Previous: *inc.Previous, Schemas: inc.Reused,
+			PreviousDir: output.RunDir(a.OutputRoot, in.Prefix, in.Connector, inc.Previous.WorkflowID, inc.Previous.RunID)}
 	}
 	m, err := output.Finalize(dir, meta)
+	if errors.Is(err, output.ErrReuseUnavailable) {
+		a.logger().Warn("the previous run's output to reuse is not on this worker's disk; the workflow extracts those schemas",
+			"workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID)
+		return &FinalizeResult{Dir: dir, ReuseLost: true}, nil
+	}
 	if err != nil {
 		return nil, appError(err, true)
 	}
 	if inc := in.Incremental; inc != nil && inc.Key != "" {
 		// The next auto run of this source compares with this one.
 		run := output.RunRef{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
+		if !inc.ValuesChanged {
+			guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+			a.clean.remember(run, guard)
+			guard.Zero()
+		}
 		if err := output.WriteState(a.OutputRoot, in.Prefix, in.Connector, inc.Key, run, m.FinishedAt); err != nil {
 			return nil, appError(err, true)
 		}

@@ -3,11 +3,15 @@ package activities
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"go.temporal.io/sdk/activity"
 
@@ -36,6 +40,61 @@ type Incremental struct {
 	// run to compare with and reuse from (nil for the first run of a source, and in full mode).
 	Key      string         `json:"key,omitempty"`
 	Previous *output.RunRef `json:"previous,omitempty"`
+	// Reused are the schemas Preflight found unchanged since Previous, sorted: no batch extracts
+	// them, Finalize copies their output from Previous.
+	Reused []string `json:"reused,omitempty"`
+	// ValuesChanged, set for Finalize, says that the run resolved its secrets again (a lost
+	// worker, a rotation): its output may have been redacted with other values than its last.
+	ValuesChanged bool `json:"valuesChanged,omitempty"`
+}
+
+// cleanRuns remembers, in this process only, the runs this worker finalized and the digest of
+// the sensitive values their output was redacted against (secrets.Guard.Digest, under a random
+// key made at start and never written anywhere). A run whose values have the same digest as
+// the previous run's need not search the output it reuses: it holds none of them.
+type cleanRuns struct {
+	once sync.Once
+	key  []byte
+	mu   sync.Mutex
+	runs map[output.RunRef][]byte
+}
+
+// maxCleanRuns bounds what cleanRuns keeps; the oldest entry goes first.
+const maxCleanRuns = 1024
+
+func (c *cleanRuns) init() {
+	c.once.Do(func() {
+		c.key = make([]byte, 32)
+		if _, err := rand.Read(c.key); err != nil {
+			panic("crypto/rand failed: " + err.Error()) // never, on supported systems
+		}
+		c.runs = map[output.RunRef][]byte{}
+	})
+}
+
+// remember records run as finalized with guard's values.
+func (c *cleanRuns) remember(run output.RunRef, guard *secrets.Guard) {
+	c.init()
+	d := guard.Digest(c.key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.runs) >= maxCleanRuns {
+		for k := range c.runs { // any one: the map is a bound, not a cache policy
+			delete(c.runs, k)
+			break
+		}
+	}
+	c.runs[run] = d
+}
+
+// same reports whether run was finalized by this process with guard's values.
+func (c *cleanRuns) same(run output.RunRef, guard *secrets.Guard) bool {
+	c.init()
+	d := guard.Digest(c.key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was, ok := c.runs[run]
+	return ok && hmac.Equal(was, d)
 }
 
 // stateKeyVersion changes whenever what a fingerprint or a segment holds changes in a way the
@@ -98,46 +157,93 @@ func (a *Activities) previousRun(connector, prefix, key, mode string) (*output.R
 	return &st.Run, nil
 }
 
-// reusePlan decides which of a batch's schemas are reused from the previous run: those whose
-// fingerprint now equals the one recorded then, whose segments are still there and intact, and
-// whose text holds none of this run's sensitive values (a full run would have redacted such a
-// value, so reusing it would write what a full run does not; the schema is extracted again).
-func reusePlan(prevDir string, fps output.Fingerprints, names []string, source string, guard *secrets.Guard) (map[string]output.Reuse, error) {
-	m, err := output.ReadManifest(prevDir)
+// incrementalPreflight takes the fingerprints of the run's schemas (when the connector has a
+// Fingerprinter), stages them in the run's directory, and decides which schemas are reused from
+// the previous run: those whose fingerprint equals the one recorded then and whose output is
+// still there, intact, and holds none of this run's sensitive values (a full run would have
+// redacted such a value, so reusing it would write what a full run does not: the schema is
+// extracted again).
+func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) ([]string, error) {
+	fp, ok := src.(connectors.Fingerprinter)
+	if !ok || len(schemas) == 0 {
+		return nil, nil
+	}
+	// The previous run's fingerprints, and the connector's state, when the run is still there.
+	var m *output.Manifest
+	var was *output.Fingerprints
+	var prevDir string
+	if prev != nil {
+		prevDir = output.RunDir(a.OutputRoot, in.OutputPrefix, in.Connector, prev.WorkflowID, prev.RunID)
+		if m, _ = output.ReadManifest(prevDir); m != nil {
+			was, _ = output.ReadFingerprints(prevDir)
+		}
+	}
+	var state []byte
+	if was != nil {
+		state = was.State
+	}
+	fps, next, err := fp.Fingerprints(ctx, schemas, in.Filters, state)
 	if err != nil {
 		return nil, err
 	}
-	prevFPs, err := output.ReadFingerprints(prevDir)
-	if err != nil || prevFPs == nil {
-		return nil, err
+	dir := a.runDir(ctx, in.Connector, in.OutputPrefix)
+	if err := output.StageFingerprints(dir, output.Fingerprints{Schemas: fps, State: next}); err != nil {
+		return nil, appError(err, true)
 	}
-	// Every line starts with the source label the agent wrote (never redacted: it is the
-	// starter's text); it is left out of the search, which would otherwise tell a starter
-	// whether a label it chose is one of the run's secrets.
-	label := sourcePrefix(source)
-	reuse := map[string]output.Reuse{}
-	for _, name := range names {
-		fp, was := fps[name], prevFPs[name]
-		if fp == "" || fp != was {
-			continue
-		}
-		segs, ok := m.SchemaSegments(name)
-		if !ok {
-			continue
-		}
-		errSecret := errors.New("holds a sensitive value")
-		err := output.ScanSegments(prevDir, segs, func(line []byte) error {
-			if _, found := guard.Find(bytes.TrimPrefix(line, label)); found {
-				return errSecret
-			}
-			return nil
-		})
-		if err != nil {
-			continue // changed files, or a value to redact: extract the schema again
-		}
-		reuse[name] = output.Reuse{RunDir: prevDir, Segments: segs}
+	if was == nil {
+		return nil, nil // no previous run, or it is gone: extract everything
 	}
-	return reuse, nil
+	var candidates []string
+	for _, s := range schemas {
+		if _, indexed := m.SchemaSegments(s); indexed && fps[s] != "" && fps[s] == was.Schemas[s] {
+			candidates = append(candidates, s)
+		}
+	}
+	info := activity.GetInfo(ctx)
+	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	defer guard.Zero()
+	if a.clean.same(*prev, guard) {
+		// This process finalized the previous run with the same sensitive values as this run's,
+		// and its output held none of them: nothing to look for.
+		return candidates, nil
+	}
+	label := sourcePrefix(in.Incremental.Source)
+	keep := make([]bool, len(candidates))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, s := range candidates {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			segs, _ := m.SchemaSegments(s)
+			keep[i] = reusable(prevDir, segs, label, guard)
+		}()
+	}
+	wg.Wait()
+	var reused []string
+	for i, s := range candidates {
+		if keep[i] {
+			reused = append(reused, s)
+		}
+	}
+	return reused, nil
+}
+
+// reusable reports whether a schema's segments in an earlier run are intact (each segment
+// decompresses to its recorded count of lines) and hold none of the guard's values. Every line
+// starts with the source label the agent wrote (never redacted: it is the starter's own text);
+// it is left out of the search, which would otherwise tell a starter whether a label it chose is
+// one of the run's secrets.
+func reusable(prevDir string, segs map[string]output.Segment, label []byte, guard *secrets.Guard) bool {
+	errSecret := errors.New("holds a sensitive value")
+	err := output.ScanSegments(prevDir, segs, func(line []byte) error {
+		if _, found := guard.Find(bytes.TrimPrefix(line, label)); found {
+			return errSecret
+		}
+		return nil
+	})
+	return err == nil
 }
 
 // sourcePrefix is how every line written with the source label starts.

@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/test-env
+. bench/catalog.sh
 which=${1:-all}
 SCHEMAS=${2:-50}
 TABLES=${3:-100}
@@ -74,33 +75,7 @@ bench_postgres() {
 	"${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" \
 		-c "DROP ROLE IF EXISTS bench_reader" -c "CREATE ROLE bench_reader LOGIN PASSWORD '$pw'"
 	echo "building $((SCHEMAS * TABLES)) tables x $COLUMNS columns in PostgreSQL..."
-	"${psql[@]}" -d "$db" <<SQL
-DO \$\$
-DECLARE s int; t int; cols text;
-BEGIN
-  SELECT string_agg(format('c%s %s', i, CASE i % 4 WHEN 0 THEN 'text' WHEN 1 THEN 'integer' WHEN 2 THEN 'numeric(12,2)' ELSE 'timestamptz' END), ', ')
-    INTO cols FROM generate_series(3, $COLUMNS) i;
-  FOR s IN 1..$SCHEMAS LOOP
-    EXECUTE format('CREATE SCHEMA s%s', s);
-    EXECUTE format('GRANT USAGE ON SCHEMA s%s TO bench_reader', s);
-    FOR t IN 1..$TABLES LOOP
-      EXECUTE format('CREATE TABLE s%s.t%s (id bigint PRIMARY KEY, parent bigint REFERENCES s%s.t%s(id), %s, CHECK (c5 >= 0))', s, t, s, t, cols);
-      EXECUTE format('CREATE INDEX ON s%s.t%s (c3)', s, t);
-      EXECUTE format('CREATE INDEX ON s%s.t%s (c4, c5)', s, t);
-      EXECUTE format('COMMENT ON TABLE s%s.t%s IS %L', s, t, 'bench table');
-    END LOOP;
-    EXECUTE format('CREATE TYPE s%s.status AS ENUM (%L, %L, %L)', s, 'new', 'active', 'closed');
-    EXECUTE format('CREATE SEQUENCE s%s.ticket_seq', s);
-    EXECUTE format('CREATE FUNCTION s%s.touch() RETURNS trigger LANGUAGE plpgsql AS %L', s, 'BEGIN NEW.c7 := now(); RETURN NEW; END');
-    FOR t IN 1..LEAST(10, $TABLES - 1) LOOP
-      EXECUTE format('CREATE TRIGGER touch BEFORE UPDATE ON s%s.t%s FOR EACH ROW EXECUTE FUNCTION s%s.touch()', s, t, s);
-      EXECUTE format('CREATE VIEW s%s.v%s AS SELECT a.id, a.c3, b.c5 + 1 AS c5_next FROM s%s.t%s a JOIN s%s.t%s b ON b.parent = a.id', s, t, s, t, s, t + 1);
-    END LOOP;
-    COMMIT; -- a transaction per schema: one for all would run out of lock slots
-  END LOOP;
-END \$\$;
-ANALYZE;
-SQL
+	build_pg_catalog "$db" "$SCHEMAS" "$TABLES" "$COLUMNS"
 	export BENCH_PG_PASSWORD=$pw
 	run_bench postgres "{\"connector\": \"postgres\", \"connection\": {\"host\": \"127.0.0.1\", \"port\": $SECURE_AGENT_TEST_PG_PORT, \"database\": \"$db\", \"username\": \"bench_reader\", \"password\": \"BENCH_PG_PASSWORD\", \"sslmode\": \"disable\"}, \"secretStore\": {\"type\": \"env\"}${BENCH_OPTIONS:+, \"options\": $BENCH_OPTIONS}}" \
 		pg_dump --schema-only -h 127.0.0.1 -p "$SECURE_AGENT_TEST_PG_PORT" -U postgres "$db"

@@ -206,9 +206,12 @@ type Source interface {
 // that is equal in two calls only if Extract would write the same entities for the schema (the
 // first schema's digest covers the Database entity too, which its call writes). A digest may
 // change when the entities do not (a false change costs an extraction); it must never stay
-// when they change. It holds no credential and must not be computed from one.
+// when they change. previous is the state the last call returned for the same source (nil for
+// none, and whatever it holds must be checked: it is read from the agent's disk); the returned
+// state is given to the next call. Digests and state hold no credential, no name the entities
+// would withhold, and nothing that would help guess either.
 type Fingerprinter interface {
-	Fingerprints(ctx context.Context, schemas []string, filters Filters) (map[string]string, error)
+	Fingerprints(ctx context.Context, schemas []string, filters Filters, previous []byte) (digests map[string]string, state []byte, err error)
 }
 
 // PreflightReport describes what a successful preflight found. It holds no credentials.

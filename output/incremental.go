@@ -101,11 +101,43 @@ func WriteState(root, prefix, connector, key string, run RunRef, finished time.T
 	return nil
 }
 
-// Fingerprints are a run's schema fingerprints, by schema name.
-type Fingerprints map[string]string
+// Fingerprints are what a run records of its schemas for the next incremental run: each
+// schema's fingerprint, and the connector's state for its next fingerprints (opaque here).
+type Fingerprints struct {
+	Schemas map[string]string `json:"schemas"`
+	State   json.RawMessage   `json:"state,omitempty"`
+}
 
-func writeFingerprints(runDir string, fps Fingerprints) error {
-	err := writeAtomically(runDir, fingerprintsName, func(w io.Writer) error {
+// StageFingerprints records the fingerprints of a run's schemas, taken before extraction, in its
+// parts directory; Finalize keeps them beside the output (fingerprints.json) when they cover
+// every schema of the run.
+func StageFingerprints(runDir string, fps Fingerprints) error {
+	dir := filepath.Join(runDir, PartsDir)
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return fmt.Errorf("output: creating the parts directory: %w", err)
+	}
+	err := writeAtomically(dir, fingerprintsName, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(fps)
+	})
+	if err != nil {
+		return fmt.Errorf("output: writing the fingerprints: %w", err)
+	}
+	return nil
+}
+
+// keepFingerprints moves the staged fingerprints beside the output when they cover every unit;
+// otherwise the run keeps none (and the next incremental run extracts everything).
+func keepFingerprints(runDir string, units []UnitIndex) error {
+	fps, err := ReadFingerprints(filepath.Join(runDir, PartsDir))
+	if err != nil || fps == nil {
+		return err
+	}
+	for _, u := range units {
+		if fps.Schemas[u.Name] == "" {
+			return nil
+		}
+	}
+	err = writeAtomically(runDir, fingerprintsName, func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(fps)
 	})
 	if err != nil {
@@ -115,7 +147,7 @@ func writeFingerprints(runDir string, fps Fingerprints) error {
 }
 
 // ReadFingerprints returns the fingerprints a finished run recorded, or nil when it has none.
-func ReadFingerprints(runDir string) (Fingerprints, error) {
+func ReadFingerprints(runDir string) (*Fingerprints, error) {
 	b, err := os.ReadFile(filepath.Join(runDir, fingerprintsName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -127,7 +159,7 @@ func ReadFingerprints(runDir string) (Fingerprints, error) {
 	if err := json.Unmarshal(b, &fps); err != nil {
 		return nil, nil
 	}
-	return fps, nil
+	return &fps, nil
 }
 
 // Changes is what an incremental run reports against the previous run of its source.

@@ -28,7 +28,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/secure-agent/secure-agent/connectors"
@@ -158,8 +157,8 @@ func parsePartName(name string) (kind, partID string, ok bool) {
 //
 // A part written with a Plan (NewPlannedPartWriter) is cut into segments: each schema's entities
 // of a kind are one gzip member of their own, so the same entities give the same bytes whatever
-// the batch they were written in, and a schema's segment can be copied from an earlier run's file
-// unchanged (Plan.Reuse). Commit then also writes the part's index (see PartIndex).
+// the batch they were written in, and Finalize can interleave them with segments reused from an
+// earlier run's files. Commit then also writes the part's index (see PartIndex).
 type PartWriter struct {
 	dir    string // <run>/parts
 	partID string
@@ -179,8 +178,8 @@ type partFile struct {
 	cw  *countingWriter // counts the bytes written to buf
 	gz  *gzip.Writer
 	enc *json.Encoder
-	// Segmented parts only: the unit of the open member (-1: none open), the next unit whose
-	// reused segments are still to be copied, and where the open member started.
+	// Planned parts only: the unit of the open member (-1: none open), the first unit that may
+	// still start a member, where the open member started and how many lines it has.
 	planned    bool
 	unit, next int
 	start, n   int64
@@ -222,13 +221,7 @@ func NewPlannedPartWriter(runDir, partID string, plan Plan) (*PartWriter, error)
 	w.index = make([]UnitIndex, len(plan.Units))
 	for i, u := range plan.Units {
 		w.unit[u] = i
-		w.index[i] = UnitIndex{Name: u, Fingerprint: plan.Fingerprints[u], Segments: map[string]Segment{}}
-		if r, ok := plan.Reuse[u]; ok {
-			w.index[i].Reused = true
-			for kind, seg := range r.Segments {
-				w.index[i].Segments[kind] = Segment{Bytes: seg.Bytes, Count: seg.Count}
-			}
-		}
+		w.index[i] = UnitIndex{Name: u, Segments: map[string]Segment{}}
 	}
 	return w, nil
 }
@@ -285,7 +278,7 @@ func (w *PartWriter) file(kind string) (*partFile, error) {
 }
 
 // enterUnit makes sure e's unit's member is the open one of kind's stream: it closes the open
-// member, copies the reused segments of the units in between, and starts a member for e's unit.
+// member and starts one for e's unit.
 func (w *PartWriter) enterUnit(pf *partFile, kind string, e connectors.Entity) error {
 	u := 0
 	if name, ok := connectors.SchemaOf(e); ok {
@@ -301,13 +294,7 @@ func (w *PartWriter) enterUnit(pf *partFile, kind string, e connectors.Entity) e
 	if u < pf.next {
 		return fmt.Errorf("output: %s entities of schema %q came after those of a later schema; a connector must write each kind schema by schema, in order", kind, w.plan.Units[u])
 	}
-	if _, reused := w.plan.Reuse[w.plan.Units[u]]; reused {
-		return fmt.Errorf("output: a %s entity of schema %q, whose segments this part reuses", kind, w.plan.Units[u])
-	}
 	if err := w.closeMember(pf, kind); err != nil {
-		return err
-	}
-	if err := w.copyReused(pf, kind, u); err != nil {
 		return err
 	}
 	pf.unit, pf.next, pf.start, pf.n = u, u+1, pf.cw.n, 0
@@ -328,60 +315,10 @@ func (w *PartWriter) closeMember(pf *partFile, kind string) error {
 	return nil
 }
 
-// copyReused copies, into kind's stream, the reused segments of units pf.next up to (not
-// including) until, as they are in the earlier run's file.
-func (w *PartWriter) copyReused(pf *partFile, kind string, until int) error {
-	for ; pf.next < until; pf.next++ {
-		r, ok := w.plan.Reuse[w.plan.Units[pf.next]]
-		if !ok {
-			continue
-		}
-		seg, ok := r.Segments[kind]
-		if !ok {
-			continue
-		}
-		if err := copySegment(pf.cw, filepath.Join(r.RunDir, kind+FileSuffix), seg); err != nil {
-			return fmt.Errorf("output: copying schema %q's %s from the earlier run: %w", w.plan.Units[pf.next], kind, err)
-		}
-	}
-	return nil
-}
-
-// copySegment copies seg's bytes of file to w.
-func copySegment(w io.Writer, file string, seg Segment) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	n, err := io.Copy(w, io.NewSectionReader(f, seg.Offset, seg.Bytes))
-	if err == nil && n != seg.Bytes {
-		err = fmt.Errorf("the segment at %d has %d of its %d bytes", seg.Offset, n, seg.Bytes)
-	}
-	return err
-}
-
-// finish completes every kind's stream of a planned part: the open member is closed and the
-// remaining reused segments are copied, also for kinds only reused segments have.
+// finish closes the open member of every kind's stream of a planned part.
 func (w *PartWriter) finish() error {
-	var kinds []string
-	for _, r := range w.plan.Reuse {
-		for kind := range r.Segments {
-			kinds = append(kinds, kind)
-		}
-	}
-	sort.Strings(kinds)
-	for _, kind := range kinds {
-		if _, err := w.file(kind); err != nil {
-			return err
-		}
-	}
 	for _, kind := range w.order {
-		pf := w.kinds[kind]
-		if err := w.closeMember(pf, kind); err != nil {
-			return err
-		}
-		if err := w.copyReused(pf, kind, len(w.plan.Units)); err != nil {
+		if err := w.closeMember(w.kinds[kind], kind); err != nil {
 			return err
 		}
 	}
@@ -467,8 +404,7 @@ func (w *PartWriter) Abort() error {
 }
 
 // close finishes the stream; with sync it makes it durable first. A planned part's members are
-// closed by finish (closing its gzip writer here would add an empty member to a stream of
-// reused segments only).
+// closed by finish.
 func (pf *partFile) close(sync bool) error {
 	var err error
 	if !pf.planned {
@@ -492,6 +428,15 @@ func (pf *partFile) close(sync bool) error {
 // writeAtomically writes name in dir through a temp file, fsync and rename, then fsyncs dir.
 // fill writes the content.
 func writeAtomically(dir, name string, fill func(io.Writer) error) error {
+	if err := writeRenamed(dir, name, fill); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// writeRenamed is writeAtomically without the fsync of dir: for several files written together,
+// whose directory is synced once after the last (before anything that refers to them).
+func writeRenamed(dir, name string, fill func(io.Writer) error) error {
 	f, err := os.CreateTemp(dir, "."+name+".*.tmp")
 	if err != nil {
 		return err
@@ -524,7 +469,7 @@ func writeAtomically(dir, name string, fill func(io.Writer) error) error {
 		return err
 	}
 	ok = true
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {

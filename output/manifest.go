@@ -42,10 +42,9 @@ type ManifestMeta struct {
 	// Unsupported lists the entity kinds the connector cannot extract: no file, and a reader
 	// knows their absence is not an omission. Optional.
 	Unsupported []string `json:"unsupported,omitempty"`
-	// Previous, for an incremental run, is the earlier run it compared with (and reused from),
-	// in PreviousDir: the manifest then reports the changes (Changes). Optional.
-	Previous    *RunRef `json:"previous,omitempty"`
-	PreviousDir string  `json:"-"`
+	// Reuse, for an incremental run that found an earlier run of its source: the schemas to copy
+	// from it, and the run the manifest reports the changes against (Changes). Optional.
+	Reuse *Reuse `json:"-"`
 }
 
 // Manifest describes a finalized run. It is written to manifest.json, last.
@@ -116,9 +115,33 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	ids, err := partIDs(runDir)
+	if err != nil {
+		return nil, err
+	}
+	units, segmented, err := partUnits(runDir, ids)
+	if err != nil {
+		return nil, err
+	}
+	reused, err := reusedUnits(meta.Reuse)
+	if err != nil {
+		return nil, err
+	}
+	if len(reused) > 0 && !segmented && len(ids) > 0 {
+		return nil, fmt.Errorf("output: the run reuses schemas, but some of its parts have no index")
+	}
+	segmented = (segmented || len(ids) == 0) && len(units)+len(reused) > 0
+	units = append(units, reused...)
 	for _, k := range meta.Kinds {
 		if _, ok := parts[k]; !ok {
 			parts[k] = nil
+		}
+	}
+	for _, u := range units {
+		for k := range u.pieces {
+			if _, ok := parts[k]; !ok {
+				parts[k] = nil
+			}
 		}
 	}
 	kinds := make([]string, 0, len(parts))
@@ -144,7 +167,13 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		Counts:           map[string]int64{},
 		UnsupportedKinds: meta.Unsupported,
 	}
-	files, err := joinAll(runDir, kinds, parts)
+	var files []File
+	var index []UnitIndex
+	if segmented {
+		files, index, err = joinSegments(runDir, kinds, units)
+	} else {
+		files, err = joinAll(runDir, kinds, parts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +181,20 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		m.Files = append(m.Files, f)
 		m.Counts[f.Entity] = f.Count
 	}
-	if err := indexSchemas(runDir, m, parts, meta); err != nil {
-		return nil, err
+	if segmented {
+		m.Schemas = schemaIndexes(index)
+		if err := keepFingerprints(runDir, index); err != nil {
+			return nil, err
+		}
+		if r := meta.Reuse; r != nil {
+			prev, err := ReadManifest(r.PreviousDir)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrReuseUnavailable, err)
+			}
+			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
+				return nil, err
+			}
+		}
 	}
 	err = writeAtomically(runDir, ManifestName, func(w io.Writer) error {
 		b, err := json.MarshalIndent(m, "", "  ")
@@ -170,46 +211,6 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-// indexSchemas fills m.Schemas from the parts' indexes (when every part has one), records the
-// schemas' fingerprints beside the output (when every schema has one), and, for an incremental
-// run, reports the changes against the previous run.
-func indexSchemas(runDir string, m *Manifest, parts map[string][]string, meta ManifestMeta) error {
-	ids, err := partIDs(runDir)
-	if err != nil {
-		return err
-	}
-	units, ok, err := readIndexes(runDir, ids)
-	if err != nil || !ok || len(units) == 0 {
-		return err
-	}
-	if err := placeSegments(units, m.Files); err != nil {
-		return err
-	}
-	m.Schemas = schemaIndexes(units)
-	fps := Fingerprints{}
-	for _, u := range units {
-		if u.Fingerprint == "" {
-			fps = nil
-			break
-		}
-		fps[u.Name] = u.Fingerprint
-	}
-	if fps != nil {
-		if err := writeFingerprints(runDir, fps); err != nil {
-			return err
-		}
-	}
-	if meta.Previous == nil {
-		return nil
-	}
-	prev, err := ReadManifest(meta.PreviousDir)
-	if err != nil {
-		return fmt.Errorf("output: the previous run's manifest: %w", err)
-	}
-	m.Changes, err = changes(runDir, units, meta.PreviousDir, prev, *meta.Previous)
-	return err
 }
 
 // partIDs lists the ids of the parts that have an index or a data file, sorted.
@@ -313,7 +314,7 @@ func joinParts(runDir, kind string, parts []string) (File, error) {
 	err := writeAtomically(runDir, f.Name, func(w io.Writer) error {
 		cw := &countingWriter{w: io.MultiWriter(w, h)}
 		if len(parts) == 0 {
-			if err := gzip.NewWriter(cw).Close(); err != nil { // an empty, valid gzip file
+			if err := emptyGzip(cw); err != nil {
 				return err
 			}
 		}
@@ -333,6 +334,9 @@ func joinParts(runDir, kind string, parts []string) (File, error) {
 	f.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return f, nil
 }
+
+// emptyGzip writes an empty, valid gzip file: a kind without entities.
+func emptyGzip(w io.Writer) error { return gzip.NewWriter(w).Close() }
 
 // copyPart copies a part's bytes to w unchanged and returns its line count, read by decompressing
 // the same bytes as they pass (which also checks that the part is intact gzip).

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -38,48 +39,44 @@ func catalog(schemas map[string][]string) []connectors.Entity {
 }
 
 // writeBatches writes the entities of the catalog in batches of the given schema lists, each a
-// planned part, and finalizes; reuse (optional) maps schemas to an earlier run's segments.
-func writeBatches(t *testing.T, dir string, schemas map[string][]string, batches [][]string, reuse map[string]Reuse, prev *RunRef, prevDir string) *Manifest {
+// planned part (the schemas in reuse.Schemas are in no batch: Finalize copies them), stages
+// fingerprints and finalizes.
+func writeBatches(t *testing.T, dir string, schemas map[string][]string, batches [][]string, reuse *Reuse) *Manifest {
 	t.Helper()
 	all := catalog(schemas)
+	first := slices.Sorted(maps.Keys(schemas))[0] // its batch writes the database, as a connector does
+	fps := Fingerprints{Schemas: map[string]string{}}
 	for i, b := range batches {
-		plan := Plan{Units: b, Fingerprints: map[string]string{}, Reuse: map[string]Reuse{}}
 		for _, s := range b {
-			plan.Fingerprints[s] = "fp-" + s
-			if r, ok := reuse[s]; ok {
-				plan.Reuse[s] = r
-			}
+			fps.Schemas[s] = "fp-" + s
 		}
-		w, err := NewPlannedPartWriter(dir, "b"+string(rune('0'+i)), plan)
+		w, err := NewPlannedPartWriter(dir, "b"+string(rune('0'+i)), Plan{Units: b})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range all {
 			s, ok := connectors.SchemaOf(e)
-			if !ok {
-				s = "" // the database: with the batch that holds the first schema
-				if i != 0 {
-					continue
+			if !ok && slices.Contains(b, first) || ok && slices.Contains(b, s) {
+				if err := w.Write(e); err != nil {
+					t.Fatal(err)
 				}
-				if _, reused := plan.Reuse[b[0]]; reused {
-					continue
-				}
-			} else if !slices.Contains(b, s) {
-				continue
-			} else if _, reused := plan.Reuse[s]; reused {
-				continue
-			}
-			if err := w.Write(e); err != nil {
-				t.Fatal(err)
 			}
 		}
 		if err := w.Commit(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if reuse != nil {
+		for _, s := range reuse.Schemas {
+			fps.Schemas[s] = "fp-" + s
+		}
+	}
+	if err := StageFingerprints(dir, fps); err != nil {
+		t.Fatal(err)
+	}
 	m2 := meta
 	m2.Kinds = []string{"databases", "schemas", "tables", "columns", "keys"}
-	m2.Previous, m2.PreviousDir = prev, prevDir
+	m2.Reuse = reuse
 	m, err := Finalize(dir, m2)
 	if err != nil {
 		t.Fatal(err)
@@ -106,9 +103,9 @@ func dataFiles(t *testing.T, dir string, m *Manifest) map[string][]byte {
 func TestSegmentsDoNotDependOnBatches(t *testing.T) {
 	cat := map[string][]string{"a": {"t1", "t2"}, "b": {}, "c": {"x"}, "d": {"y", "z"}}
 	one := t.TempDir()
-	m1 := writeBatches(t, one, cat, [][]string{{"a", "b", "c", "d"}}, nil, nil, "")
+	m1 := writeBatches(t, one, cat, [][]string{{"a", "b", "c", "d"}}, nil)
 	two := t.TempDir()
-	m2 := writeBatches(t, two, cat, [][]string{{"a"}, {"b", "c"}, {"d"}}, nil, nil, "")
+	m2 := writeBatches(t, two, cat, [][]string{{"a"}, {"b", "c"}, {"d"}}, nil)
 	if !reflect.DeepEqual(dataFiles(t, one, m1), dataFiles(t, two, m2)) {
 		t.Fatal("one batch and three batches gave different files")
 	}
@@ -139,7 +136,7 @@ func TestSegmentsDoNotDependOnBatches(t *testing.T) {
 		}
 	}
 	fps, err := ReadFingerprints(one)
-	if err != nil || fps["c"] != "fp-c" || len(fps) != 4 {
+	if err != nil || fps == nil || fps.Schemas["c"] != "fp-c" || len(fps.Schemas) != 4 {
 		t.Fatalf("fingerprints %v, %v", fps, err)
 	}
 }
@@ -149,22 +146,18 @@ func TestSegmentsDoNotDependOnBatches(t *testing.T) {
 func TestReusedSegmentsAreByteIdentical(t *testing.T) {
 	before := map[string][]string{"a": {"t1", "t2"}, "b": {"gone"}, "c": {"x", "old"}, "d": {"y"}}
 	prevDir := t.TempDir()
-	prev := writeBatches(t, prevDir, before, [][]string{{"a", "b"}, {"c", "d"}}, nil, nil, "")
+	prev := writeBatches(t, prevDir, before, [][]string{{"a", "b"}, {"c", "d"}}, nil)
+	if len(prev.Schemas) != 4 {
+		t.Fatalf("previous run indexes %d schemas", len(prev.Schemas))
+	}
 
 	after := map[string][]string{"a": {"t1", "t2"}, "c": {"x"}, "d": {"y"}, "e": {"new"}}
-	reuse := map[string]Reuse{}
-	for _, s := range []string{"a", "d"} { // unchanged
-		segs, ok := prev.SchemaSegments(s)
-		if !ok {
-			t.Fatalf("no segments for %s", s)
-		}
-		reuse[s] = Reuse{RunDir: prevDir, Segments: segs}
-	}
+	// a and d are unchanged: reused. The database entity goes with a, the first schema.
+	reuse := &Reuse{Previous: RunRef{WorkflowID: "wf-0", RunID: "run-0"}, PreviousDir: prevDir, Schemas: []string{"a", "d"}}
 	inc := t.TempDir()
-	ref := RunRef{WorkflowID: "wf-0", RunID: "run-0"}
-	m := writeBatches(t, inc, after, [][]string{{"a", "c"}, {"d", "e"}}, reuse, &ref, prevDir)
+	m := writeBatches(t, inc, after, [][]string{{"c"}, {"e"}}, reuse)
 	full := t.TempDir()
-	mf := writeBatches(t, full, after, [][]string{{"a", "c", "d", "e"}}, nil, nil, "")
+	mf := writeBatches(t, full, after, [][]string{{"a", "c", "d", "e"}}, nil)
 	fb, ib := dataFiles(t, full, mf), dataFiles(t, inc, m)
 	for name, b := range fb {
 		if !bytes.Equal(b, ib[name]) {
@@ -185,7 +178,7 @@ func TestReusedSegmentsAreByteIdentical(t *testing.T) {
 		`{"kind":"columns","schema":"c","table":"old","name":"name"}`,
 		`{"kind":"tables","schema":"c","name":"old"}`,
 	}
-	if !reflect.DeepEqual(removed, want) || c.RemovedObjects != 4 {
+	if !reflect.DeepEqual(removed, want) || c.RemovedObjects != 4 || c.Previous != reuse.Previous {
 		t.Fatalf("removed %d:\n%s\nwant\n%s", c.RemovedObjects, strings.Join(removed, "\n"), strings.Join(want, "\n"))
 	}
 	for _, s := range m.Schemas {
@@ -197,6 +190,9 @@ func TestReusedSegmentsAreByteIdentical(t *testing.T) {
 
 // A connector that writes a kind out of schema order is refused, not silently misindexed.
 func TestSegmentsRefuseOutOfOrder(t *testing.T) {
+	if _, err := NewPlannedPartWriter(t.TempDir(), "b0", Plan{Units: []string{"b", "a"}}); err == nil {
+		t.Fatal("unsorted units were accepted")
+	}
 	w, err := NewPlannedPartWriter(t.TempDir(), "b0", Plan{Units: []string{"a", "b"}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,11 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -41,8 +45,10 @@ func (g *Guard) Add(label string, v []byte) {
 		return
 	}
 	forms := [][]byte{bytes.Clone(v)}
-	if esc := jsonEscaped(v); !bytes.Equal(esc, v) {
-		forms = append(forms, esc)
+	for _, esc := range [][]byte{jsonEscaped(v, true), jsonEscaped(v, false)} {
+		if !slices.ContainsFunc(forms, func(f []byte) bool { return bytes.Equal(f, esc) }) {
+			forms = append(forms, esc)
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -222,11 +228,40 @@ func (g *Guard) Zero() {
 }
 
 // jsonEscaped returns v as it appears between the quotes of a JSON string written by
-// encoding/json (which also escapes <, > and &).
-func jsonEscaped(v []byte) []byte {
-	b, err := json.Marshal(string(v))
-	if err != nil || len(b) < 2 {
+// encoding/json, with <, > and & escaped (json.Marshal) or not (an Encoder with SetEscapeHTML
+// false, as the output's).
+func jsonEscaped(v []byte, html bool) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(html)
+	if err := enc.Encode(string(v)); err != nil || buf.Len() < 3 {
 		return bytes.Clone(v)
 	}
-	return b[1 : len(b)-1]
+	b := buf.Bytes()
+	return bytes.Clone(b[1 : len(b)-2]) // without the quotes and the newline
+}
+
+// Digest returns HMAC-SHA256, under key, of the values held now (sorted, so the order they were
+// added in does not matter): two Guards with the same values give the same digest. It is for
+// comparing the values of two runs inside one process, with a key that never leaves it; a
+// digest kept where others can read it, or under a known key, would let them test guesses.
+func (g *Guard) Digest(key []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	if g == nil {
+		return mac.Sum(nil)
+	}
+	g.mu.Lock()
+	vals := make([][]byte, len(g.values))
+	for i, v := range g.values {
+		vals[i] = v.forms[0]
+	}
+	slices.SortFunc(vals, bytes.Compare)
+	for _, v := range vals {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+		mac.Write(n[:])
+		mac.Write(v)
+	}
+	g.mu.Unlock()
+	return mac.Sum(nil)
 }

@@ -8,6 +8,7 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -197,7 +198,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	}
 	timed("preflight", t)
 	if incremental != nil {
-		incremental.Key, incremental.Previous = report.StateKey, report.Previous
+		incremental.Key, incremental.Previous, incremental.Reused = report.StateKey, report.Previous, report.Reused
 	}
 
 	// Extract the schemas in batches, a bounded number at a time.
@@ -215,12 +216,20 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	sort.Strings(names)
 	progress.SchemasTotal = len(names)
 	progress.enter(ctx, PhaseExtracting)
+	// An incremental run extracts only the schemas Preflight did not find unchanged; Finalize
+	// copies the others from the previous run.
+	var reused []string
+	if incremental != nil {
+		reused = incremental.Reused
+	}
+	todo := positions(names, func(name string) bool { return !slices.Contains(reused, name) })
+	progress.SchemasDone, progress.SchemasReused = len(reused), len(reused)
 	per := opts.SchemasPerBatch
 	if in.Options.SchemasPerBatch == 0 && workflow.GetVersion(ctx, changeEvenBatches, workflow.DefaultVersion, 1) == 1 {
-		per = evenBatchSize(len(names), opts.MaxConcurrentBatches)
+		per = evenBatchSize(len(todo), opts.MaxConcurrentBatches)
 	}
-	batches := makeBatches(names, per)
-	parts, err := extractBatches(ctx, lease, in, incremental, opts, batches, progress, true)
+	batches := cutBatches(todo, per)
+	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -233,6 +242,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	releaseInFinalize := fewerTrips && in.Output.Type != "s3" // Publish still needs the sink's credentials
 	checkParts := workflow.GetVersion(ctx, changeCheckParts, workflow.DefaultVersion, 1) == 1
 	for refills := 0; ; refills++ {
+		if incremental != nil {
+			incremental.ValuesChanged = progress.Rotations > 0 || progress.LeaseRenewals > 0
+		}
 		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start, Incremental: incremental}
 			if releaseInFinalize {
@@ -245,6 +257,22 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 			return workflow.ExecuteActivity(withOptions(ctx, finalizeOptions, li.Lease), acts.Finalize, fi).Get(ctx, &fin)
 		}); err != nil {
 			return fail(err)
+		}
+		if fin.ReuseLost {
+			// The previous run's output is not on the finalizing worker's disk: extract the
+			// schemas it was to provide, then finalize again without reuse.
+			progress.enter(ctx, PhaseExtracting)
+			redo := cutBatches(positions(names, func(name string) bool { return slices.Contains(incremental.Reused, name) }), per)
+			incremental.Reused = nil
+			progress.SchemasReused = 0
+			more, err := extractBatches(ctx, lease, in, opts, redo, progress, false)
+			if err != nil {
+				return fail(err)
+			}
+			maps.Copy(parts, more)
+			batches = append(batches, redo...)
+			progress.enter(ctx, PhaseFinalizing)
+			continue
 		}
 		if len(fin.Missing) == 0 {
 			break
@@ -264,7 +292,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 				redo = append(redo, b)
 			}
 		}
-		if _, err := extractBatches(ctx, lease, in, incremental, opts, redo, progress, false); err != nil {
+		if _, err := extractBatches(ctx, lease, in, opts, redo, progress, false); err != nil {
 			return fail(err)
 		}
 		progress.enter(ctx, PhaseFinalizing)
@@ -333,13 +361,25 @@ func evenBatchSize(schemas, maxConcurrent int) int {
 // makeBatches cuts the sorted schema names into batches of at most per schemas, each schema with
 // its position.
 func makeBatches(names []string, per int) [][]activities.Schema {
-	var batches [][]activities.Schema
-	for i := 0; i < len(names); i += per {
-		var b []activities.Schema
-		for j := i; j < min(i+per, len(names)); j++ {
-			b = append(b, activities.Schema{Index: j, Name: names[j]})
+	return cutBatches(positions(names, func(string) bool { return true }), per)
+}
+
+// positions lists the sorted schema names that keep selects, each with its position among all.
+func positions(names []string, keep func(string) bool) []activities.Schema {
+	var out []activities.Schema
+	for i, n := range names {
+		if keep(n) {
+			out = append(out, activities.Schema{Index: i, Name: n})
 		}
-		batches = append(batches, b)
+	}
+	return out
+}
+
+// cutBatches cuts schemas into batches of at most per, in order.
+func cutBatches(schemas []activities.Schema, per int) [][]activities.Schema {
+	var batches [][]activities.Schema
+	for i := 0; i < len(schemas); i += per {
+		batches = append(batches, schemas[i:min(i+per, len(schemas))])
 	}
 	return batches
 }
@@ -348,7 +388,7 @@ func makeBatches(names []string, per int) [][]activities.Schema {
 // once, and stops at the first failure. It returns the parts the batches committed (part id ->
 // the kinds with at least one entity, sorted); count adds the batches to progress (not when
 // batches are extracted again).
-func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, inc *activities.Incremental, opts RunOptions, batches [][]activities.Schema, progress *Progress, count bool) (map[string][]string, error) {
+func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts RunOptions, batches [][]activities.Schema, progress *Progress, count bool) (map[string][]string, error) {
 	parts := map[string][]string{}
 	batchCtx, cancelBatches := workflow.WithCancel(ctx)
 	defer cancelBatches()
@@ -367,7 +407,7 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, inc *act
 			var res activities.ExtractResult
 			err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 				return workflow.ExecuteActivity(withOptions(ctx, extractOptions, li.Lease), acts.ExtractSchemas, activities.ExtractInput{
-					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix, Source: in.Source, Incremental: inc,
+					LeaseInput: li, Schemas: b, Filters: in.Filters, Prefix: in.Output.Prefix, Source: in.Source,
 				}).Get(ctx, &res)
 			})
 			if err != nil {
@@ -390,7 +430,6 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, inc *act
 			parts[activities.PartID(b)] = kinds
 			if count { // a batch extracted again replaces its part: count it once
 				progress.SchemasDone += len(b)
-				progress.SchemasReused += res.Reused
 				progress.Redactions += res.Redactions
 				progress.show(ctx)
 			}

@@ -192,6 +192,10 @@ func printSummaryBody(w io.Writer, sum workflows.Summary) {
 	fmt.Fprintf(w, "  entities    %s\n", formatCounts(sum.Counts))
 	fmt.Fprintf(w, "  output      %s\n", sum.OutputDir)
 	fmt.Fprintf(w, "  manifest    %s\n", sum.Manifest)
+	if c := sum.Changes; c != nil {
+		fmt.Fprintf(w, "  changes     since run %s: %d schema(s) reused, %d extracted, %d added, %d removed; %d object(s) removed (removed.jsonl.gz)\n",
+			c.Previous.RunID, c.ReusedSchemas, c.ExtractedSchemas, c.AddedSchemas, c.RemovedSchemas, c.RemovedObjects)
+	}
 	fmt.Fprintf(w, "  durations   resolve %s, preflight %s, extract %s, finalize %s, total %s\n",
 		sum.Durations["resolve"], sum.Durations["preflight"], sum.Durations["extract"], sum.Durations["finalize"], sum.Durations["total"])
 	for _, v := range sum.Versions {

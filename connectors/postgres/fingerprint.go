@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"time"
@@ -18,121 +22,244 @@ import (
 
 var _ connectors.Fingerprinter = (*Source)(nil)
 
-// fingerprintQuery digests, per schema in $1, the catalog rows every entity of the schema is
-// built from, one md5 per row, sorted, then md5 over the lot:
+// How PostgreSQL fingerprints are taken.
 //
-//   - the schema (comment, extension membership through its dependencies);
-//   - its relations: name, kind, owner, row and page estimates (the size estimate's TOAST pages
-//     too), partitioning, comment; every index is a relation of its table's schema, so index
-//     pages and names are in;
-//   - their columns (whole pg_attribute rows: type, typmod, nullability, identity, generated,
-//     collation), defaults and comments;
-//   - constraints (tables' and domains'), indexes, triggers (not internal ones), sequences,
-//     types (with enum labels and ranges), routines (whole pg_proc rows, bodies included,
-//     aggregates' pg_aggregate rows), view rules (the stored query tree);
-//   - every dependency of those objects, with the referenced object's current name: a view's
-//     columns, a foreign key's referenced columns, a column's type, a trigger's function, a
-//     domain's base type, an extension. An entity that names an object of another schema
-//     changes when that object is renamed, and this is how the schema's digest sees it.
+// Every DDL statement writes catalog rows, and a written row carries the id of the transaction
+// that wrote it (xmin): a row that is new since the last look was written by a transaction that
+// had not committed then, so the multiset of xmins of a catalog's rows changes whenever a row is
+// added, changed or removed. A catalog's digest is (count of rows, sum of a 64-bit hash of each
+// row's xmin), xmin taken relative to a reference transaction id kept in the state (so that it
+// is stable from one run to the next); rows frozen by VACUUM count as a constant (freezing
+// changes the digest once: a false change). Values PostgreSQL updates in place, without a new
+// row version, are added to their row's hash where an entity carries them: pg_class's relpages
+// and reltuples, and the TOAST table's relpages (sizes and row estimates).
 //
-// Owners are digested as role OIDs; Fingerprints adds each owner's name as the entity would
-// carry it (fieldNames.owner). Per-row values that change without DDL (pg_class's vacuum
-// bookkeeping) are left out unless an entity carries them (reltuples, relpages). A false change
-// costs an extraction; a missed one would reuse stale output: when in doubt, a column is in.
-const fingerprintQuery = `WITH ns AS (
-	SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace AS n WHERE n.nspname = ANY ($1::text[])
+// Catalogs with a namespace column (pg_namespace, pg_class, pg_type, pg_proc, pg_constraint)
+// are digested per schema on every call. The others (columns, defaults, indexes, triggers, view
+// rules, sequences, partitions, enums, ranges, aggregates, comments, dependencies, and the
+// extensions and languages are reached through dependencies, below) are digested as a whole first, a plain scan each; only a catalog whose whole digest moved since the previous
+// call is digested again per schema, which needs a join to the schemas' objects. An unchanged
+// catalog is the common case and costs one scan.
+//
+// Names of objects in other schemas: a view's columns, a foreign key's referenced table, a
+// column's type, a trigger's function can live in another schema, and renaming them changes
+// this schema's entities. The state keeps each schema's dependencies on objects outside it (from
+// pg_depend, read again only when pg_depend moved: an object moved to another schema rewrites
+// its dependency on its schema), and each call digests the current rows of those objects, of
+// their columns and of their schemas, and the names of objects in no schema (an extension, a
+// language).
+//
+// Owners are digested as role OIDs (in the rows); the names entities would carry for every role
+// (fieldNames.owner, so no name the output withholds) are digested into every schema. The first
+// schema also covers what the Database entity holds.
+
+// pgState is what a call keeps for the next one (connectors.Fingerprinter's state).
+type pgState struct {
+	// Database is the database's OID and Ref the reference transaction id; a state of another
+	// database, or whose Ref is too old to compare with (age > refMaxAge), is not used.
+	Database uint32 `json:"database"`
+	Ref      uint32 `json:"ref"`
+	// Snap is the call's snapshot (its xmin, relative to Ref): rows written later are new to the
+	// next call.
+	Snap int64 `json:"snap"`
+	// Schemas are the OIDs of the schemas the call was for, sorted.
+	Schemas []uint32 `json:"schemas"`
+	// Whole are the digests of the catalogs digested as a whole, by catalog.
+	Whole map[string]digest `json:"whole"`
+	// BySchema are those catalogs' digests per schema OID, by catalog, and Rest what the whole
+	// has beyond them (other schemas, system objects).
+	BySchema map[string]map[uint32]digest `json:"bySchema"`
+	Rest     map[string]digest            `json:"rest"`
+	// Direct are the digests of the catalogs with a namespace column, per schema OID.
+	Direct map[uint32]digest `json:"direct"`
+	// Refs are each schema's dependencies on objects outside it.
+	Refs []outsideRef `json:"refs"`
+}
+
+// digest is a catalog's (or a schema's part of it) row count and sum of row hashes.
+type digest struct {
+	Count int64  `json:"n"`
+	Sum   string `json:"s"`
+}
+
+// outsideRef is a dependency of an object of schema Schema on an object outside it.
+type outsideRef struct {
+	Schema  uint32 `json:"schema"`
+	Class   uint32 `json:"class"`
+	Object  uint32 `json:"object"`
+	Subject int32  `json:"sub"`
+}
+
+// refMaxAge bounds how old the reference transaction id may be (PostgreSQL compares ids within
+// 2^31 of the current one): past it the next call starts again from a new reference.
+const refMaxAge = 1 << 30
+
+// rowHash is the per-row hash of a catalog row's xmin, relative to $1 (the reference).
+const rowHash = `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(%[1]s.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(%[1]s.xmin) END, %[2]d)`
+
+func rh(alias string, seed int) string { return fmt.Sprintf(rowHash, alias, seed) }
+
+// wholeCatalogs are the catalogs digested as a whole first: name, the alias and table of their
+// rows (user objects only where a cheap condition says so), and the key of the object each row
+// belongs to (class OID << 32 | object OID), for finding the schemas of rows written since the
+// previous call.
+var wholeCatalogs = []struct{ name, from, owner string }{
+	{"attribute", `pg_catalog.pg_attribute AS x WHERE x.attrelid >= 16384`, relOwner("x.attrelid")},
+	{"attrdef", `pg_catalog.pg_attrdef AS x`, relOwner("x.adrelid")},
+	{"index", `pg_catalog.pg_index AS x WHERE x.indrelid >= 16384`, relOwner("x.indrelid")},
+	{"trigger", `pg_catalog.pg_trigger AS x`, relOwner("x.tgrelid")},
+	{"rewrite", `pg_catalog.pg_rewrite AS x WHERE x.ev_class >= 16384`, relOwner("x.ev_class")},
+	{"sequence", `pg_catalog.pg_sequence AS x`, relOwner("x.seqrelid")},
+	{"inherits", `pg_catalog.pg_inherits AS x`, relOwner("x.inhrelid")},
+	{"partitioned", `pg_catalog.pg_partitioned_table AS x`, relOwner("x.partrelid")},
+	{"enum", `pg_catalog.pg_enum AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.enumtypid::int8`},
+	{"range", `pg_catalog.pg_range AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.rngtypid::int8`},
+	{"aggregate", `pg_catalog.pg_aggregate AS x`, `('pg_catalog.pg_proc'::pg_catalog.regclass::int8 << 32) | x.aggfnoid::int8`},
+	{"description", `pg_catalog.pg_description AS x WHERE x.objoid >= 16384`, `(x.classoid::int8 << 32) | x.objoid::int8`},
+	{"depend", `pg_catalog.pg_depend AS x WHERE x.objid >= 16384`, `(x.classid::int8 << 32) | x.objid::int8`},
+}
+
+func relOwner(col string) string {
+	return `('pg_catalog.pg_class'::pg_catalog.regclass::int8 << 32) | ` + col + `::int8`
+}
+
+// wholeQuery digests every whole catalog ($1 the reference), and lists the objects that rows
+// written since the previous call's snapshot ($2, relative to the reference) belong to.
+func wholeQuery() string {
+	var q string
+	for i, c := range wholeCatalogs {
+		if i > 0 {
+			q += "\nUNION ALL\n"
+		}
+		q += fmt.Sprintf(`SELECT %s::text, pg_catalog.count(*), COALESCE(pg_catalog.sum(pg_catalog.hashint8extended(w.r, %d)), 0)::text,
+	COALESCE(pg_catalog.array_agg(DISTINCT w.owner) FILTER (WHERE w.r >= $2), '{}')
+FROM (SELECT %s AS r, %s AS owner FROM %s) AS w`, pgQuote(c.name), i+1, relXmin("x"), c.owner, c.from)
+	}
+	return q
+}
+
+// relXmin is a row's xmin relative to the reference $1 (-1 for a frozen row).
+func relXmin(alias string) string {
+	return fmt.Sprintf(`CASE WHEN pg_catalog.age(%[1]s.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(%[1]s.xmin) END`, alias)
+}
+
+// ownerSchemasQuery maps object keys ($1: class OID << 32 | object OID) to their schemas.
+const ownerSchemasQuery = `SELECT DISTINCT COALESCE(
+	(SELECT x.relnamespace FROM pg_catalog.pg_class AS x WHERE u.cls = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT x.typnamespace FROM pg_catalog.pg_type AS x WHERE u.cls = 'pg_catalog.pg_type'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT x.pronamespace FROM pg_catalog.pg_proc AS x WHERE u.cls = 'pg_catalog.pg_proc'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT x.connamespace FROM pg_catalog.pg_constraint AS x WHERE u.cls = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT c.relnamespace FROM pg_catalog.pg_rewrite AS x JOIN pg_catalog.pg_class AS c ON c.oid = x.ev_class WHERE u.cls = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT c.relnamespace FROM pg_catalog.pg_trigger AS x JOIN pg_catalog.pg_class AS c ON c.oid = x.tgrelid WHERE u.cls = 'pg_catalog.pg_trigger'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT c.relnamespace FROM pg_catalog.pg_attrdef AS x JOIN pg_catalog.pg_class AS c ON c.oid = x.adrelid WHERE u.cls = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT x.oid FROM pg_catalog.pg_namespace AS x WHERE u.cls = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND x.oid = u.obj),
+	0::oid)
+FROM (SELECT (k >> 32)::oid AS cls, (k & 4294967295)::oid AS obj FROM pg_catalog.unnest($1::int8[]) AS k) AS u`
+
+// schemaObjects are the objects of the schemas in $2 that catalog rows and dependencies hang
+// from: relations, rules, constraints, triggers, defaults, types and routines.
+const schemaObjects = `rels AS (
+	SELECT c.oid, c.relnamespace AS nsp FROM pg_catalog.pg_class AS c WHERE c.relnamespace = ANY ($2::oid[])
 ), objs(classid, objid, nsp) AS (
-	SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid, c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, ns.oid, ns.oid FROM ns
-	UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid, c.relnamespace FROM pg_catalog.pg_rewrite AS r JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, co.oid, co.connamespace FROM pg_catalog.pg_constraint AS co WHERE co.connamespace IN (SELECT oid FROM ns)
-	UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, tg.oid, c.relnamespace FROM pg_catalog.pg_trigger AS tg JOIN pg_catalog.pg_class AS c ON c.oid = tg.tgrelid WHERE c.relnamespace IN (SELECT oid FROM ns) AND NOT tg.tgisinternal
-	UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, ad.oid, c.relnamespace FROM pg_catalog.pg_attrdef AS ad JOIN pg_catalog.pg_class AS c ON c.oid = ad.adrelid WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, ty.oid, ty.typnamespace FROM pg_catalog.pg_type AS ty WHERE ty.typnamespace IN (SELECT oid FROM ns)
-	UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid, p.pronamespace FROM pg_catalog.pg_proc AS p WHERE p.pronamespace IN (SELECT oid FROM ns)
-), rows(nsp, k, v) AS (
-	SELECT ns.oid, 'n', ROW(ns.nspname, n.nspowner, pg_catalog.obj_description(ns.oid, 'pg_namespace'))::text
-	FROM ns JOIN pg_catalog.pg_namespace AS n ON n.oid = ns.oid
+	SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, r.oid, r.nsp FROM rels AS r
+	UNION ALL SELECT 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid, n.oid FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ($2::oid[])
+	UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, x.oid, r.nsp FROM pg_catalog.pg_rewrite AS x JOIN rels AS r ON r.oid = x.ev_class
+	UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, x.oid, x.connamespace FROM pg_catalog.pg_constraint AS x WHERE x.connamespace = ANY ($2::oid[])
+	UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass, x.oid, r.nsp FROM pg_catalog.pg_trigger AS x JOIN rels AS r ON r.oid = x.tgrelid
+	UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, x.oid, r.nsp FROM pg_catalog.pg_attrdef AS x JOIN rels AS r ON r.oid = x.adrelid
+	UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, x.oid, x.typnamespace FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
+	UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, x.oid, x.pronamespace FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
+)`
+
+// bySchema are the queries that digest a whole catalog per schema (of $2), as (nsp, h) rows.
+var bySchema = map[string]string{
+	"attribute":   `SELECT r.nsp, ` + rh("a", 1) + ` FROM pg_catalog.pg_attribute AS a JOIN rels AS r ON r.oid = a.attrelid`,
+	"attrdef":     `SELECT r.nsp, ` + rh("x", 2) + ` FROM pg_catalog.pg_attrdef AS x JOIN rels AS r ON r.oid = x.adrelid`,
+	"index":       `SELECT r.nsp, ` + rh("x", 3) + ` FROM pg_catalog.pg_index AS x JOIN rels AS r ON r.oid = x.indrelid`,
+	"trigger":     `SELECT r.nsp, ` + rh("x", 4) + ` FROM pg_catalog.pg_trigger AS x JOIN rels AS r ON r.oid = x.tgrelid`,
+	"rewrite":     `SELECT r.nsp, ` + rh("x", 5) + ` FROM pg_catalog.pg_rewrite AS x JOIN rels AS r ON r.oid = x.ev_class`,
+	"sequence":    `SELECT r.nsp, ` + rh("x", 6) + ` FROM pg_catalog.pg_sequence AS x JOIN rels AS r ON r.oid = x.seqrelid`,
+	"inherits":    `SELECT r.nsp, ` + rh("x", 7) + ` FROM pg_catalog.pg_inherits AS x JOIN rels AS r ON r.oid = x.inhrelid`,
+	"partitioned": `SELECT r.nsp, ` + rh("x", 8) + ` FROM pg_catalog.pg_partitioned_table AS x JOIN rels AS r ON r.oid = x.partrelid`,
+	"enum":        `SELECT t.typnamespace, ` + rh("x", 9) + ` FROM pg_catalog.pg_enum AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.enumtypid WHERE t.typnamespace = ANY ($2::oid[])`,
+	"range":       `SELECT t.typnamespace, ` + rh("x", 10) + ` FROM pg_catalog.pg_range AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.rngtypid WHERE t.typnamespace = ANY ($2::oid[])`,
+	"aggregate":   `SELECT p.pronamespace, ` + rh("x", 11) + ` FROM pg_catalog.pg_aggregate AS x JOIN pg_catalog.pg_proc AS p ON p.oid = x.aggfnoid WHERE p.pronamespace = ANY ($2::oid[])`,
+	"description": `SELECT o.nsp, ` + rh("x", 12) + ` FROM pg_catalog.pg_description AS x JOIN objs AS o ON o.classid = x.classoid AND o.objid = x.objoid`,
+	"depend":      `SELECT o.nsp, ` + rh("x", 13) + ` FROM pg_catalog.pg_depend AS x JOIN objs AS o ON o.classid = x.classid AND o.objid = x.objid`,
+}
+
+// directQuery digests, per schema of $2, the catalogs with a namespace column: the schema's own
+// row, its relations (with the in-place sizes and row estimates entities carry), types,
+// routines and constraints.
+var directQuery = `SELECT h.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(h.h), 0)::text FROM (
+	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(n.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(n.xmin) END, 20)` + ` AS h
+	FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ($2::oid[])
 	UNION ALL
-	SELECT c.relnamespace, 'c', ROW(c.relname, c.relkind, c.relpersistence, c.relowner, c.reltuples, c.relpages, t.relpages,
-		c.relispartition, c.relpartbound, c.reloftype, c.relam, c.relnatts, pg_catalog.obj_description(c.oid, 'pg_class'),
-		pt.partstrat, pt.partattrs, pt.partclass, pt.partcollation, pt.partexprs, i.inhparent)::text
-	FROM pg_catalog.pg_class AS c
-	LEFT JOIN pg_catalog.pg_class AS t ON t.oid = c.reltoastrelid
-	LEFT JOIN pg_catalog.pg_partitioned_table AS pt ON pt.partrelid = c.oid
-	LEFT JOIN pg_catalog.pg_inherits AS i ON i.inhrelid = c.oid AND c.relispartition
-	WHERE c.relnamespace IN (SELECT oid FROM ns)
+	SELECT c.relnamespace, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(c.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(c.xmin) END, 21)` + `
+		# pg_catalog.hashint8extended((c.relpages::int8 << 32) # COALESCE(t.relpages, -1)::int8, 22)
+		# pg_catalog.hashint8extended(CASE WHEN c.reltuples < 0 THEN -1 ELSE pg_catalog.round(c.reltuples)::int8 END, 23)
+	FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_class AS t ON t.oid = c.reltoastrelid WHERE c.relnamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT c.relnamespace, 'a', ROW(c.relname, a.*, ad.adbin, pg_catalog.col_description(c.oid, a.attnum))::text
-	FROM pg_catalog.pg_attribute AS a
-	JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
-	LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-	WHERE c.relnamespace IN (SELECT oid FROM ns) AND a.attnum > 0 AND NOT a.attisdropped
+	SELECT x.typnamespace, ` + rh("x", 24) + ` FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT co.connamespace, 'o', ROW(co.*, pg_catalog.obj_description(co.oid, 'pg_constraint'))::text
-	FROM pg_catalog.pg_constraint AS co WHERE co.connamespace IN (SELECT oid FROM ns)
+	SELECT x.pronamespace, ` + rh("x", 25) + ` FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT c.relnamespace, 'i', ROW(x.*)::text
-	FROM pg_catalog.pg_index AS x JOIN pg_catalog.pg_class AS c ON c.oid = x.indrelid
-	WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL
-	SELECT c.relnamespace, 't', ROW(c.relname, tg.*, pg_catalog.obj_description(tg.oid, 'pg_trigger'))::text
-	FROM pg_catalog.pg_trigger AS tg JOIN pg_catalog.pg_class AS c ON c.oid = tg.tgrelid
-	WHERE c.relnamespace IN (SELECT oid FROM ns) AND NOT tg.tgisinternal
-	UNION ALL
-	SELECT c.relnamespace, 's', ROW(c.relname, sq.*)::text
-	FROM pg_catalog.pg_sequence AS sq JOIN pg_catalog.pg_class AS c ON c.oid = sq.seqrelid
-	WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL
-	SELECT c.relnamespace, 'r', ROW(c.relname, r.rulename, r.ev_type, r.ev_enabled, r.is_instead, r.ev_qual, r.ev_action)::text
-	FROM pg_catalog.pg_rewrite AS r JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class
-	WHERE c.relnamespace IN (SELECT oid FROM ns)
-	UNION ALL
-	SELECT ty.typnamespace, 'y', ROW(ty.*, pg_catalog.obj_description(ty.oid, 'pg_type'),
-		(SELECT pg_catalog.array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum AS e WHERE e.enumtypid = ty.oid),
-		(SELECT ROW(rg.*)::text FROM pg_catalog.pg_range AS rg WHERE rg.rngtypid = ty.oid))::text
-	FROM pg_catalog.pg_type AS ty WHERE ty.typnamespace IN (SELECT oid FROM ns)
-	UNION ALL
-	SELECT p.pronamespace, 'p', ROW(p.*, pg_catalog.obj_description(p.oid, 'pg_proc'),
-		(SELECT ROW(ag.*)::text FROM pg_catalog.pg_aggregate AS ag WHERE ag.aggfnoid = p.oid))::text
-	FROM pg_catalog.pg_proc AS p WHERE p.pronamespace IN (SELECT oid FROM ns)
-	UNION ALL
-	SELECT o.nsp, 'd', ROW(o.classid, o.objid, d.objsubid, d.deptype, d.refclassid, d.refobjid, d.refobjsubid,
-		CASE d.refclassid
-		WHEN 'pg_catalog.pg_class'::pg_catalog.regclass THEN d.refobjid::pg_catalog.regclass::text || COALESCE('.' ||
-			(SELECT pg_catalog.quote_ident(ra.attname) FROM pg_catalog.pg_attribute AS ra WHERE ra.attrelid = d.refobjid AND ra.attnum = d.refobjsubid AND d.refobjsubid <> 0), '')
-		WHEN 'pg_catalog.pg_type'::pg_catalog.regclass THEN pg_catalog.format_type(d.refobjid, NULL)
-		WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN d.refobjid::pg_catalog.regprocedure::text
-		ELSE pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) END,
-		(SELECT ROW(rt.typnotnull, rt.typbasetype, rt.typtypmod)::text FROM pg_catalog.pg_type AS rt
-			WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND rt.oid = d.refobjid))::text
+	SELECT x.connamespace, ` + rh("x", 26) + ` FROM pg_catalog.pg_constraint AS x WHERE x.connamespace = ANY ($2::oid[])
+) AS h GROUP BY h.nsp`
+
+// outsideRefsQuery lists the dependencies of the schemas' objects on objects outside their own
+// schema: in another schema, or in none (an extension, a language, a foreign server).
+const outsideRefsQuery = `WITH ` + schemaObjects + `, named(classid, objid, nsp) AS MATERIALIZED (
+	SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, x.oid, x.relnamespace FROM pg_catalog.pg_class AS x
+	UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, x.oid, x.typnamespace FROM pg_catalog.pg_type AS x
+	UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, x.oid, x.pronamespace FROM pg_catalog.pg_proc AS x
+	UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, x.oid, x.connamespace FROM pg_catalog.pg_constraint AS x
+	UNION ALL SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, x.oid, x.collnamespace FROM pg_catalog.pg_collation AS x
+	UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, x.oid, x.oprnamespace FROM pg_catalog.pg_operator AS x
+	UNION ALL SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, x.oid, x.opcnamespace FROM pg_catalog.pg_opclass AS x
+	UNION ALL SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, x.oid, x.opfnamespace FROM pg_catalog.pg_opfamily AS x
+	UNION ALL SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, x.oid, x.cfgnamespace FROM pg_catalog.pg_ts_config AS x
+	UNION ALL SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, x.oid, x.dictnamespace FROM pg_catalog.pg_ts_dict AS x
+	UNION ALL SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, x.oid, x.connamespace FROM pg_catalog.pg_conversion AS x
+), deps AS MATERIALIZED (
+	SELECT DISTINCT o.nsp, d.refclassid, d.refobjid, d.refobjsubid
 	FROM objs AS o JOIN pg_catalog.pg_depend AS d ON d.classid = o.classid AND d.objid = o.objid
 )
-SELECT ns.nspname::text, pg_catalog.md5(COALESCE(pg_catalog.string_agg(r.k || pg_catalog.md5(r.v), '' ORDER BY r.k, pg_catalog.md5(r.v)), '')),
-	COALESCE((SELECT pg_catalog.array_agg(DISTINCT o.owner) FROM (
-		SELECT n.nspowner AS owner FROM pg_catalog.pg_namespace AS n WHERE n.oid = ns.oid
-		UNION ALL SELECT c.relowner FROM pg_catalog.pg_class AS c WHERE c.relnamespace = ns.oid
-		UNION ALL SELECT ty.typowner FROM pg_catalog.pg_type AS ty WHERE ty.typnamespace = ns.oid
-		UNION ALL SELECT p.proowner FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = ns.oid) AS o), '{}')::oid[]
-FROM ns LEFT JOIN rows AS r ON r.nsp = ns.oid
-GROUP BY ns.oid, ns.nspname`
+SELECT d.nsp, d.refclassid, d.refobjid, d.refobjsubid
+FROM deps AS d LEFT JOIN named AS r ON r.classid = d.refclassid AND r.objid = d.refobjid
+WHERE r.nsp IS DISTINCT FROM d.nsp AND $1::pg_catalog.xid IS NOT NULL`
 
-// Fingerprints implements connectors.Fingerprinter with fingerprintQuery, in a read-only
-// transaction with the extraction's pinned settings (which decide how the referenced names
-// print). Each schema's digest adds the server's version, its owners' names as entities would
-// carry them and, for the first schema, what the Database entity holds. One query for all the
-// given schemas: a few catalog scans, no deparsing (pg_get_viewdef and the like are what makes
-// extraction costly).
-func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters connectors.Filters) (map[string]string, error) {
+// outsideRowsQuery digests the current rows of outside references ($2 schema, $3 class, $4
+// object, $5 column): the object's own catalog row, its column's row, its schema's row; an
+// object of another catalog by its description (its names).
+var outsideRowsQuery = `SELECT u.nsp, pg_catalog.concat_ws(':', u.cls, u.obj, u.sub,
+	(SELECT ` + rh("x", 30) + ` FROM pg_catalog.pg_class AS x WHERE u.cls = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT ` + rh("x", 31) + ` FROM pg_catalog.pg_attribute AS x WHERE u.cls = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.attrelid = u.obj AND x.attnum = u.sub AND u.sub <> 0),
+	(SELECT ` + rh("x", 32) + ` FROM pg_catalog.pg_type AS x WHERE u.cls = 'pg_catalog.pg_type'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT ` + rh("x", 33) + ` FROM pg_catalog.pg_proc AS x WHERE u.cls = 'pg_catalog.pg_proc'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT ` + rh("x", 34) + ` FROM pg_catalog.pg_constraint AS x WHERE u.cls = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.oid = u.obj),
+	(SELECT ` + rh("n", 35) + ` FROM pg_catalog.pg_namespace AS n WHERE n.oid = COALESCE(
+		(SELECT x.relnamespace FROM pg_catalog.pg_class AS x WHERE u.cls = 'pg_catalog.pg_class'::pg_catalog.regclass AND x.oid = u.obj),
+		(SELECT x.typnamespace FROM pg_catalog.pg_type AS x WHERE u.cls = 'pg_catalog.pg_type'::pg_catalog.regclass AND x.oid = u.obj),
+		(SELECT x.pronamespace FROM pg_catalog.pg_proc AS x WHERE u.cls = 'pg_catalog.pg_proc'::pg_catalog.regclass AND x.oid = u.obj),
+		(SELECT x.connamespace FROM pg_catalog.pg_constraint AS x WHERE u.cls = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND x.oid = u.obj))),
+	CASE WHEN u.cls NOT IN ('pg_catalog.pg_class'::pg_catalog.regclass, 'pg_catalog.pg_type'::pg_catalog.regclass,
+		'pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_constraint'::pg_catalog.regclass)
+		THEN pg_catalog.pg_describe_object(u.cls, u.obj, u.sub) END)
+FROM ROWS FROM (pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::oid[]), pg_catalog.unnest($4::oid[]), pg_catalog.unnest($5::int4[])) AS u(nsp, cls, obj, sub)`
+
+// Fingerprints implements connectors.Fingerprinter (see "How PostgreSQL fingerprints are taken"
+// above), in a read-only transaction with the extraction's pinned settings.
+func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters connectors.Filters, previous []byte) (map[string]string, []byte, error) {
 	if err := checkDatabaseFilters(filters); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.usable(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tx, err := s.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, classify(ctx, err, phaseQuery)
+		return nil, nil, classify(ctx, err, phaseQuery)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -140,88 +267,356 @@ func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters con
 		_ = tx.Rollback(rctx)
 	}()
 	if err := pinSettings(ctx, tx); err != nil {
-		return nil, classify(ctx, err, phaseQuery)
+		return nil, nil, classify(ctx, err, phaseQuery)
 	}
-	out, err := s.fingerprints(ctx, tx, schemas, filters)
+	// Hash joins: the per-schema digests and the outside references join tens of thousands of
+	// catalog rows, which nested loops over the catalogs' indexes make ten times slower.
+	if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('enable_nestloop', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true)`); err != nil {
+		return nil, nil, classify(ctx, err, phaseQuery)
+	}
+	fps, state, err := s.fingerprints(ctx, tx, schemas, filters, previous)
 	if err != nil {
 		var se *secrets.Error
 		if errors.As(err, &se) {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, classify(ctx, err, phaseQuery)
+		return nil, nil, classify(ctx, err, phaseQuery)
 	}
-	return out, nil
+	return fps, state, nil
 }
 
-func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, filters connectors.Filters) (map[string]string, error) {
+func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, filters connectors.Filters, previous []byte) (map[string]string, []byte, error) {
 	all, err := queryNamespaces(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var dbOID uint32
+	var refAge int64
+	var prev pgState
+	if len(previous) > 0 && json.Unmarshal(previous, &prev) != nil {
+		prev = pgState{}
+	}
+	if err := tx.QueryRow(ctx, `SELECT d.oid, pg_catalog.age($1::pg_catalog.xid) FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()`,
+		strconv.FormatUint(uint64(prev.Ref), 10)).Scan(&dbOID, &refAge); err != nil {
+		return nil, nil, err
+	}
+	if prev.Database != dbOID || prev.Ref == 0 || refAge < 0 || refAge > refMaxAge {
+		// No usable state: start from a new reference, a recent transaction id.
+		prev = pgState{Database: dbOID}
+		var next int64
+		if err := tx.QueryRow(ctx, `SELECT pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot())`).Scan(&next); err != nil {
+			return nil, nil, err
+		}
+		prev.Ref = uint32(next) // a 64-bit txid's low 32 bits are the xid
+	}
+	ref := strconv.FormatUint(uint64(prev.Ref), 10)
+
+	oidOf := map[string]uint32{}
 	first := ""
 	for _, n := range all {
-		if schemaWanted(n.name, filters) {
+		if first == "" && schemaWanted(n.name, filters) {
 			first = n.name // all is sorted
-			break
 		}
 	}
-	digests := map[string]string{}
-	owners := map[string][]uint32{}
-	var ownerOIDs []uint32
-	err = each(ctx, tx, fingerprintQuery, []any{schemas}, func(rows pgx.Rows) error {
-		var name, digest string
-		var own []uint32
-		if err := rows.Scan(&name, &digest, &own); err != nil {
+	if err := each(ctx, tx, `SELECT n.nspname::text, n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = ANY ($1::text[])`, []any{schemas}, func(rows pgx.Rows) error {
+		var name string
+		var oid uint32
+		if err := rows.Scan(&name, &oid); err != nil {
 			return err
 		}
-		digests[name], owners[name] = digest, own
-		ownerOIDs = append(ownerOIDs, own...)
+		oidOf[name] = oid
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}); err != nil {
+		return nil, nil, err
 	}
-	roleNames := map[uint32]string{}
-	err = each(ctx, tx, `SELECT r.oid, r.rolname::text FROM pg_catalog.pg_roles AS r WHERE r.oid = ANY ($1::oid[])`, []any{ownerOIDs}, func(rows pgx.Rows) error {
+	oids := make([]uint32, 0, len(schemas))
+	for _, sc := range schemas {
+		oid, ok := oidOf[sc]
+		if !ok {
+			return nil, nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("postgres: the database has no schema %q", sc)}
+		}
+		oids = append(oids, oid)
+	}
+	slices.Sort(oids)
+
+	// The Database entity's size (pg_database_size stats every file of the database: tens of
+	// milliseconds with thousands of tables) is read beside the digests, on a connection of its
+	// own, when the first schema is asked for.
+	var dbRow func() (databaseRow, error)
+	if slices.Contains(schemas, first) {
+		dbRow = s.readDatabaseRow(ctx, tx)
+	}
+	next := pgState{Database: dbOID, Ref: prev.Ref, Whole: map[string]digest{}, BySchema: map[string]map[uint32]digest{}, Rest: map[string]digest{}}
+	var moved []string // catalogs digested again for every schema
+	// Whole catalogs, one scan each, in one statement, with the objects of rows written since
+	// the previous call (its snapshot; none known: every row is new).
+	snap := prev.Snap
+	if prev.Whole == nil {
+		snap = math.MinInt64
+	}
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(((pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296)::text)::pg_catalog.xid)`,
+		ref).Scan(&next.Snap); err != nil {
+		return nil, nil, err
+	}
+	newOwners := map[string][]int64{}
+	if err := each(ctx, tx, wholeQuery(), []any{ref, snap}, func(rows pgx.Rows) error {
+		var name string
+		var d digest
+		var owners []int64
+		if err := rows.Scan(&name, &d.Count, &d.Sum, &owners); err != nil {
+			return err
+		}
+		next.Whole[name], newOwners[name] = d, owners
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	// Per schema: a catalog whose whole did not move keeps its digests; one that moved is
+	// digested again for the schemas its new rows belong to, and the rest of it must then add
+	// up to what it was (rows removed elsewhere, say a DROP TRIGGER, write no new row); when it
+	// does not, or nothing is known, it is digested again for every schema.
+	sameSchemas := slices.Equal(prev.Schemas, oids)
+	next.Schemas = oids
+	for _, c := range wholeCatalogs {
+		next.BySchema[c.name] = map[uint32]digest{}
+		if sameSchemas && prev.Whole[c.name] == next.Whole[c.name] {
+			maps.Copy(next.BySchema[c.name], prev.BySchema[c.name])
+			next.Rest[c.name] = prev.Rest[c.name]
+			continue
+		}
+		var touched []uint32
+		if sameSchemas && prev.Whole != nil {
+			if touched, err = ownerSchemas(ctx, tx, newOwners[c.name], oids); err != nil {
+				return nil, nil, err
+			}
+		}
+		done := false
+		if len(touched) > 0 && len(touched) < len(oids) {
+			now, err := digestBySchema(ctx, tx, c.name, ref, touched, true)
+			if err != nil {
+				return nil, nil, err
+			}
+			maps.Copy(next.BySchema[c.name], prev.BySchema[c.name])
+			maps.Copy(next.BySchema[c.name], now)
+			next.Rest[c.name] = rest(next.Whole[c.name], next.BySchema[c.name])
+			done = next.Rest[c.name] == prev.Rest[c.name]
+		}
+		if !done {
+			now, err := digestBySchema(ctx, tx, c.name, ref, oids, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			next.BySchema[c.name] = now
+			next.Rest[c.name] = rest(next.Whole[c.name], now)
+			moved = append(moved, c.name)
+		}
+	}
+	// Catalogs with a namespace column, per schema.
+	direct := map[uint32]digest{}
+	if err := each(ctx, tx, directQuery, []any{ref, oids}, func(rows pgx.Rows) error {
+		var oid uint32
+		var d digest
+		if err := rows.Scan(&oid, &d.Count, &d.Sum); err != nil {
+			return err
+		}
+		direct[oid] = d
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	// Outside references: read again when dependencies or any object's schema may have moved.
+	next.Refs = prev.Refs
+	// An object that moves to another schema rewrites its dependency on its schema, so a moved
+	// pg_depend covers that too.
+	if slices.Contains(moved, "depend") || prev.Whole["depend"] != next.Whole["depend"] || !sameSchemas {
+		next.Refs = nil
+		if err := each(ctx, tx, outsideRefsQuery, []any{ref, oids}, func(rows pgx.Rows) error {
+			var r outsideRef
+			if err := rows.Scan(&r.Schema, &r.Class, &r.Object, &r.Subject); err != nil {
+				return err
+			}
+			next.Refs = append(next.Refs, r)
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	refRows := map[uint32][]string{}
+	if len(next.Refs) > 0 {
+		var nsp, cls, obj []uint32
+		var sub []int32
+		for _, r := range next.Refs {
+			nsp, cls, obj, sub = append(nsp, r.Schema), append(cls, r.Class), append(obj, r.Object), append(sub, r.Subject)
+		}
+		if err := each(ctx, tx, outsideRowsQuery, []any{ref, nsp, cls, obj, sub}, func(rows pgx.Rows) error {
+			var oid uint32
+			var row string
+			if err := rows.Scan(&oid, &row); err != nil {
+				return err
+			}
+			refRows[oid] = append(refRows[oid], row)
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Owners, as entities would name them; and the login role.
+	owners := sha256.New()
+	if err := each(ctx, tx, `SELECT r.oid, r.rolname::text, r.rolname = CURRENT_USER FROM pg_catalog.pg_roles AS r ORDER BY r.oid`, nil, func(rows pgx.Rows) error {
 		var oid uint32
 		var name string
-		if err := rows.Scan(&oid, &name); err != nil {
+		var login bool
+		if err := rows.Scan(&oid, &name, &login); err != nil {
 			return err
 		}
-		roleNames[oid] = name
+		shown, isLogin := s.names.owner(name)
+		fmt.Fprintf(owners, "%d %q %t %t\n", oid, shown, isLogin, login)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	ownersDigest := owners.Sum(nil)
+
+	out := make(map[string]string, len(schemas))
+	for _, sc := range schemas {
+		oid := oidOf[sc]
+		h := sha256.New()
+		fmt.Fprintf(h, "postgres %d %q %d %x\n", s.versionNum, s.names.database, oid, ownersDigest)
+		fmt.Fprintf(h, "direct %+v\n", direct[oid])
+		for _, c := range wholeCatalogs {
+			fmt.Fprintf(h, "%s %+v\n", c.name, next.BySchema[c.name][oid])
+		}
+		rows := slices.Clone(refRows[oid])
+		slices.Sort(rows)
+		for _, r := range rows {
+			fmt.Fprintf(h, "ref %s\n", r)
+		}
+		if sc == first {
+			d, err := dbRow()
+			if err != nil {
+				return nil, nil, err
+			}
+			name, isLogin := s.names.owner(d.owner)
+			sz := "none"
+			if d.size != nil {
+				sz = strconv.FormatInt(*d.size, 10)
+			}
+			fmt.Fprintf(h, "database %q %t %q %q %q %s\n", name, isLogin, d.encoding, d.collation, d.comment, sz)
+		}
+		out[sc] = hex.EncodeToString(h.Sum(nil))
+	}
+	next.Direct = direct
+	state, err := json.Marshal(next)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, state, nil
+}
+
+func pgQuote(s string) string { return "'" + s + "'" }
+
+// databaseRow is databaseQuery's row.
+type databaseRow struct {
+	owner, encoding, collation, comment string
+	size                                *int64
+}
+
+// readDatabaseRow starts reading databaseQuery on a second connection, made like the source's
+// own (same destination, dialer, TLS and authentication rules), and returns the function that
+// waits for it. When that connection cannot be made, the row is read on tx when asked for.
+func (s *Source) readDatabaseRow(ctx context.Context, tx pgx.Tx) func() (databaseRow, error) {
+	type result struct {
+		row databaseRow
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		conn, err := pgx.ConnectConfig(ctx, s.conn.Config().Copy())
+		if err != nil {
+			r.err = err
+			ch <- r
+			return
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = conn.Close(cctx)
+		}()
+		r.err = conn.QueryRow(ctx, databaseQuery).Scan(&r.row.owner, &r.row.encoding, &r.row.collation, &r.row.comment, &r.row.size)
+		ch <- r
+	}()
+	return func() (databaseRow, error) {
+		r := <-ch
+		if r.err == nil {
+			return r.row, nil
+		}
+		var row databaseRow
+		err := tx.QueryRow(ctx, databaseQuery).Scan(&row.owner, &row.encoding, &row.collation, &row.comment, &row.size)
+		return row, err
+	}
+}
+
+// ownerSchemas returns the schemas among oids (sorted) that the objects keys belong to.
+func ownerSchemas(ctx context.Context, tx pgx.Tx, keys []int64, oids []uint32) ([]uint32, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var out []uint32
+	err := each(ctx, tx, ownerSchemasQuery, []any{keys}, func(rows pgx.Rows) error {
+		var oid uint32
+		if err := rows.Scan(&oid); err != nil {
+			return err
+		}
+		if _, found := slices.BinarySearch(oids, oid); found {
+			out = append(out, oid)
+		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	slices.Sort(out)
+	return out, err
+}
+
+// digestBySchema digests catalog per schema of oids (every one of them gets a digest). few says
+// the schemas are a handful: their objects are reached through the catalogs' indexes then.
+func digestBySchema(ctx context.Context, tx pgx.Tx, catalog, ref string, oids []uint32, few bool) (map[uint32]digest, error) {
+	out := make(map[uint32]digest, len(oids))
+	for _, oid := range oids {
+		out[oid] = digest{Sum: "0"}
 	}
-	out := make(map[string]string, len(schemas))
-	for _, schema := range schemas {
-		digest, ok := digests[schema]
+	if few {
+		if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('enable_nestloop', 'on', true)`); err != nil {
+			return nil, err
+		}
+		defer func() { _, _ = tx.Exec(ctx, `SELECT pg_catalog.set_config('enable_nestloop', 'off', true)`) }()
+	}
+	q := fmt.Sprintf(`WITH %s SELECT b.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(b.h), 0)::text FROM (%s) AS b(nsp, h) GROUP BY b.nsp`, schemaObjects, bySchema[catalog])
+	err := each(ctx, tx, q, []any{ref, oids}, func(rows pgx.Rows) error {
+		var oid uint32
+		var d digest
+		if err := rows.Scan(&oid, &d.Count, &d.Sum); err != nil {
+			return err
+		}
+		out[oid] = d
+		return nil
+	})
+	return out, err
+}
+
+// rest is whole minus the parts.
+func rest(whole digest, parts map[uint32]digest) digest {
+	sum, ok := new(big.Int).SetString(whole.Sum, 10)
+	if !ok {
+		return digest{Sum: "invalid"}
+	}
+	n := whole.Count
+	for _, d := range parts {
+		v, ok := new(big.Int).SetString(d.Sum, 10)
 		if !ok {
-			return nil, &secrets.Error{Kind: secrets.InvalidInput, Msg: fmt.Sprintf("postgres: the database has no schema %q", schema)}
+			return digest{Sum: "invalid"}
 		}
-		h := sha256.New()
-		fmt.Fprintf(h, "postgres %d %q %q\n", s.versionNum, s.names.database, digest)
-		own := slices.Clone(owners[schema])
-		slices.Sort(own)
-		for _, oid := range own {
-			name, isLogin := s.names.owner(roleNames[oid])
-			fmt.Fprintf(h, "owner %d %q %t\n", oid, name, isLogin)
-		}
-		if schema == first {
-			var owner, encoding, collation, comment string
-			var size *int64
-			if err := tx.QueryRow(ctx, databaseQuery).Scan(&owner, &encoding, &collation, &comment, &size); err != nil {
-				return nil, err
-			}
-			name, isLogin := s.names.owner(owner)
-			sz := "none"
-			if size != nil {
-				sz = strconv.FormatInt(*size, 10)
-			}
-			fmt.Fprintf(h, "database %q %t %q %q %q %s\n", name, isLogin, encoding, collation, comment, sz)
-		}
-		out[schema] = hex.EncodeToString(h.Sum(nil))
+		sum.Sub(sum, v)
+		n -= d.Count
 	}
-	return out, nil
+	return digest{Count: n, Sum: sum.String()}
 }

@@ -22,7 +22,12 @@ var _ connectors.Fingerprinter = (*Source)(nil)
 // database's encoding and size (the Database entity); with SQLite's version, which decides how
 // the pragmas read the statements. A schema's digest is SHA-256 over those rows; reading them
 // costs one pass over sqlite_schema, whatever the size of the tables.
-func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters connectors.Filters) (map[string]string, error) {
+func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters connectors.Filters, _ []byte) (map[string]string, []byte, error) {
+	fps, err := s.fingerprints(ctx, schemas, filters)
+	return fps, nil, err
+}
+
+func (s *Source) fingerprints(ctx context.Context, schemas []string, filters connectors.Filters) (map[string]string, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, s.classify(ctx, err)
