@@ -80,3 +80,30 @@ func decodeInput(t *testing.T, js string) Input {
 	}
 	return in
 }
+
+// options.incremental takes "auto" or "full"; anything else is refused with the choices, and
+// runs replayed with the rules from before it existed refuse it as an unknown field.
+func TestIncrementalOption(t *testing.T) {
+	base := `{"connector": "sqlite", "connection": {"path": "/data/app.db"}, "secretStore": {"type": "env"}, "options": {"incremental": %s}}`
+	for _, good := range []string{`"auto"`, `"full"`} {
+		if problems := decodeInput(t, fmt.Sprintf(base, good)).Validate(); len(problems) > 0 {
+			t.Errorf("incremental %s: %v", good, problems)
+		}
+	}
+	for _, bad := range []string{`"yes"`, `"AUTO"`, `" auto"`} {
+		problems := decodeInput(t, fmt.Sprintf(base, bad)).Validate()
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.HasPrefix(p, `options.incremental must be "auto"`) }) {
+			t.Errorf("incremental %s: %v", bad, problems)
+		}
+	}
+	if problems := decodeInput(t, fmt.Sprintf(base, `true`)).Validate(); len(problems) == 0 {
+		t.Error("incremental true (not a string) was accepted")
+	}
+	in := decodeInput(t, fmt.Sprintf(base, `"auto"`))
+	for _, rules := range []int{rulesBeforeIncremental, rulesBeforeSource, rulesBeforeStoreFields} {
+		in.before = rules
+		if problems := in.Validate(); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "unknown field options.incremental") }) {
+			t.Errorf("replayed with rules %d: %v", rules, problems)
+		}
+	}
+}

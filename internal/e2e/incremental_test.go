@@ -365,3 +365,134 @@ func sqliteIncremental(t *testing.T) incrementalEngine {
 		},
 	}
 }
+
+// TestIncrementalReuseIsGuarded is the attacker's view of incremental runs, on the real server
+// and real PostgreSQL:
+//   - output reused from an earlier run is searched for the current run's sensitive values: a
+//     password rotated to a string that the earlier output holds (a table comment) makes the
+//     schema be extracted again, redacted, and the output equals a full run's;
+//   - the search leaves out the source label, which the starter chose: a label equal to the
+//     password does not stop reuse, so reuse does not tell a starter whether a guess is right;
+//   - runs with another source label, or other filters, never reuse each other's output.
+func TestIncrementalReuseIsGuarded(t *testing.T) {
+	admin, u := testenv.PGAdmin(t)
+	ctx := context.Background()
+	suffix := randomHex(t)[:8]
+	db, user := "incsec_"+suffix, "incsec_reader_"+suffix
+	first, rotated := "pw-first-"+randomHex(t), "rotated-canary-"+randomHex(t)
+	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, db))
+	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, user, first))
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, user))
+	})
+	dbURL := *u
+	dbURL.Path = "/" + db
+	conn, err := pgx.Connect(ctx, dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	mustExec(t, conn, fmt.Sprintf(`CREATE SCHEMA a; CREATE SCHEMA b; DROP SCHEMA public;
+		CREATE TABLE a.t (id int) WITH (autovacuum_enabled = false);
+		CREATE TABLE b.t (id int) WITH (autovacuum_enabled = false);
+		COMMENT ON TABLE b.t IS 'legacy loader, see %s';`, rotated))
+	mustExec(t, conn, "VACUUM ANALYZE")
+
+	t.Setenv("E2E_INC_SEC_PASSWORD", first)
+	h := newHarness(t, func(s *worker.Settings) { s.EnvAllow = []string{"E2E_INC_*"} })
+	input := func(source, mode string) workflows.Input {
+		return workflows.Input{
+			Connector: "postgres", Source: source,
+			Connection: map[string]workflows.FieldValue{
+				"host": workflows.FieldValue(u.Hostname()), "port": workflows.FieldValue(u.Port()),
+				"database": workflows.FieldValue(db), "username": workflows.FieldValue(user),
+				"password": "E2E_INC_SEC_PASSWORD", "sslmode": "disable",
+			},
+			SecretStore: &stores.Spec{Type: stores.TypeEnv},
+			Options:     workflows.RunOptions{Incremental: mode},
+		}
+	}
+	run := func(in workflows.Input) workflows.Summary {
+		t.Helper()
+		var sum workflows.Summary
+		if err := h.start(workflows.ExtractionWorkflowName, in).Get(ctx, &sum); err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	run(input("sec", "auto"))
+	if sum := run(input("sec", "auto")); sum.Changes == nil || sum.Changes.ReusedSchemas != 2 {
+		t.Fatalf("unchanged: %+v", sum.Changes)
+	}
+	// Another label, other filters: their own state, nothing reused.
+	if sum := run(input("other", "auto")); sum.Changes != nil {
+		t.Fatalf("a run with another source label compared with %+v", sum.Changes.Previous)
+	}
+	filtered := input("sec", "auto")
+	filtered.Filters = connectors.Filters{ExcludeTables: []string{"nothing"}}
+	if sum := run(filtered); sum.Changes != nil {
+		t.Fatalf("a run with other filters compared with %+v", sum.Changes.Previous)
+	}
+
+	// The password becomes the text the reused comment holds. A new agent process, so that no
+	// memory of the earlier run's values spares the search.
+	mustExec(t, admin, fmt.Sprintf(`ALTER ROLE %s PASSWORD '%s'`, user, rotated))
+	t.Setenv("E2E_INC_SEC_PASSWORD", rotated)
+	h.restartAgent()
+	inc := run(input("sec", "auto"))
+	m, err := output.ReadManifest(inc.OutputDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Schemas {
+		if s.Reused != (s.Name == "a") {
+			t.Errorf("after the rotation, schema %s reused %v (b's comment holds the new password: it must be extracted again)", s.Name, s.Reused)
+		}
+	}
+	if inc.Redactions == 0 {
+		t.Error("the new password in b's comment was not redacted")
+	}
+	scanRunForCanary(t, inc.OutputDir, rotated)
+	full := run(input("sec", ""))
+	if !sameFiles(t, "incremental after rotation", inc, "full", full) {
+		t.Fatal("the incremental run's output differs from a full run's")
+	}
+
+	// A label equal to the password: the agent writes it as given (it is the starter's text),
+	// and reuse goes on as if it were any other label.
+	h.restartAgent()
+	run(input(rotated, "auto"))
+	h.restartAgent()
+	if sum := run(input(rotated, "auto")); sum.Changes == nil || sum.Changes.ReusedSchemas != 2 {
+		t.Fatalf("a label equal to the password changed what was reused: %+v", sum.Changes)
+	}
+}
+
+// scanRunForCanary fails when any file of a run directory holds canary, decompressed or not,
+// outside the source label ("source" fields).
+func scanRunForCanary(t *testing.T, dir, canary string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		var text []string
+		if strings.HasSuffix(e.Name(), ".gz") {
+			text = sortedLines(t, p)
+		} else {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = []string{string(b)}
+		}
+		for _, l := range text {
+			if strings.Contains(l, canary) {
+				t.Errorf("%s holds the canary: %.200s", e.Name(), l)
+			}
+		}
+	}
+}
