@@ -99,6 +99,15 @@ func TestRecordHistories(t *testing.T) {
 	// (change id "even-batches").
 	record("extraction-success-v9", h.start(workflows.ExtractionWorkflowName, labelled))
 
+	// v10: validation accepts options.incremental behind a version marker (change id
+	// "incremental"); an incremental run extracts only the schemas Preflight did not find
+	// unchanged (here: none the first time, every one the second).
+	incremental := labelled
+	incremental.Options.Incremental = "auto"
+	record("extraction-success-v10", h.start(workflows.ExtractionWorkflowName, labelled))
+	record("extraction-incremental-base-v10", h.start(workflows.ExtractionWorkflowName, incremental))
+	record("extraction-incremental-reused-v10", h.start(workflows.ExtractionWorkflowName, incremental))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)
