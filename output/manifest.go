@@ -187,12 +187,12 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 			return nil, err
 		}
 		if r := meta.Reuse; r != nil {
-			prev, err := ReadManifest(r.PreviousDir)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrReuseUnavailable, err)
-			}
-			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
-				return nil, err
+			// The changes are reported against the previous run while its manifest is there
+			// (it must be, when schemas are reused from it: reusedUnits read it).
+			if prev, err := ReadManifest(r.PreviousDir); err == nil {
+				if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -380,5 +381,64 @@ func TestTestConnectionWorkflow(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(f.out); len(entries) != 0 {
 		t.Errorf("a connection test wrote output: %v", entries)
+	}
+}
+
+// TestIncrementalRunWhosePreviousOutputVanishes: an incremental run finds every schema
+// unchanged, and the previous run's output is deleted before Finalize copies it. Finalize says
+// so, the workflow extracts the schemas it meant to reuse, finalizes again, and the output
+// equals a full run's.
+func TestIncrementalRunWhosePreviousOutputVanishes(t *testing.T) {
+	f := newFixture(t)
+	in := envInput()
+	in.Options.Incremental = "auto"
+	run := func(id string, onPreflight func()) (workflows.Summary, []string) {
+		t.Helper()
+		env := f.env()
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+		var calls activityCalls
+		calls.listen(env)
+		if onPreflight != nil {
+			env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
+				if info.ActivityType.Name == "Preflight" && err == nil {
+					onPreflight()
+				}
+			})
+		}
+		env.ExecuteWorkflow(workflows.ExtractionWorkflow, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		var sum workflows.Summary
+		if err := env.GetWorkflowResult(&sum); err != nil {
+			t.Fatal(err)
+		}
+		return sum, calls.names
+	}
+	base, _ := run("base", nil)
+	reused, calls := run("reused", nil)
+	if reused.Changes == nil || reused.Changes.ReusedSchemas != 1 || slices.Contains(calls, "ExtractSchemas") {
+		t.Fatalf("unchanged run: changes %+v, activities %v", reused.Changes, calls)
+	}
+	lost, calls := run("lost", func() {
+		if err := os.RemoveAll(reused.OutputDir); err != nil {
+			t.Error(err)
+		}
+	})
+	if want := []string{"ResolveSecrets", "Preflight", "Finalize", "ExtractSchemas", "Finalize"}; !slices.Equal(calls, want) {
+		t.Errorf("activities %v, want %v", calls, want)
+	}
+	if lost.Changes != nil {
+		t.Errorf("changes reported against a run that is gone: %+v", lost.Changes)
+	}
+	for _, kind := range []string{"tables", "columns", "lineage"} {
+		a, err := os.ReadFile(filepath.Join(base.OutputDir, kind+".jsonl.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(lost.OutputDir, kind+".jsonl.gz"))
+		if err != nil || !slices.Equal(a, b) {
+			t.Errorf("%s differs from the first run's (%v)", kind, err)
+		}
 	}
 }
