@@ -141,8 +141,13 @@ func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, 
 				}
 			}
 		case <-ctx.Done():
+			// Interrupted: only this command stops. The run goes on in Temporal; say how to
+			// follow or stop it, and exit 130 like other commands a signal ends.
 			bar.finish()
-			return ctx.Err()
+			fmt.Fprintf(stderr, "interrupted: stopped following %s (run %s); the run goes on in Temporal.\n"+
+				"  follow it:  temporal workflow show --workflow-id %s\n"+
+				"  stop it:    temporal workflow cancel --workflow-id %s\n", run.GetID(), run.GetRunID(), shellQuote(run.GetID()), shellQuote(run.GetID()))
+			return exitError{130}
 		}
 	}
 }

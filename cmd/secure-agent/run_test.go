@@ -132,4 +132,22 @@ func TestRunShowsProgressWithoutQueries(t *testing.T) {
 	if !strings.Contains(stdout.String(), "extraction complete") || stderr.Len() != 0 {
 		t.Errorf("run --quiet: stdout %q, stderr %q (want the summary only)", &stdout, &stderr)
 	}
+
+	// Ctrl-C while following: this command stops, says the run goes on and how to follow or
+	// stop it, and exits 130. (A queue no worker polls, so the run is surely still going.)
+	stderr.Reset()
+	id = fmt.Sprintf("meta-interrupted-%d", time.Now().UnixNano())
+	ictx, interrupt := context.WithCancel(ctx)
+	time.AfterFunc(time.Second, interrupt)
+	if code := mainWith(ictx, []string{"run", "--input", input("META_TEST_DB"), "--task-queue", "meta-nobody", "--workflow-id", id}, &stdout, &stderr); code != 130 {
+		t.Errorf("an interrupted run exited %d, want 130: %s", code, &stderr)
+	}
+	for _, want := range []string{"interrupted: stopped following " + id, "the run goes on in Temporal", "temporal workflow cancel --workflow-id " + shellQuote(id)} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("after Ctrl-C, stderr does not say %q:\n%s", want, &stderr)
+		}
+	}
+	if err := d.client.TerminateWorkflow(ctx, id, "", "test over"); err != nil {
+		t.Error(err)
+	}
 }
