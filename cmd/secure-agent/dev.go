@@ -145,19 +145,3 @@ func exportLines(address, namespace string, tls bool) string {
 	}
 	return b.String()
 }
-
-// shellQuote quotes s for a POSIX shell when it holds anything but letters, digits and ._:/@-
-// (an IPv6 address's brackets would be a glob).
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:/@-", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
