@@ -94,7 +94,7 @@ type SchemaIndex struct {
 func schemaIndexes(units []UnitIndex) []SchemaIndex {
 	out := make([]SchemaIndex, len(units))
 	for i, u := range units {
-		out[i] = SchemaIndex{Name: u.Name, Reused: u.Reused, Segments: u.Segments}
+		out[i] = SchemaIndex(u)
 	}
 	return out
 }

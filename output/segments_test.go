@@ -168,10 +168,7 @@ func TestReusedSegmentsAreByteIdentical(t *testing.T) {
 	if c == nil || c.Reused != 2 || c.Extracted != 2 || !reflect.DeepEqual(c.Added, []string{"e"}) || !reflect.DeepEqual(c.Removed, []string{"b"}) {
 		t.Fatalf("changes %+v", c)
 	}
-	var removed []string
-	for _, l := range readLines(t, filepath.Join(inc, RemovedName)) {
-		removed = append(removed, l)
-	}
+	removed := readLines(t, filepath.Join(inc, RemovedName))
 	want := []string{
 		`{"kind":"schemas","schema":"b","name":"b"}`,
 		`{"kind":"columns","schema":"c","table":"old","name":"id"}`,
