@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -56,6 +57,9 @@ type Activities struct {
 	// Build is the agent's build (its version stamp), part of every incremental state key: a
 	// run never reuses output written by another build, which may write entities differently.
 	Build string
+	// HeartbeatEvery is how often an extraction batch heartbeats (0: every second); tests set
+	// it shorter to see counts move inside a small batch.
+	HeartbeatEvery time.Duration
 
 	clean cleanRuns
 }

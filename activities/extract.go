@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -50,6 +51,10 @@ type Cursor struct {
 	Counts map[string]int64 `json:"counts"`
 	// Redactions are the values replaced in the committed schemas (see ExtractResult).
 	Redactions int `json:"redactions,omitempty"`
+	// Running are the entities the attempt in progress has written so far, per kind, not yet
+	// committed: for progress only (`secure-agent run` adds them to the run's counts). A retried
+	// attempt ignores them.
+	Running map[string]int64 `json:"running,omitempty"`
 }
 
 // ExtractSchemas extracts a batch of schemas in one pass (a few set-based catalog queries for the
@@ -90,8 +95,11 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	}()
 
 	err := a.withSource(ctx, in.LeaseInput, func(src connectors.Source) error {
-		stopBeating := keepAlive(ctx, heartbeatEvery, func() { activity.RecordHeartbeat(ctx, Cursor{Counts: map[string]int64{}}) })
-		res, err := a.extractBatch(ctx, src, dir, in)
+		running := &runningCounts{m: map[string]int64{}}
+		stopBeating := keepAlive(ctx, a.heartbeatEvery(), func() {
+			activity.RecordHeartbeat(ctx, Cursor{Counts: map[string]int64{}, Running: running.snapshot()})
+		})
+		res, err := a.extractBatch(ctx, src, dir, in, running)
 		stopBeating() // before the commit heartbeat, which no liveness beat may overwrite
 		if err != nil {
 			return err
@@ -135,7 +143,7 @@ func PartID(batch []Schema) string {
 // kind (output.Plan). Every entity passes through the run's redactor first: a value of one of
 // the run's sensitive fields in extracted text (a view definition with a connection string, a
 // comment, a default) is written as [REDACTED].
-func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput) (*ExtractResult, error) {
+func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput, running *runningCounts) (*ExtractResult, error) {
 	names := make([]string, len(in.Schemas))
 	for i, s := range in.Schemas {
 		names[i] = s.Name
@@ -147,7 +155,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
-	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source}
+	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source, running: running}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
 		return nil, err
@@ -160,10 +168,41 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 }
 
 // heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
-// rows are arriving (a large catalog query can take a while before its first row). The
-// activity's heartbeat timeout (workflows: 20 s) is a few of these, so a killed worker is
-// noticed within it.
-const heartbeatEvery = 5 * time.Second
+// rows are arriving (a large catalog query can take a while before its first row), with the
+// entities written so far (Cursor.Running). The activity's heartbeat timeout (workflows: 20 s)
+// is many of these, so a killed worker is noticed within it; the worker sends a pending
+// heartbeat to the server at most this often too (worker: MaxHeartbeatThrottleInterval), so
+// that progress moves inside a batch.
+const heartbeatEvery = time.Second
+
+func (a *Activities) heartbeatEvery() time.Duration {
+	if a.HeartbeatEvery > 0 {
+		return a.HeartbeatEvery
+	}
+	return heartbeatEvery
+}
+
+// runningCounts are the entities a batch's attempt has written so far, per kind: written by the
+// extraction, read by the heartbeat.
+type runningCounts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (r *runningCounts) add(kind string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.m[kind]++
+	r.mu.Unlock()
+}
+
+func (r *runningCounts) snapshot() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.m)
+}
 
 // keepAlive calls beat (a heartbeat of an empty cursor: nothing committed yet) at once and then
 // every interval, until ctx ends or stop is called; stop returns once beat will not be called
@@ -203,6 +242,8 @@ type countingWriter struct {
 	redactions int
 	// source is the run's source label, set on each entity after redaction.
 	source string
+	// running is told of every entity written, for the heartbeat (nil: none).
+	running *runningCounts
 }
 
 func (w *countingWriter) Write(e connectors.Entity) error {
@@ -213,6 +254,7 @@ func (w *countingWriter) Write(e connectors.Entity) error {
 		return appError(err, true) // an output error names the agent's own directory: safe to show
 	}
 	w.counts[e.Kind()]++
+	w.running.add(e.Kind())
 	return nil
 }
 

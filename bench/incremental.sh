@@ -63,8 +63,9 @@ timed() {
 	input "$1" >"$work/input.json"
 	local t0 t1
 	t0=$(now)
-	"$bin" run --input "$work/input.json" --task-queue bench >"$work/summary.txt" 2>"$work/run.log" || { cat "$work/run.log" "$work/worker.log" >&2; exit 1; }
+	"$bin" run --quiet --input "$work/input.json" --task-queue bench >"$work/summary.txt" 2>"$work/run.log" || { cat "$work/run.log" "$work/worker.log" >&2; exit 1; }
 	t1=$(now)
+	[ -n "${BENCH_VERBOSE:-}" ] && { echo "mode ${1:-none}:"; grep -E "changes|durations" "$work/summary.txt"; } >&2
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -77,7 +78,6 @@ for i in $(seq 1 "$REPEATS"); do
 	unchanged+=("$(timed auto)")
 	"${psql[@]}" -d "$db" -c "ALTER TABLE s7.t1 ADD COLUMN bench_added_$i text" -c "VACUUM ANALYZE s7.t1" >/dev/null
 	changed+=("$(timed auto)")
-	[ -n "${BENCH_VERBOSE:-}" ] && cat "$work/summary.txt" >&2 || true
 done
 f=$(median "${full[@]}") u=$(median "${unchanged[@]}") c=$(median "${changed[@]}")
 printf 'full runs:        %s s (median of %s)\n' "$f" "${full[*]}"

@@ -186,6 +186,7 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		Logger:                 logger,
 		SQLiteDirs:             sqliteDirs,
 		Build:                  s.BuildID,
+		HeartbeatEvery:         s.progressInterval(),
 	}
 	if acts.Build == "" {
 		bi, _ := debug.ReadBuildInfo()
@@ -196,6 +197,10 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		MaxConcurrentActivityExecutionSize:     s.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: s.MaxConcurrentWorkflowTasks,
 		WorkerStopTimeout:                      s.StopTimeout,
+		// Extraction batches heartbeat their running counts every ProgressInterval; send them
+		// that often (the SDK's default holds a heartbeat up to 80% of the heartbeat timeout,
+		// 16 s), so `run` shows movement inside a batch. One small RPC per interval per batch.
+		MaxHeartbeatThrottleInterval: s.progressInterval(),
 		// The result guard runs innermost: what it withholds is what the timer sees as failed.
 		Interceptors: []interceptor.WorkerInterceptor{acts.ResultGuard()},
 	}
@@ -431,4 +436,12 @@ func hostLabel() string {
 		return "host"
 	}
 	return strings.ReplaceAll(h, "/", "-")
+}
+
+// progressInterval is ProgressInterval, 1s when unset.
+func (s Settings) progressInterval() time.Duration {
+	if s.ProgressInterval > 0 {
+		return s.ProgressInterval
+	}
+	return time.Second
 }

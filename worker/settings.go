@@ -69,6 +69,10 @@ type Settings struct {
 	MaxConcurrentWorkflowTasks int `envconfig:"MAX_CONCURRENT_WORKFLOW_TASKS" default:"8"`
 	// StopTimeout is how long running activities get to finish on shutdown.
 	StopTimeout time.Duration `envconfig:"STOP_TIMEOUT" default:"30s"`
+	// ProgressInterval is how often an extraction batch reports the entities it has written so
+	// far (a heartbeat, sent to Temporal at most this often): what `run` adds to its progress
+	// line inside a batch. 0 (the zero value, for settings built in code) means 1s.
+	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"1s"`
 	// PolicyFile is the agent-side policy (see package policy). When set, it alone says which
 	// stores, secrets, variables, custom hosts and destinations are allowed.
 	PolicyFile string `envconfig:"POLICY_FILE"`
@@ -142,6 +146,9 @@ func (s Settings) Validate() error {
 	}
 	if s.StopTimeout < 0 {
 		bad("STOP_TIMEOUT", "must not be negative")
+	}
+	if p := s.ProgressInterval; p != 0 && (p < 10*time.Millisecond || p > 5*time.Second) {
+		bad("PROGRESS_INTERVAL", "must be between 10ms and 5s (the extraction's heartbeat timeout is 20s), got %s", p)
 	}
 	if _, err := parseLevel(s.LogLevel); err != nil {
 		bad("LOG_LEVEL", "%v", err)

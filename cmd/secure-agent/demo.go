@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Connection:  map[string]workflows.FieldValue{"path": demoPathVar},
 		SecretStore: &stores.Spec{Type: stores.TypeEnv},
 	}
-	return startAndFollow(ctx, d.client, settings.TaskQueue, "", in, followProgress, stdout, stderr)
+	return startAndFollow(ctx, d.client, payloadConverter(settings), settings.TaskQueue, "", in, followProgress, stdout, stderr)
 }
 
 // prepareSample writes the sample SQLite database into a new temporary directory, exports its

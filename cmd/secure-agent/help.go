@@ -171,6 +171,7 @@ var agentSettingAbout = map[string]string{
 	"MAX_CONCURRENT_ACTIVITIES":     "activities running at once on each worker",
 	"MAX_CONCURRENT_WORKFLOW_TASKS": "workflow tasks running at once",
 	"STOP_TIMEOUT":                  "how long running activities get to finish on shutdown",
+	"PROGRESS_INTERVAL":             "how often an extraction batch reports its running counts (10ms to 5s)",
 	"POLICY_FILE":                   "agent policy file (replaces the allowlist settings)",
 	"AUDIT":                         "audit trail: stdout, stderr, off or a file path",
 	"CODEC_KEYS":                    "payload encryption keys id:base64key,... (none: not encrypted)",

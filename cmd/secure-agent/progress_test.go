@@ -1,65 +1,52 @@
 package main
 
 import (
-	"bytes"
+	"encoding/base64"
+	"maps"
 	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
-	"github.com/secure-agent/secure-agent/workflows"
+	commonpb "go.temporal.io/api/common/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/codec"
 )
 
-// TestProgressLineFitsTheTerminal draws a long line on a 60-column terminal: every redraw fits in
-// 59 columns (the last would wrap on some terminals), tables come first among the counts, and
-// the run ends with a line whose phase is done.
-func TestProgressLineFitsTheTerminal(t *testing.T) {
-	var out bytes.Buffer
-	bar := &progressBar{w: &out, enabled: true, terminal: true, width: 60, start: time.Now().Add(-time.Second)}
-	bar.update(workflows.Progress{Phase: workflows.PhaseExtracting, SchemasDone: 0, SchemasTotal: 1, Counts: map[string]int64{}})
-	bar.update(workflows.Progress{Phase: workflows.PhaseFinalizing, SchemasDone: 1, SchemasTotal: 1, LeaseRenewals: 2,
-		Counts: map[string]int64{"tables": 7, "columns": 31, "indexes": 4}})
-	bar.update(doneProgress(workflows.Summary{Schemas: 1, Counts: map[string]int64{"tables": 7, "columns": 31}}))
-	bar.finish()
-	draws := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\r\033[K")[1:]
-	if len(draws) != 3 {
-		t.Fatalf("%d redraws, want 3: %q", len(draws), out.String())
+// TestSumRunning: the progress line adds the running counts of the pending extraction batches'
+// heartbeats, decoded with the agent's codec when payloads are encrypted; other activities, and
+// heartbeats it cannot decode, add nothing.
+func TestSumRunning(t *testing.T) {
+	keys, err := codec.ParseKeys("k1:" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32))))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range draws {
-		if n := utf8.RuneCountInString(d); n > 59 {
-			t.Errorf("a %d-column line on a 60-column terminal: %q", n, d)
+	encrypted, _ := codec.ClientOptions(keys)
+	plain := converter.GetDefaultDataConverter()
+	beat := func(dc converter.DataConverter, running map[string]int64) *commonpb.Payloads {
+		p, err := dc.ToPayloads(activities.Cursor{Counts: map[string]int64{}, Running: running})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return p
 	}
-	if !strings.HasPrefix(draws[1], "finalizing [####################]   1/1 schemas  7 tables") || !strings.HasSuffix(draws[1], "…") {
-		t.Errorf("a long line is not cut with …: %q", draws[1])
+	pending := func(activity string, details *commonpb.Payloads) *workflowpb.PendingActivityInfo {
+		return &workflowpb.PendingActivityInfo{ActivityType: &commonpb.ActivityType{Name: activity}, HeartbeatDetails: details}
 	}
-	if last := draws[2]; !strings.HasPrefix(last, "done ") || !strings.Contains(last, "1/1 schemas  7 tables") {
-		t.Errorf("the last line is %q, want phase done", last)
+	list := []*workflowpb.PendingActivityInfo{
+		pending("ExtractSchemas", beat(encrypted, map[string]int64{"tables": 40, "columns": 300})),
+		pending("ExtractSchemas", beat(encrypted, map[string]int64{"tables": 2})),
+		pending("ExtractSchemas", nil),
+		pending("Finalize", beat(encrypted, map[string]int64{"tables": 1000})),
 	}
-	if !strings.HasSuffix(out.String(), "\n") {
-		t.Error("finish did not end the in-place line")
+	if got, want := sumRunning(list, encrypted), map[string]int64{"tables": 42, "columns": 300}; !maps.Equal(got, want) {
+		t.Errorf("with the codec: %v, want %v", got, want)
 	}
-
-	// Not a terminal (a log): whole lines, never cut, tables counted.
-	out.Reset()
-	bar = &progressBar{w: &out, enabled: true, start: time.Now()}
-	bar.update(workflows.Progress{Phase: workflows.PhaseFinalizing, SchemasDone: 1, SchemasTotal: 1, LeaseRenewals: 2,
-		Counts: map[string]int64{"tables": 7, "columns": 31, "indexes": 4}})
-	if line := out.String(); !strings.Contains(line, "1/1 schemas  7 tables  columns=31 indexes=4") || !strings.Contains(line, "resolved again 2×") {
-		t.Errorf("log line %q", line)
+	if got := sumRunning(list, plain); len(got) != 0 {
+		t.Errorf("without the codec's keys, encrypted heartbeats were read: %v", got)
 	}
-}
-
-func TestTruncate(t *testing.T) {
-	for _, c := range []struct {
-		in    string
-		width int
-		want  string
-	}{
-		{"abc", 3, "abc"}, {"abcd", 3, "ab…"}, {"a×b×c", 4, "a×b…"}, {"abc", 0, "abc"},
-	} {
-		if got := truncate(c.in, c.width); got != c.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.width, got, c.want)
-		}
+	if got := withRunning(map[string]int64{"tables": 100}, map[string]int64{"tables": 42, "columns": 300}); !maps.Equal(got, map[string]int64{"tables": 142, "columns": 300}) {
+		t.Errorf("withRunning: %v", got)
 	}
 }

@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/codec"
 	"github.com/secure-agent/secure-agent/worker"
 	"github.com/secure-agent/secure-agent/workflows"
 )
@@ -67,7 +72,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case *quiet:
 		mode = followQuiet
 	}
-	return startAndFollow(ctx, c, *taskQueue, *workflowID, in, mode, stdout, stderr)
+	return startAndFollow(ctx, c, payloadConverter(settings), *taskQueue, *workflowID, in, mode, stdout, stderr)
+}
+
+// payloadConverter decodes what the agent's workers encode: through the codec when the
+// settings hold its keys.
+func payloadConverter(s worker.Settings) converter.DataConverter {
+	if keys, err := s.Codec(); err == nil && keys != nil {
+		dc, _ := codec.ClientOptions(keys)
+		return dc
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 // startProblems is what run and check refuse before anything is started (see
@@ -92,7 +107,7 @@ const (
 
 // startAndFollow starts an ExtractionWorkflow, reports its progress while it runs and its
 // summary at the end, as mode says. A failed run returns exitError{1} after reporting why.
-func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, in workflows.Input, mode followMode, stdout, stderr io.Writer) error {
+func startAndFollow(ctx context.Context, c client.Client, dc converter.DataConverter, taskQueue, id string, in workflows.Input, mode followMode, stdout, stderr io.Writer) error {
 	if id == "" {
 		id = fmt.Sprintf("extraction-%s-%s", in.Connector, time.Now().UTC().Format("20060102T150405.000"))
 	}
@@ -137,6 +152,9 @@ func startAndFollow(ctx context.Context, c client.Client, taskQueue, id string, 
 		case <-tick.C:
 			if mode == followProgress {
 				if p, ok := queryProgress(ctx, c, run); ok {
+					if p.Phase == workflows.PhaseExtracting {
+						p.Counts = withRunning(p.Counts, runningCounts(ctx, c, dc, run))
+					}
 					bar.update(p)
 				}
 			}
@@ -161,6 +179,52 @@ func queryProgress(ctx context.Context, c client.Client, run client.WorkflowRun)
 		return p, false
 	}
 	return p, true
+}
+
+// runningCounts adds up what the run's extraction batches still in progress have written so
+// far, from their last heartbeats (activities.Cursor.Running): counts inside a batch, which the
+// workflow learns only when the batch ends. Best effort: nil when the run cannot be described.
+func runningCounts(ctx context.Context, c client.Client, dc converter.DataConverter, run client.WorkflowRun) map[string]int64 {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	desc, err := c.DescribeWorkflowExecution(dctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		return nil
+	}
+	return sumRunning(desc.GetPendingActivities(), dc)
+}
+
+// sumRunning adds up the running counts in the heartbeats of pending ExtractSchemas activities.
+func sumRunning(pending []*workflowpb.PendingActivityInfo, dc converter.DataConverter) map[string]int64 {
+	out := map[string]int64{}
+	for _, pa := range pending {
+		if pa.GetActivityType().GetName() != extractActivity || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		var cur activities.Cursor
+		if dc.FromPayloads(pa.GetHeartbeatDetails(), &cur) != nil {
+			continue
+		}
+		for k, n := range cur.Running {
+			out[k] += n
+		}
+	}
+	return out
+}
+
+// extractActivity is the activity type whose heartbeats carry running counts.
+const extractActivity = "ExtractSchemas"
+
+// withRunning returns counts plus running, in a new map.
+func withRunning(counts, running map[string]int64) map[string]int64 {
+	out := maps.Clone(counts)
+	if out == nil {
+		out = map[string]int64{}
+	}
+	for k, n := range running {
+		out[k] += n
+	}
+	return out
 }
 
 // failureJSON describes a failed run for --json: the error kind and its message.

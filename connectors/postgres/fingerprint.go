@@ -191,20 +191,23 @@ var bySchema = map[string]string{
 // directQuery digests, per schema of $2, the catalogs with a namespace column: the schema's own
 // row, its relations (with the in-place sizes and row estimates entities carry), types,
 // routines and constraints.
-var directQuery = `SELECT h.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(h.h), 0)::text FROM (
-	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(n.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(n.xmin) END, 20)` + ` AS h
+var directQuery = `SELECT h.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(h.h), 0)::text,
+	COALESCE(pg_catalog.array_agg(DISTINCT h.owner) FILTER (WHERE h.owner IS NOT NULL), '{}')::oid[] FROM (
+	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(n.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(n.xmin) END, 20)` + ` AS h,
+		n.nspowner AS owner
 	FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ($2::oid[])
 	UNION ALL
 	SELECT c.relnamespace, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(c.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(c.xmin) END, 21)` + `
 		# pg_catalog.hashint8extended((c.relpages::int8 << 32) # COALESCE(t.relpages, -1)::int8, 22)
-		# pg_catalog.hashint8extended(CASE WHEN c.reltuples < 0 THEN -1 ELSE pg_catalog.round(c.reltuples)::int8 END, 23)
+		# pg_catalog.hashint8extended(CASE WHEN c.reltuples < 0 THEN -1 ELSE pg_catalog.round(c.reltuples)::int8 END, 23),
+		c.relowner
 	FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_class AS t ON t.oid = c.reltoastrelid WHERE c.relnamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT x.typnamespace, ` + rh("x", 24) + ` FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
+	SELECT x.typnamespace, ` + rh("x", 24) + `, x.typowner FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT x.pronamespace, ` + rh("x", 25) + ` FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
+	SELECT x.pronamespace, ` + rh("x", 25) + `, x.proowner FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
 	UNION ALL
-	SELECT x.connamespace, ` + rh("x", 26) + ` FROM pg_catalog.pg_constraint AS x WHERE x.connamespace = ANY ($2::oid[])
+	SELECT x.connamespace, ` + rh("x", 26) + `, NULL::oid FROM pg_catalog.pg_constraint AS x WHERE x.connamespace = ANY ($2::oid[])
 ) AS h GROUP BY h.nsp`
 
 // outsideRefsQuery lists the dependencies of the schemas' objects on objects outside their own
@@ -413,13 +416,17 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	}
 	// Catalogs with a namespace column, per schema.
 	direct := map[uint32]digest{}
+	owners := map[uint32][]uint32{} // per schema, the roles owning its objects
+	var ownerOIDs []uint32
 	if err := each(ctx, tx, directQuery, []any{ref, oids}, func(rows pgx.Rows) error {
 		var oid uint32
 		var d digest
-		if err := rows.Scan(&oid, &d.Count, &d.Sum); err != nil {
+		var own []uint32
+		if err := rows.Scan(&oid, &d.Count, &d.Sum, &own); err != nil {
 			return err
 		}
-		direct[oid] = d
+		direct[oid], owners[oid] = d, own
+		ownerOIDs = append(ownerOIDs, own...)
 		return nil
 	}); err != nil {
 		return nil, nil, err
@@ -460,28 +467,31 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 			return nil, nil, err
 		}
 	}
-	// Owners, as entities would name them; and the login role.
-	owners := sha256.New()
-	if err := each(ctx, tx, `SELECT r.oid, r.rolname::text, r.rolname = CURRENT_USER FROM pg_catalog.pg_roles AS r ORDER BY r.oid`, nil, func(rows pgx.Rows) error {
+	// The owners' names as entities would carry them (a renamed role, another login role).
+	roles := map[uint32]string{}
+	if err := each(ctx, tx, `SELECT r.oid, r.rolname::text FROM pg_catalog.pg_roles AS r WHERE r.oid = ANY ($1::oid[])`, []any{ownerOIDs}, func(rows pgx.Rows) error {
 		var oid uint32
 		var name string
-		var login bool
-		if err := rows.Scan(&oid, &name, &login); err != nil {
+		if err := rows.Scan(&oid, &name); err != nil {
 			return err
 		}
 		shown, isLogin := s.names.owner(name)
-		fmt.Fprintf(owners, "%d %q %t %t\n", oid, shown, isLogin, login)
+		roles[oid] = fmt.Sprintf("%d %q %t", oid, shown, isLogin)
 		return nil
 	}); err != nil {
 		return nil, nil, err
 	}
-	ownersDigest := owners.Sum(nil)
 
 	out := make(map[string]string, len(schemas))
 	for _, sc := range schemas {
 		oid := oidOf[sc]
 		h := sha256.New()
-		fmt.Fprintf(h, "postgres %d %q %d %x\n", s.versionNum, s.names.database, oid, ownersDigest)
+		fmt.Fprintf(h, "postgres %d %q %d\n", s.versionNum, s.names.database, oid)
+		own := slices.Clone(owners[oid])
+		slices.Sort(own)
+		for _, o := range own {
+			fmt.Fprintf(h, "owner %s\n", roles[o])
+		}
 		fmt.Fprintf(h, "direct %+v\n", direct[oid])
 		for _, c := range wholeCatalogs {
 			fmt.Fprintf(h, "%s %+v\n", c.name, next.BySchema[c.name][oid])

@@ -26,6 +26,11 @@ func TestFingerprintsFollowChanges(t *testing.T) {
 	src := db.open(t)
 	ctx := context.Background()
 	schemas := []string{"a", "b", "c"}
+	owner := "sa_fp_owner_" + randomHex(6)
+	t.Cleanup(func() {
+		_, _ = db.admin.Exec(context.Background(), `DROP ROLE IF EXISTS `+owner)
+		_, _ = db.admin.Exec(context.Background(), `DROP ROLE IF EXISTS `+owner+`_renamed`)
+	})
 	var state []byte
 	take := func() map[string]string {
 		t.Helper()
@@ -66,6 +71,11 @@ func TestFingerprintsFollowChanges(t *testing.T) {
 		{`ALTER SCHEMA a2 RENAME TO a`, []string{"a", "b"}},
 		{`ALTER TABLE a.u SET SCHEMA c`, []string{"a", "b", "c"}},
 		{`ALTER TABLE c.u RENAME TO w`, []string{"b", "c"}},
+		// Owners: a role renamed changes the names of what it owns, and nothing else.
+		{`CREATE ROLE ` + owner, nil},
+		{`ALTER TABLE c.t OWNER TO ` + owner, []string{"c"}},
+		{`ALTER ROLE ` + owner + ` RENAME TO ` + owner + `_renamed`, []string{"c"}},
+		{`ALTER TABLE c.t OWNER TO CURRENT_USER`, []string{"c"}},
 		{`INSERT INTO c.t SELECT g FROM generate_series(1, 1000) AS g`, nil}, // data only: estimates unchanged until ANALYZE
 		{`ANALYZE c.t`, []string{"c"}},
 	} {
