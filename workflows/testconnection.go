@@ -28,29 +28,35 @@ func TestConnectionWorkflow(ctx workflow.Context, in Input) (*ConnectionReport, 
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return *progress, nil }); err != nil {
 		return nil, err
 	}
+	// The Web UI shows the phase as the run's current details (no command, no gate: see show).
+	phase := func(p string) {
+		progress.Phase = p
+		workflow.SetCurrentDetails(ctx, "**"+p+"** · connection check")
+	}
+	phase(PhaseValidating)
 	if problems := validateInput(ctx, in); len(problems) > 0 {
-		progress.Phase = PhaseFailed
+		phase(PhaseFailed)
 		return nil, invalidInput(problems)
 	}
 	lease := newLeaseHolder(ctx, in, progress)
 	defer lease.release()
 
-	progress.Phase = PhaseResolving
+	phase(PhaseResolving)
 	if err := lease.resolve(ctx); err != nil {
-		progress.Phase = PhaseFailed
+		phase(PhaseFailed)
 		return nil, err
 	}
-	progress.Phase = PhasePreflight
+	phase(PhasePreflight)
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 		return workflow.ExecuteActivity(withOptions(ctx, preflightOptions, li.Lease), acts.Preflight, activities.PreflightInput{LeaseInput: li}).Get(ctx, &report)
 	}); err != nil {
-		progress.Phase = PhaseFailed
+		phase(PhaseFailed)
 		return nil, err
 	}
-	progress.Phase = PhaseReleasing
+	phase(PhaseReleasing)
 	lease.release()
-	progress.Phase = PhaseDone
+	phase(PhaseDone)
 	return &ConnectionReport{
 		Connector:         in.Connector,
 		ServerVersion:     report.ServerVersion,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -381,6 +382,18 @@ func TestTestConnectionWorkflow(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(f.out); len(entries) != 0 {
 		t.Errorf("a connection test wrote output: %v", entries)
+	}
+	// The Web UI's view: the current details say where the check is (done), nothing else.
+	v, err := env.QueryWorkflow("__temporal_workflow_metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md sdkpb.WorkflowMetadata
+	if err := v.Get(&md); err != nil {
+		t.Fatal(err)
+	}
+	if got := md.GetCurrentDetails(); got != "**done** · connection check" {
+		t.Errorf("current details %q", got)
 	}
 }
 
