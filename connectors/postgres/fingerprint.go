@@ -94,8 +94,9 @@ type outsideRef struct {
 // 2^31 of the current one): past it the next call starts again from a new reference.
 const refMaxAge = 1 << 30
 
-// rowHash is the per-row hash of a catalog row's xmin, relative to $1 (the reference).
-const rowHash = `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(%[1]s.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(%[1]s.xmin) END, %[2]d)`
+// rowHash is the per-row hash of a catalog row's xmin, relative to the reference ($1 is the
+// reference's age; a frozen row counts as -1).
+const rowHash = `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catalog.age(%[1]s.xmin), 2147483647), -1), %[2]d)`
 
 func rh(alias string, seed int) string { return fmt.Sprintf(rowHash, alias, seed) }
 
@@ -138,9 +139,10 @@ FROM (SELECT %s AS r, %s AS owner FROM %s) AS w`, pgQuote(c.name), i+1, relXmin(
 	return q
 }
 
-// relXmin is a row's xmin relative to the reference $1 (-1 for a frozen row).
+// relXmin is a row's xmin relative to the reference ($1 is the reference's age; -1 for a frozen
+// row).
 func relXmin(alias string) string {
-	return fmt.Sprintf(`CASE WHEN pg_catalog.age(%[1]s.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(%[1]s.xmin) END`, alias)
+	return fmt.Sprintf(`COALESCE($1::int8 - NULLIF(pg_catalog.age(%[1]s.xmin), 2147483647), -1)`, alias)
 }
 
 // ownerSchemasQuery maps object keys ($1: class OID << 32 | object OID) to their schemas.
@@ -193,11 +195,11 @@ var bySchema = map[string]string{
 // routines and constraints.
 var directQuery = `SELECT h.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(h.h), 0)::text,
 	COALESCE(pg_catalog.array_agg(DISTINCT h.owner) FILTER (WHERE h.owner IS NOT NULL), '{}')::oid[] FROM (
-	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(n.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(n.xmin) END, 20)` + ` AS h,
+	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catalog.age(n.xmin), 2147483647), -1), 20)` + ` AS h,
 		n.nspowner AS owner
 	FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ($2::oid[])
 	UNION ALL
-	SELECT c.relnamespace, ` + `pg_catalog.hashint8extended(CASE WHEN pg_catalog.age(c.xmin) = 2147483647 THEN -1 ELSE pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(c.xmin) END, 21)` + `
+	SELECT c.relnamespace, ` + `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catalog.age(c.xmin), 2147483647), -1), 21)` + `
 		# pg_catalog.hashint8extended((c.relpages::int8 << 32) # COALESCE(t.relpages, -1)::int8, 22)
 		# pg_catalog.hashint8extended(CASE WHEN c.reltuples < 0 THEN -1 ELSE pg_catalog.round(c.reltuples)::int8 END, 23),
 		c.relowner
@@ -312,7 +314,13 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 		}
 		prev.Ref = uint32(next) // a 64-bit txid's low 32 bits are the xid
 	}
-	ref := strconv.FormatUint(uint64(prev.Ref), 10)
+	// Every row's xmin is taken relative to the reference as age(ref) - age(xmin): both ages
+	// are against the transaction's stable latest id, so the difference is xmin - ref, the same
+	// in every call. age(ref) is computed once here and passed as $1.
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.age($1::pg_catalog.xid)::int8`, strconv.FormatUint(uint64(prev.Ref), 10)).Scan(&refAge); err != nil {
+		return nil, nil, err
+	}
+	ref := refAge
 
 	oidOf := map[string]uint32{}
 	first := ""
@@ -357,7 +365,7 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	if prev.Whole == nil {
 		snap = math.MinInt64
 	}
-	if err := tx.QueryRow(ctx, `SELECT pg_catalog.age($1::pg_catalog.xid)::int8 - pg_catalog.age(((pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296)::text)::pg_catalog.xid)`,
+	if err := tx.QueryRow(ctx, `SELECT $1::int8 - pg_catalog.age(((pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296)::text)::pg_catalog.xid)`,
 		ref).Scan(&next.Snap); err != nil {
 		return nil, nil, err
 	}
@@ -589,7 +597,7 @@ func ownerSchemas(ctx context.Context, tx pgx.Tx, keys []int64, oids []uint32) (
 
 // digestBySchema digests catalog per schema of oids (every one of them gets a digest). few says
 // the schemas are a handful: their objects are reached through the catalogs' indexes then.
-func digestBySchema(ctx context.Context, tx pgx.Tx, catalog, ref string, oids []uint32, few bool) (map[uint32]digest, error) {
+func digestBySchema(ctx context.Context, tx pgx.Tx, catalog string, ref int64, oids []uint32, few bool) (map[uint32]digest, error) {
 	out := make(map[uint32]digest, len(oids))
 	for _, oid := range oids {
 		out[oid] = digest{Sum: "0"}
