@@ -131,6 +131,8 @@ type PreflightInput struct {
 	Filters     connectors.Filters `json:"filters,omitzero"`
 	// Incremental, when set, has Preflight look for the previous run to reuse from.
 	Incremental *Incremental `json:"incremental,omitempty"`
+	// Source is the input's source label, for a batch Preflight extracts itself (see Inline).
+	Source string `json:"source,omitempty"`
 }
 
 // PreflightResult is what Preflight found. No credentials.
@@ -145,6 +147,16 @@ type PreflightResult struct {
 	StateKey string         `json:"stateKey,omitempty"`
 	Previous *output.RunRef `json:"previous,omitempty"`
 	Reused   []string       `json:"reused,omitempty"`
+	// Inline, for an incremental run whose only change is one small schema: Preflight extracted
+	// it itself, on its connection, and committed its part (saving the run a batch's round trip
+	// and connection). The workflow counts it as a committed batch.
+	Inline *InlineBatch `json:"inline,omitempty"`
+}
+
+// InlineBatch is a batch Preflight extracted and committed.
+type InlineBatch struct {
+	Schemas []Schema      `json:"schemas"`
+	Result  ExtractResult `json:"result"`
 }
 
 // Preflight connects once with the leased credentials and checks authentication and catalog
@@ -179,8 +191,19 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 		if res.Schemas, err = src.Schemas(ctx, in.Filters); err != nil || in.Incremental == nil {
 			return err
 		}
-		res.Reused, err = a.incrementalPreflight(ctx, src, in, res.Schemas, res.Previous)
-		return err
+		var small []Schema
+		res.Reused, small, err = a.incrementalPreflight(ctx, src, in, res.Schemas, res.Previous)
+		if err != nil || small == nil {
+			return err
+		}
+		ex := ExtractInput{LeaseInput: in.LeaseInput, Schemas: small, Filters: in.Filters, Prefix: in.OutputPrefix, Source: in.Source}
+		r, err := a.extractBatch(ctx, src, a.runDir(ctx, in.Connector, in.OutputPrefix), ex, nil)
+		if err != nil {
+			return err
+		}
+		a.batchDone(ctx, in.Connector, r)
+		res.Inline = &InlineBatch{Schemas: small, Result: *r}
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -118,17 +118,23 @@ func (a *Activities) ExtractSchemas(ctx context.Context, in ExtractInput) (*Extr
 	if err != nil {
 		return nil, err
 	}
+	res := &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}
+	a.batchDone(ctx, in.Connector, res)
+	return res, nil
+}
+
+// batchDone counts a committed batch in the metrics and audits its redactions.
+func (a *Activities) batchDone(ctx context.Context, connector string, res *ExtractResult) {
 	if a.Metrics != nil {
-		a.Metrics.EntitiesExtracted(in.Connector, cur.Counts)
-		if cur.Redactions > 0 {
-			a.Metrics.OutputRedacted(in.Connector, cur.Redactions)
+		a.Metrics.EntitiesExtracted(connector, res.Counts)
+		if res.Redactions > 0 {
+			a.Metrics.OutputRedacted(connector, res.Redactions)
 		}
 	}
-	if cur.Redactions > 0 {
-		a.audit(ctx, audit.Event{Event: audit.OutputRedacted, Count: cur.Redactions, Outcome: "ok",
+	if res.Redactions > 0 {
+		a.audit(ctx, audit.Event{Event: audit.OutputRedacted, Count: res.Redactions, Outcome: "ok",
 			Reason: "extracted text held values of the run's sensitive fields; they were written as [REDACTED]"})
 	}
-	return &ExtractResult{Counts: cur.Counts, Redactions: cur.Redactions}, nil
 }
 
 // PartID names a batch's output part by the position of its first schema.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"go.temporal.io/sdk/activity"
@@ -157,16 +158,41 @@ func (a *Activities) previousRun(connector, prefix, key, mode string) (*output.R
 	return &st.Run, nil
 }
 
-// incrementalPreflight takes the fingerprints of the run's schemas (when the connector has a
-// Fingerprinter), stages them in the run's directory, and decides which schemas are reused from
-// the previous run: those whose fingerprint equals the one recorded then and whose output is
-// still there, intact, and holds none of this run's sensitive values (a full run would have
-// redacted such a value, so reusing it would write what a full run does not: the schema is
-// extracted again).
-func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) ([]string, error) {
+// incrementalPreflight decides which of the run's schemas are reused from the previous run
+// (reusedSchemas) and, when exactly one is not and it was small, returns it as the batch
+// Preflight extracts itself.
+func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) (reused []string, inline []Schema, err error) {
+	reused, m, err := a.reusedSchemas(ctx, src, in, schemas, prev)
+	if err != nil || m == nil || len(reused) != len(schemas)-1 {
+		return reused, nil, err
+	}
+	// One schema changed. When it was small in the previous run, Preflight extracts it itself.
+	for i, s := range schemas {
+		if slices.Contains(reused, s) {
+			continue
+		}
+		if segs, ok := m.SchemaSegments(s); ok && segs[connectors.KindTables].Count <= MaxInlineTables {
+			inline = []Schema{{Index: i, Name: s}}
+		}
+	}
+	return reused, inline, nil
+}
+
+// MaxInlineTables bounds the schema Preflight extracts itself when it is an incremental run's
+// only change: at most this many tables and views in the previous run (Preflight has a
+// 2-minute limit and no heartbeat; a larger schema goes to a batch of its own).
+const MaxInlineTables = 1000
+
+// reusedSchemas takes the fingerprints of the run's schemas (when the connector has a
+// Fingerprinter), stages them in the run's directory, and returns the schemas reused from the
+// previous run, and its manifest (nil when there is none to compare with): those whose
+// fingerprint equals the one recorded then and whose output is still there, intact, and holds
+// none of this run's sensitive values (a full run would have redacted such a value, so reusing
+// it would write what a full run does not: the schema is extracted again).
+func (a *Activities) reusedSchemas(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) ([]string, *output.Manifest, error) {
 	fp, ok := src.(connectors.Fingerprinter)
 	if !ok || len(schemas) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// The previous run's fingerprints, and the connector's state, when the run is still there.
 	var m *output.Manifest
@@ -184,14 +210,14 @@ func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.So
 	}
 	fps, next, err := fp.Fingerprints(ctx, schemas, in.Filters, state)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := a.runDir(ctx, in.Connector, in.OutputPrefix)
 	if err := output.StageFingerprints(dir, output.Fingerprints{Schemas: fps, State: next}); err != nil {
-		return nil, appError(err, true)
+		return nil, nil, appError(err, true)
 	}
 	if was == nil {
-		return nil, nil // no previous run, or it is gone: extract everything
+		return nil, nil, nil // no previous run, or it is gone: extract everything
 	}
 	var candidates []string
 	for _, s := range schemas {
@@ -205,7 +231,7 @@ func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.So
 	if a.clean.same(*prev, guard) {
 		// This process finalized the previous run with the same sensitive values as this run's,
 		// and its output held none of them: nothing to look for.
-		return candidates, nil
+		return candidates, m, nil
 	}
 	label := sourcePrefix(in.Incremental.Source)
 	keep := make([]bool, len(candidates))
@@ -227,7 +253,7 @@ func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.So
 			reused = append(reused, s)
 		}
 	}
-	return reused, nil
+	return reused, m, nil
 }
 
 // reusable reports whether a schema's segments in an earlier run are intact (each segment

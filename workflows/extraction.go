@@ -189,6 +189,9 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	var report activities.PreflightResult
 	if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 		pin := activities.PreflightInput{LeaseInput: li, Incremental: incremental}
+		if incremental != nil {
+			pin.Source = in.Source // for a small change Preflight extracts itself (report.Inline)
+		}
 		if fewerTrips {
 			pin.ListSchemas, pin.Filters = true, in.Filters
 		}
@@ -219,10 +222,14 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	// An incremental run extracts only the schemas Preflight did not find unchanged; Finalize
 	// copies the others from the previous run.
 	var reused []string
+	var inline *activities.InlineBatch // a small change Preflight extracted itself
 	if incremental != nil {
-		reused = incremental.Reused
+		reused, inline = incremental.Reused, report.Inline
 	}
-	todo := positions(names, func(name string) bool { return !slices.Contains(reused, name) })
+	done := func(name string) bool {
+		return slices.Contains(reused, name) || inline != nil && slices.ContainsFunc(inline.Schemas, func(s activities.Schema) bool { return s.Name == name })
+	}
+	todo := positions(names, func(name string) bool { return !done(name) })
 	progress.SchemasDone, progress.SchemasReused = len(reused), len(reused)
 	per := opts.SchemasPerBatch
 	if in.Options.SchemasPerBatch == 0 && workflow.GetVersion(ctx, changeEvenBatches, workflow.DefaultVersion, 1) == 1 {
@@ -232,6 +239,15 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	parts, err := extractBatches(ctx, lease, in, opts, batches, progress, true)
 	if err != nil {
 		return fail(err)
+	}
+	if inline != nil {
+		parts[activities.PartID(inline.Schemas)] = partKinds(inline.Result.Counts)
+		batches = append(batches, inline.Schemas) // extracted again like the others if its part is lost
+		progress.SchemasDone += len(inline.Schemas)
+		progress.Redactions += inline.Result.Redactions
+		for k, n := range inline.Result.Counts {
+			progress.Counts[k] += n
+		}
 	}
 	timed("extract", t)
 
@@ -417,17 +433,12 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 				}
 				return
 			}
-			kinds := []string{}
-			for k, n := range res.Counts {
-				if n > 0 {
-					kinds = append(kinds, k)
-				}
-				if count {
+			if count {
+				for k, n := range res.Counts {
 					progress.Counts[k] += n
 				}
 			}
-			slices.Sort(kinds)
-			parts[activities.PartID(b)] = kinds
+			parts[activities.PartID(b)] = partKinds(res.Counts)
 			if count { // a batch extracted again replaces its part: count it once
 				progress.SchemasDone += len(b)
 				progress.Redactions += res.Redactions
@@ -440,6 +451,19 @@ func extractBatches(ctx workflow.Context, lease *leaseHolder, in Input, opts Run
 		return nil, err
 	}
 	return parts, firstErr
+}
+
+// partKinds are the kinds a committed part has entities of, sorted (what Finalize checks is on
+// its disk).
+func partKinds(counts map[string]int64) []string {
+	kinds := []string{}
+	for k, n := range counts {
+		if n > 0 {
+			kinds = append(kinds, k)
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
 }
 
 // invalidInput is the single, final error that lists every problem of an input.

@@ -79,7 +79,7 @@ var (
 	extractOptions = workflow.ActivityOptions{
 		ScheduleToStartTimeout: leaseScheduleToStart,
 		StartToCloseTimeout:    2 * time.Hour,
-		HeartbeatTimeout:       20 * time.Second, // the activity beats every 5 s while it runs
+		HeartbeatTimeout:       20 * time.Second, // the activity beats every SECURE_AGENT_PROGRESS_INTERVAL (1 s) while it runs
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 10, NonRetryableErrorTypes: finalKinds,

@@ -455,3 +455,52 @@ func TestIncrementalRunWhosePreviousOutputVanishes(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalSmallChangeIsExtractedInPreflight: when an incremental run's only change is one
+// small schema, Preflight extracts it on its own connection and no batch runs; the output equals
+// a full run's.
+func TestIncrementalSmallChangeIsExtractedInPreflight(t *testing.T) {
+	f := newFixture(t)
+	in := envInput()
+	in.Options.Incremental = "auto"
+	run := func(id string, in workflows.Input) (workflows.Summary, []string) {
+		t.Helper()
+		env := f.env()
+		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+		var calls activityCalls
+		calls.listen(env)
+		env.ExecuteWorkflow(workflows.ExtractionWorkflow, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		var sum workflows.Summary
+		if err := env.GetWorkflowResult(&sum); err != nil {
+			t.Fatal(err)
+		}
+		return sum, calls.names
+	}
+	run("base", in)
+	db, err := sql.Open("sqlite", f.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE customers ADD COLUMN note TEXT`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	inc, calls := run("changed", in)
+	if want := []string{"ResolveSecrets", "Preflight", "Finalize"}; !slices.Equal(calls, want) {
+		t.Errorf("activities %v, want %v", calls, want)
+	}
+	if inc.Changes == nil || inc.Changes.ExtractedSchemas != 1 || inc.Counts["columns"] != 10 {
+		t.Errorf("changes %+v, counts %v", inc.Changes, inc.Counts)
+	}
+	full, _ := run("full", envInput())
+	for _, kind := range []string{"tables", "columns", "keys", "lineage", "databases"} {
+		a, errA := os.ReadFile(filepath.Join(inc.OutputDir, kind+".jsonl.gz"))
+		b, errB := os.ReadFile(filepath.Join(full.OutputDir, kind+".jsonl.gz"))
+		if errA != nil || errB != nil || !slices.Equal(a, b) {
+			t.Errorf("%s differs from a full run's (%v, %v)", kind, errA, errB)
+		}
+	}
+}
