@@ -397,6 +397,32 @@ func TestTestConnectionWorkflow(t *testing.T) {
 	}
 }
 
+// runWith runs an extraction with workflow id id to its end and returns its summary and the
+// activities it ran; onPreflight, when set, runs when Preflight has completed.
+func (f *fixture) runWith(id string, in workflows.Input, onPreflight func()) (workflows.Summary, []string) {
+	f.t.Helper()
+	env := f.env()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
+	var calls activityCalls
+	calls.listen(env)
+	if onPreflight != nil {
+		env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
+			if info.ActivityType.Name == "Preflight" && err == nil {
+				onPreflight()
+			}
+		})
+	}
+	env.ExecuteWorkflow(workflows.ExtractionWorkflow, in)
+	if err := env.GetWorkflowError(); err != nil {
+		f.t.Fatal(err)
+	}
+	var sum workflows.Summary
+	if err := env.GetWorkflowResult(&sum); err != nil {
+		f.t.Fatal(err)
+	}
+	return sum, calls.names
+}
+
 // TestIncrementalRunWhosePreviousOutputVanishes: an incremental run finds every schema
 // unchanged, and the previous run's output is deleted before Finalize copies it. Finalize says
 // so, the workflow extracts the schemas it meant to reuse, finalizes again, and the output
@@ -406,27 +432,7 @@ func TestIncrementalRunWhosePreviousOutputVanishes(t *testing.T) {
 	in := envInput()
 	in.Options.Incremental = "auto"
 	run := func(id string, onPreflight func()) (workflows.Summary, []string) {
-		t.Helper()
-		env := f.env()
-		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
-		var calls activityCalls
-		calls.listen(env)
-		if onPreflight != nil {
-			env.SetOnActivityCompletedListener(func(info *activity.Info, _ converter.EncodedValue, err error) {
-				if info.ActivityType.Name == "Preflight" && err == nil {
-					onPreflight()
-				}
-			})
-		}
-		env.ExecuteWorkflow(workflows.ExtractionWorkflow, in)
-		if err := env.GetWorkflowError(); err != nil {
-			t.Fatal(err)
-		}
-		var sum workflows.Summary
-		if err := env.GetWorkflowResult(&sum); err != nil {
-			t.Fatal(err)
-		}
-		return sum, calls.names
+		return f.runWith(id, in, onPreflight)
 	}
 	base, _ := run("base", nil)
 	reused, calls := run("reused", nil)
@@ -463,22 +469,7 @@ func TestIncrementalSmallChangeIsExtractedInPreflight(t *testing.T) {
 	f := newFixture(t)
 	in := envInput()
 	in.Options.Incremental = "auto"
-	run := func(id string, in workflows.Input) (workflows.Summary, []string) {
-		t.Helper()
-		env := f.env()
-		env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: id})
-		var calls activityCalls
-		calls.listen(env)
-		env.ExecuteWorkflow(workflows.ExtractionWorkflow, in)
-		if err := env.GetWorkflowError(); err != nil {
-			t.Fatal(err)
-		}
-		var sum workflows.Summary
-		if err := env.GetWorkflowResult(&sum); err != nil {
-			t.Fatal(err)
-		}
-		return sum, calls.names
-	}
+	run := func(id string, in workflows.Input) (workflows.Summary, []string) { return f.runWith(id, in, nil) }
 	run("base", in)
 	db, err := sql.Open("sqlite", f.dbPath)
 	if err != nil {

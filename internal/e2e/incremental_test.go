@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/secure-agent/secure-agent/connectors"
 	"github.com/secure-agent/secure-agent/internal/testenv"
@@ -192,23 +191,9 @@ func orEmpty(s []string) []string {
 // commonSteps are the DDL steps every engine runs, in its own dialect (a schema is a database
 // in MariaDB; SQLite has one schema, main).
 func postgresIncremental(t *testing.T) incrementalEngine {
-	admin, u := testenv.PGAdmin(t)
-	ctx := context.Background()
-	suffix := randomHex(t)[:8]
-	db, user, password := "inc_"+suffix, "inc_reader_"+suffix, "pw-"+randomHex(t)
-	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, db))
-	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, user, password))
-	t.Cleanup(func() {
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, user))
-	})
-	dbURL := *u
-	dbURL.Path = "/" + db
-	conn, err := pgx.Connect(ctx, dbURL.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	password := "pw-" + randomHex(t)
+	pg := newPGDatabase(t, "inc", password)
+	db, user, conn, u := pg.name, pg.user, pg.conn, pg.url
 	mustExec(t, conn, `
 		CREATE SCHEMA a; CREATE SCHEMA b; CREATE SCHEMA c; DROP SCHEMA public;
 		CREATE TYPE a.mood AS ENUM ('ok', 'sad');
@@ -375,24 +360,10 @@ func sqliteIncremental(t *testing.T) incrementalEngine {
 //     password does not stop reuse, so reuse does not tell a starter whether a guess is right;
 //   - runs with another source label, or other filters, never reuse each other's output.
 func TestIncrementalReuseIsGuarded(t *testing.T) {
-	admin, u := testenv.PGAdmin(t)
 	ctx := context.Background()
-	suffix := randomHex(t)[:8]
-	db, user := "incsec_"+suffix, "incsec_reader_"+suffix
 	first, rotated := "pw-first-"+randomHex(t), "rotated-canary-"+randomHex(t)
-	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, db))
-	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, user, first))
-	t.Cleanup(func() {
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, user))
-	})
-	dbURL := *u
-	dbURL.Path = "/" + db
-	conn, err := pgx.Connect(ctx, dbURL.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	pg := newPGDatabase(t, "incsec", first)
+	db, user, conn, u, admin := pg.name, pg.user, pg.conn, pg.url, pg.admin
 	mustExec(t, conn, fmt.Sprintf(`CREATE SCHEMA a; CREATE SCHEMA b; DROP SCHEMA public;
 		CREATE TABLE a.t (id int) WITH (autovacuum_enabled = false);
 		CREATE TABLE b.t (id int) WITH (autovacuum_enabled = false);

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,23 +26,10 @@ import (
 // manySchemas creates a database with n schemas of tables tables each, and a read-only login.
 func manySchemas(t *testing.T, n, tables int) (db, user, password string) {
 	t.Helper()
-	admin, u := testenv.PGAdmin(t)
-	ctx := context.Background()
-	suffix := randomHex(t)[:8]
-	db, user, password = "resume_"+suffix, "reader_"+suffix, "pw-"+randomHex(t)
-	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, db))
-	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, user, password))
-	t.Cleanup(func() {
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
-		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, user))
-	})
-	dbURL := *u
-	dbURL.Path = "/" + db
-	conn, err := pgx.Connect(ctx, dbURL.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	password = "pw-" + randomHex(t)
+	pg := newPGDatabase(t, "resume", password)
+	db, user = pg.name, pg.user
+	conn := pg.conn
 	var b strings.Builder
 	for s := range n {
 		fmt.Fprintf(&b, "CREATE SCHEMA s%02d; GRANT USAGE ON SCHEMA s%02d TO %s;\n", s, s, user)
@@ -57,6 +45,42 @@ func manySchemas(t *testing.T, n, tables int) (db, user, password string) {
 	mustExec(t, conn, "VACUUM ANALYZE")
 	mustExec(t, conn, "CHECKPOINT")
 	return db, user, password
+}
+
+// pgDatabase is a database of the test PostgreSQL made for one test, with a login role of its
+// own; both are dropped when the test ends.
+type pgDatabase struct {
+	name, user string
+	// conn is the administrator's connection to the database, url its address.
+	conn *pgx.Conn
+	url  *url.URL
+	// admin is the administrator's connection to the server.
+	admin *pgx.Conn
+}
+
+// newPGDatabase creates a database named prefix_<random>, and a role that logs in with password.
+func newPGDatabase(t *testing.T, prefix, password string) *pgDatabase {
+	t.Helper()
+	admin, u := testenv.PGAdmin(t)
+	ctx := context.Background()
+	suffix := randomHex(t)[:8]
+	d := &pgDatabase{name: prefix + "_" + suffix, user: prefix + "_reader_" + suffix, admin: admin}
+	mustExec(t, admin, fmt.Sprintf(`CREATE DATABASE %s`, d.name))
+	mustExec(t, admin, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, d.user, password))
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, d.name))
+		_, _ = admin.Exec(ctx, fmt.Sprintf(`DROP ROLE IF EXISTS %s`, d.user))
+	})
+	dbURL := *u
+	dbURL.Path = "/" + d.name
+	d.url = &dbURL
+	conn, err := pgx.Connect(ctx, dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	d.conn = conn
+	return d
 }
 
 func mustExec(t *testing.T, conn *pgx.Conn, sql string) {
