@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http/httptest"
@@ -77,5 +78,38 @@ func TestPublishToS3(t *testing.T) {
 	}
 	if strings.Contains(h.logs.String(), secret) {
 		t.Fatal("the sink's secret key reached the logs")
+	}
+
+	// Incremental runs to S3: the state stays on the agent's disk, the second run reuses the
+	// staged first one, and its removed.jsonl.gz is published with the data files.
+	in.Options.Incremental = "auto"
+	first := h.start(workflows.ExtractionWorkflowName, in)
+	if err := first.Get(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlDB.Exec(`ALTER TABLE customers DROP COLUMN name`); err != nil {
+		t.Fatal(err)
+	}
+	_ = sqlDB.Close()
+	second := h.start(workflows.ExtractionWorkflowName, in)
+	var incSum workflows.Summary
+	if err := second.Get(context.Background(), &incSum); err != nil {
+		t.Fatal(err)
+	}
+	if incSum.Changes == nil || incSum.Changes.RemovedObjects != 1 {
+		t.Fatalf("changes of the second run: %+v", incSum.Changes)
+	}
+	incPrefix := "team-a/sqlite/" + output.SafeComponent(second.GetID()) + "/" + output.SafeComponent(second.GetRunID()) + "/"
+	if o, err := backend.HeadObject("catalog", incPrefix+output.RemovedName); err != nil || o.Size == 0 {
+		t.Errorf("%s was not published: %v", output.RemovedName, err)
+	}
+	for _, local := range []string{"fingerprints.json"} {
+		if _, err := backend.HeadObject("catalog", incPrefix+local); err == nil {
+			t.Errorf("%s, the agent's own state, was published", local)
+		}
 	}
 }

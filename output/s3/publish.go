@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -108,7 +109,8 @@ func (s *Sink) Publish(ctx context.Context, runDir, keyPrefix string) (*Result, 
 	return res, nil
 }
 
-// plan reads the manifest and lists the uploads: the data files, then the manifest. It checks
+// plan reads the manifest and lists the uploads: the data files (and an incremental run's
+// removed.jsonl.gz), then the manifest. It checks
 // what can be checked locally, so a run that cannot be published fails before any upload.
 func (s *Sink) plan(runDir, base string) ([]upload, error) {
 	fail := func(kind secrets.Kind, cause error, format string, args ...any) ([]upload, error) {
@@ -130,9 +132,13 @@ func (s *Sink) plan(runDir, base string) ([]upload, error) {
 		return fail(secrets.InvalidInput, nil, "the run's %s has format version %d; this agent publishes version %d", output.ManifestName, m.FormatVersion, output.FormatVersion)
 	}
 
-	uploads := make([]upload, 0, len(m.Files)+1)
+	uploads := make([]upload, 0, len(m.Files)+2)
 	seen := map[string]bool{}
-	for _, f := range m.Files {
+	files := m.Files
+	if m.Changes != nil {
+		files = append(slices.Clone(files), m.Changes.RemovedFile) // an incremental run's removed objects
+	}
+	for _, f := range files {
 		if !dataFileName(f.Name) || seen[f.Name] {
 			return fail(secrets.InvalidInput, nil, "the run's %s lists an invalid or repeated file name %q", output.ManifestName, f.Name)
 		}
