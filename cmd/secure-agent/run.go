@@ -127,9 +127,21 @@ func startAndFollow(ctx context.Context, c client.Client, dc converter.DataConve
 	bar := newProgressBar(stderr, mode == followProgress)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	// Interrupted: only this command stops. The run goes on in Temporal; say how to follow or
+	// stop it, and exit 130 like other commands a signal ends.
+	interrupted := func() error {
+		bar.finish()
+		fmt.Fprintf(stderr, "interrupted: stopped following %s (run %s); the run goes on in Temporal.\n"+
+			"  follow it:  temporal workflow show --workflow-id %s\n"+
+			"  stop it:    temporal workflow cancel --workflow-id %s\n", run.GetID(), run.GetRunID(), shellQuote(run.GetID()), shellQuote(run.GetID()))
+		return exitError{130}
+	}
 	for {
 		select {
 		case err := <-done:
+			if err != nil && ctx.Err() != nil {
+				return interrupted() // run.Get gave up because ctx ended, not because the run failed
+			}
 			if err == nil {
 				bar.update(doneProgress(sum))
 			}
@@ -159,13 +171,7 @@ func startAndFollow(ctx context.Context, c client.Client, dc converter.DataConve
 				}
 			}
 		case <-ctx.Done():
-			// Interrupted: only this command stops. The run goes on in Temporal; say how to
-			// follow or stop it, and exit 130 like other commands a signal ends.
-			bar.finish()
-			fmt.Fprintf(stderr, "interrupted: stopped following %s (run %s); the run goes on in Temporal.\n"+
-				"  follow it:  temporal workflow show --workflow-id %s\n"+
-				"  stop it:    temporal workflow cancel --workflow-id %s\n", run.GetID(), run.GetRunID(), shellQuote(run.GetID()), shellQuote(run.GetID()))
-			return exitError{130}
+			return interrupted()
 		}
 	}
 }
