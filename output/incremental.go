@@ -127,7 +127,7 @@ func StageFingerprints(runDir string, fps Fingerprints) error {
 
 // keepFingerprints moves the staged fingerprints beside the output when they cover every unit;
 // otherwise the run keeps none (and the next incremental run extracts everything).
-func keepFingerprints(runDir string, units []UnitIndex) error {
+func keepFingerprints(runDir string, units []SchemaIndex) error {
 	fps, err := ReadFingerprints(filepath.Join(runDir, PartsDir))
 	if err != nil || fps == nil {
 		return err
@@ -195,7 +195,7 @@ type RemovedObject struct {
 // changes compares a finished run's schemas (units, placed) with the previous run's manifest
 // and writes removed.jsonl.gz: for each schema both have and this run extracted again, the
 // objects of the previous run's segments that are not in this run's.
-func changes(runDir string, units []UnitIndex, prevDir string, prev *Manifest, prevRef RunRef) (*Changes, error) {
+func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest, prevRef RunRef) (*Changes, error) {
 	c := &Changes{Previous: prevRef, Added: []string{}, Removed: []string{}}
 	now := map[string]bool{}
 	for _, u := range units {

@@ -60,15 +60,15 @@ func partUnits(runDir string, ids []string) (units []unitSource, ok bool, err er
 	return units, true, nil
 }
 
-// reusedUnits locates the reused schemas' segments in the earlier run's files. A schema, run
-// or file that is not there is ErrReuseUnavailable.
-func reusedUnits(r *Reuse) ([]unitSource, error) {
+// reusedUnits locates the reused schemas' segments in the earlier run's files, whose manifest
+// is prev (nil when it could not be read). A schema, run or file that is not there is
+// ErrReuseUnavailable.
+func reusedUnits(r *Reuse, prev *Manifest) ([]unitSource, error) {
 	if r == nil || len(r.Schemas) == 0 {
 		return nil, nil
 	}
-	prev, err := ReadManifest(r.PreviousDir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrReuseUnavailable, err)
+	if prev == nil {
+		return nil, fmt.Errorf("%w: the earlier run has no readable manifest", ErrReuseUnavailable)
 	}
 	if err := checkFiles(r.PreviousDir, prev); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrReuseUnavailable, err)
@@ -94,16 +94,16 @@ func reusedUnits(r *Reuse) ([]unitSource, error) {
 // each unit's segments in them. Counts come from the indexes:
 // every segment was counted as it was written (and a reused one checked line by line before
 // it was chosen for reuse).
-func joinSegments(runDir string, kinds []string, units []unitSource) ([]File, []UnitIndex, error) {
+func joinSegments(runDir string, kinds []string, units []unitSource) ([]File, []SchemaIndex, error) {
 	sort.Slice(units, func(i, j int) bool { return units[i].name < units[j].name })
 	for i := 1; i < len(units); i++ {
 		if units[i].name == units[i-1].name {
 			return nil, nil, fmt.Errorf("output: schema %q is in two parts, or both extracted and reused", units[i].name)
 		}
 	}
-	index := make([]UnitIndex, len(units))
+	index := make([]SchemaIndex, len(units))
 	for i, u := range units {
-		index[i] = UnitIndex{Name: u.name, Reused: u.reused, Segments: map[string]Segment{}}
+		index[i] = SchemaIndex{Name: u.name, Reused: u.reused, Segments: map[string]Segment{}}
 	}
 	files := make([]File, len(kinds))
 	placed := make([][]Segment, len(kinds)) // per kind, per unit

@@ -123,7 +123,13 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	reused, err := reusedUnits(meta.Reuse)
+	// The previous run's manifest, read once: for the segments reused from it and for the
+	// changes reported against it (left out when it is gone and nothing is reused).
+	var prev *Manifest
+	if meta.Reuse != nil {
+		prev, _ = ReadManifest(meta.Reuse.PreviousDir)
+	}
+	reused, err := reusedUnits(meta.Reuse, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +174,7 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		UnsupportedKinds: meta.Unsupported,
 	}
 	var files []File
-	var index []UnitIndex
+	var index []SchemaIndex
 	if segmented {
 		files, index, err = joinSegments(runDir, kinds, units)
 	} else {
@@ -182,17 +188,13 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		m.Counts[f.Entity] = f.Count
 	}
 	if segmented {
-		m.Schemas = schemaIndexes(index)
+		m.Schemas = index
 		if err := keepFingerprints(runDir, index); err != nil {
 			return nil, err
 		}
-		if r := meta.Reuse; r != nil {
-			// The changes are reported against the previous run while its manifest is there
-			// (it must be, when schemas are reused from it: reusedUnits read it).
-			if prev, err := ReadManifest(r.PreviousDir); err == nil {
-				if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
-					return nil, err
-				}
+		if r := meta.Reuse; r != nil && prev != nil {
+			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
+				return nil, err
 			}
 		}
 	}

@@ -54,15 +54,7 @@ var ErrReuseUnavailable = errors.New("output: the earlier run's output to reuse 
 // PartIndex is a planned part's index, parts/index.<partID>.json: its units in order, with their
 // segments in the part's files (offsets 0: each kind's segments follow each other).
 type PartIndex struct {
-	Units []UnitIndex `json:"units"`
-}
-
-// UnitIndex is one schema of a run: whether its segments were reused from an earlier run, and
-// its segment of each kind that has entities.
-type UnitIndex struct {
-	Name     string             `json:"name"`
-	Reused   bool               `json:"reused,omitempty"`
-	Segments map[string]Segment `json:"segments"`
+	Units []SchemaIndex `json:"units"`
 }
 
 func indexName(partID string) string { return "index." + partID + ".json" }
@@ -83,20 +75,13 @@ func readIndex(runDir, partID string) (ix PartIndex, found bool, err error) {
 	return ix, true, nil
 }
 
-// SchemaIndex is a run's manifest entry for one schema: its segments in the data files, and
-// whether they were reused from the previous run.
+// SchemaIndex is one schema of a run, in a part's index and in the manifest: its segment of each
+// kind that has entities (offsets 0 in a part's index, where each kind's segments follow each
+// other; placed in the manifest), and whether they were reused from the previous run.
 type SchemaIndex struct {
 	Name     string             `json:"name"`
 	Reused   bool               `json:"reused,omitempty"`
 	Segments map[string]Segment `json:"segments"`
-}
-
-func schemaIndexes(units []UnitIndex) []SchemaIndex {
-	out := make([]SchemaIndex, len(units))
-	for i, u := range units {
-		out[i] = SchemaIndex(u)
-	}
-	return out
 }
 
 // SchemaSegments returns the named schema's segments in m's files, and whether m has them.
