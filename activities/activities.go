@@ -173,13 +173,17 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 		}
 	}
 	res := &PreflightResult{}
+	var prev *previousOutput
 	if in.Incremental != nil {
 		var err error
 		if res.StateKey, err = a.stateKey(ctx, in.LeaseInput, in.OutputPrefix, in.Incremental); err != nil {
 			return nil, appError(err, true)
 		}
-		if res.Previous, err = a.previousRun(in.Connector, in.OutputPrefix, res.StateKey, in.Incremental.Mode); err != nil {
+		if prev, err = a.previousRun(in.Connector, in.OutputPrefix, res.StateKey, in.Incremental.Mode); err != nil {
 			return nil, appError(err, true)
+		}
+		if prev != nil {
+			res.Previous = &prev.ref
 		}
 	}
 	var report *connectors.PreflightReport
@@ -192,7 +196,7 @@ func (a *Activities) Preflight(ctx context.Context, in PreflightInput) (*Preflig
 			return err
 		}
 		var small []Schema
-		res.Reused, small, err = a.incrementalPreflight(ctx, src, in, res.Schemas, res.Previous)
+		res.Reused, small, err = a.incrementalPreflight(ctx, src, in, res.Schemas, prev)
 		if err != nil || small == nil {
 			return err
 		}

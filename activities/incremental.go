@@ -139,9 +139,17 @@ func (a *Activities) stateKey(ctx context.Context, li LeaseInput, prefix string,
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// previousOutput is the earlier run an incremental run compares with: its id, its directory on
+// this worker's disk, and its manifest, read once.
+type previousOutput struct {
+	ref      output.RunRef
+	dir      string
+	manifest *output.Manifest
+}
+
 // previousRun finds the last finished run comparable with this one (auto mode only): one whose
 // manifest is still in the output directory and indexes its schemas.
-func (a *Activities) previousRun(connector, prefix, key, mode string) (*output.RunRef, error) {
+func (a *Activities) previousRun(connector, prefix, key, mode string) (*previousOutput, error) {
 	if mode != IncrementalAuto {
 		return nil, nil
 	}
@@ -149,19 +157,20 @@ func (a *Activities) previousRun(connector, prefix, key, mode string) (*output.R
 	if err != nil || st == nil {
 		return nil, err
 	}
-	m, err := output.ReadManifest(output.RunDir(a.OutputRoot, prefix, connector, st.Run.WorkflowID, st.Run.RunID))
+	dir := output.RunDir(a.OutputRoot, prefix, connector, st.Run.WorkflowID, st.Run.RunID)
+	m, err := output.ReadManifest(dir)
 	if err != nil || len(m.Schemas) == 0 {
 		a.logger().Warn("the last incremental run of this source is gone or has no schema index; extracting everything",
 			"previousWorkflowId", st.Run.WorkflowID, "previousRunId", st.Run.RunID)
 		return nil, nil
 	}
-	return &st.Run, nil
+	return &previousOutput{ref: st.Run, dir: dir, manifest: m}, nil
 }
 
 // incrementalPreflight decides which of the run's schemas are reused from the previous run
 // (reusedSchemas) and, when exactly one is not and it was small, returns it as the batch
 // Preflight extracts itself.
-func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) (reused []string, inline []Schema, err error) {
+func (a *Activities) incrementalPreflight(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *previousOutput) (reused []string, inline []Schema, err error) {
 	reused, m, err := a.reusedSchemas(ctx, src, in, schemas, prev)
 	if err != nil || m == nil || len(reused) != len(schemas)-1 {
 		return reused, nil, err
@@ -189,20 +198,18 @@ const MaxInlineTables = 1000
 // fingerprint equals the one recorded then and whose output is still there, intact, and holds
 // none of this run's sensitive values (a full run would have redacted such a value, so reusing
 // it would write what a full run does not: the schema is extracted again).
-func (a *Activities) reusedSchemas(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *output.RunRef) ([]string, *output.Manifest, error) {
+func (a *Activities) reusedSchemas(ctx context.Context, src connectors.Source, in PreflightInput, schemas []string, prev *previousOutput) ([]string, *output.Manifest, error) {
 	fp, ok := src.(connectors.Fingerprinter)
 	if !ok || len(schemas) == 0 {
 		return nil, nil, nil
 	}
-	// The previous run's fingerprints, and the connector's state, when the run is still there.
+	// The previous run's fingerprints, and the connector's state.
 	var m *output.Manifest
 	var was *output.Fingerprints
 	var prevDir string
 	if prev != nil {
-		prevDir = output.RunDir(a.OutputRoot, in.OutputPrefix, in.Connector, prev.WorkflowID, prev.RunID)
-		if m, _ = output.ReadManifest(prevDir); m != nil {
-			was, _ = output.ReadFingerprints(prevDir)
-		}
+		m, prevDir = prev.manifest, prev.dir
+		was, _ = output.ReadFingerprints(prevDir)
 	}
 	var state []byte
 	if was != nil {
@@ -228,7 +235,7 @@ func (a *Activities) reusedSchemas(ctx context.Context, src connectors.Source, i
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
-	if a.clean.same(*prev, guard) {
+	if a.clean.same(prev.ref, guard) {
 		// This process finalized the previous run with the same sensitive values as this run's,
 		// and its output held none of them: nothing to look for.
 		return candidates, m, nil
