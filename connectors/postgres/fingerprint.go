@@ -100,25 +100,49 @@ const rowHash = `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catal
 
 func rh(alias string, seed int) string { return fmt.Sprintf(rowHash, alias, seed) }
 
-// wholeCatalogs are the catalogs digested as a whole first: name, the alias and table of their
-// rows (user objects only where a cheap condition says so), and the key of the object each row
-// belongs to (class OID << 32 | object OID), for finding the schemas of rows written since the
-// previous call.
-var wholeCatalogs = []struct{ name, from, owner string }{
-	{"attribute", `pg_catalog.pg_attribute AS x WHERE x.attrelid >= 16384`, relOwner("x.attrelid")},
-	{"attrdef", `pg_catalog.pg_attrdef AS x`, relOwner("x.adrelid")},
-	{"index", `pg_catalog.pg_index AS x WHERE x.indrelid >= 16384`, relOwner("x.indrelid")},
-	{"trigger", `pg_catalog.pg_trigger AS x`, relOwner("x.tgrelid")},
-	{"rewrite", `pg_catalog.pg_rewrite AS x WHERE x.ev_class >= 16384`, relOwner("x.ev_class")},
-	{"sequence", `pg_catalog.pg_sequence AS x`, relOwner("x.seqrelid")},
-	{"inherits", `pg_catalog.pg_inherits AS x`, relOwner("x.inhrelid")},
-	{"partitioned", `pg_catalog.pg_partitioned_table AS x`, relOwner("x.partrelid")},
-	{"enum", `pg_catalog.pg_enum AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.enumtypid::int8`},
-	{"range", `pg_catalog.pg_range AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.rngtypid::int8`},
-	{"aggregate", `pg_catalog.pg_aggregate AS x`, `('pg_catalog.pg_proc'::pg_catalog.regclass::int8 << 32) | x.aggfnoid::int8`},
-	{"description", `pg_catalog.pg_description AS x WHERE x.objoid >= 16384`, `(x.classoid::int8 << 32) | x.objoid::int8`},
-	{"depend", `pg_catalog.pg_depend AS x WHERE x.objid >= 16384`, `(x.classid::int8 << 32) | x.objid::int8`},
+// wholeCatalog is a catalog digested as a whole first, and per schema where the whole moved:
+// its rows (alias x) as the whole scan reads them (user objects only where a cheap condition
+// says so); the key of the object each row belongs to (class OID << 32 | object OID), for
+// finding the schemas of rows written since the previous call; and, for the per-schema digest,
+// the schema of a row and the FROM clause that reaches it (from rels or objs, see
+// schemaObjects). Both digests hash a row the same way (rowHash, seeded with the catalog's
+// position in wholeCatalogs), so the whole minus the schemas' parts is what lies elsewhere.
+type wholeCatalog struct {
+	name, from, owner string
+	schema, join      string
 }
+
+var wholeCatalogs = []wholeCatalog{
+	{"attribute", `pg_catalog.pg_attribute AS x WHERE x.attrelid >= 16384`, relOwner("x.attrelid"),
+		"r.nsp", `pg_catalog.pg_attribute AS x JOIN rels AS r ON r.oid = x.attrelid`},
+	{"attrdef", `pg_catalog.pg_attrdef AS x`, relOwner("x.adrelid"),
+		"r.nsp", `pg_catalog.pg_attrdef AS x JOIN rels AS r ON r.oid = x.adrelid`},
+	{"index", `pg_catalog.pg_index AS x WHERE x.indrelid >= 16384`, relOwner("x.indrelid"),
+		"r.nsp", `pg_catalog.pg_index AS x JOIN rels AS r ON r.oid = x.indrelid`},
+	{"trigger", `pg_catalog.pg_trigger AS x`, relOwner("x.tgrelid"),
+		"r.nsp", `pg_catalog.pg_trigger AS x JOIN rels AS r ON r.oid = x.tgrelid`},
+	{"rewrite", `pg_catalog.pg_rewrite AS x WHERE x.ev_class >= 16384`, relOwner("x.ev_class"),
+		"r.nsp", `pg_catalog.pg_rewrite AS x JOIN rels AS r ON r.oid = x.ev_class`},
+	{"sequence", `pg_catalog.pg_sequence AS x`, relOwner("x.seqrelid"),
+		"r.nsp", `pg_catalog.pg_sequence AS x JOIN rels AS r ON r.oid = x.seqrelid`},
+	{"inherits", `pg_catalog.pg_inherits AS x`, relOwner("x.inhrelid"),
+		"r.nsp", `pg_catalog.pg_inherits AS x JOIN rels AS r ON r.oid = x.inhrelid`},
+	{"partitioned", `pg_catalog.pg_partitioned_table AS x`, relOwner("x.partrelid"),
+		"r.nsp", `pg_catalog.pg_partitioned_table AS x JOIN rels AS r ON r.oid = x.partrelid`},
+	{"enum", `pg_catalog.pg_enum AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.enumtypid::int8`,
+		"t.typnamespace", `pg_catalog.pg_enum AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.enumtypid WHERE t.typnamespace = ANY ($2::oid[])`},
+	{"range", `pg_catalog.pg_range AS x`, `('pg_catalog.pg_type'::pg_catalog.regclass::int8 << 32) | x.rngtypid::int8`,
+		"t.typnamespace", `pg_catalog.pg_range AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.rngtypid WHERE t.typnamespace = ANY ($2::oid[])`},
+	{"aggregate", `pg_catalog.pg_aggregate AS x`, `('pg_catalog.pg_proc'::pg_catalog.regclass::int8 << 32) | x.aggfnoid::int8`,
+		"p.pronamespace", `pg_catalog.pg_aggregate AS x JOIN pg_catalog.pg_proc AS p ON p.oid = x.aggfnoid WHERE p.pronamespace = ANY ($2::oid[])`},
+	{"description", `pg_catalog.pg_description AS x WHERE x.objoid >= 16384`, `(x.classoid::int8 << 32) | x.objoid::int8`,
+		"o.nsp", `pg_catalog.pg_description AS x JOIN objs AS o ON o.classid = x.classoid AND o.objid = x.objoid`},
+	{"depend", `pg_catalog.pg_depend AS x WHERE x.objid >= 16384`, `(x.classid::int8 << 32) | x.objid::int8`,
+		"o.nsp", `pg_catalog.pg_depend AS x JOIN objs AS o ON o.classid = x.classid AND o.objid = x.objid`},
+}
+
+// seed is the row hash's seed of wholeCatalogs[i]: its position, counted from 1.
+func seed(i int) int { return i + 1 }
 
 func relOwner(col string) string {
 	return `('pg_catalog.pg_class'::pg_catalog.regclass::int8 << 32) | ` + col + `::int8`
@@ -134,7 +158,7 @@ func wholeQuery() string {
 		}
 		q += fmt.Sprintf(`SELECT %s::text, pg_catalog.count(*), COALESCE(pg_catalog.sum(pg_catalog.hashint8extended(w.r, %d)), 0)::text,
 	COALESCE(pg_catalog.array_agg(DISTINCT w.owner) FILTER (WHERE w.r >= $2), '{}')
-FROM (SELECT %s AS r, %s AS owner FROM %s) AS w`, pgQuote(c.name), i+1, relXmin("x"), c.owner, c.from)
+FROM (SELECT %s AS r, %s AS owner FROM %s) AS w`, pgQuote(c.name), seed(i), relXmin("x"), c.owner, c.from)
 	}
 	return q
 }
@@ -172,23 +196,6 @@ const schemaObjects = `rels AS (
 	UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, x.oid, x.typnamespace FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
 	UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, x.oid, x.pronamespace FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
 )`
-
-// bySchema are the queries that digest a whole catalog per schema (of $2), as (nsp, h) rows.
-var bySchema = map[string]string{
-	"attribute":   `SELECT r.nsp, ` + rh("a", 1) + ` FROM pg_catalog.pg_attribute AS a JOIN rels AS r ON r.oid = a.attrelid`,
-	"attrdef":     `SELECT r.nsp, ` + rh("x", 2) + ` FROM pg_catalog.pg_attrdef AS x JOIN rels AS r ON r.oid = x.adrelid`,
-	"index":       `SELECT r.nsp, ` + rh("x", 3) + ` FROM pg_catalog.pg_index AS x JOIN rels AS r ON r.oid = x.indrelid`,
-	"trigger":     `SELECT r.nsp, ` + rh("x", 4) + ` FROM pg_catalog.pg_trigger AS x JOIN rels AS r ON r.oid = x.tgrelid`,
-	"rewrite":     `SELECT r.nsp, ` + rh("x", 5) + ` FROM pg_catalog.pg_rewrite AS x JOIN rels AS r ON r.oid = x.ev_class`,
-	"sequence":    `SELECT r.nsp, ` + rh("x", 6) + ` FROM pg_catalog.pg_sequence AS x JOIN rels AS r ON r.oid = x.seqrelid`,
-	"inherits":    `SELECT r.nsp, ` + rh("x", 7) + ` FROM pg_catalog.pg_inherits AS x JOIN rels AS r ON r.oid = x.inhrelid`,
-	"partitioned": `SELECT r.nsp, ` + rh("x", 8) + ` FROM pg_catalog.pg_partitioned_table AS x JOIN rels AS r ON r.oid = x.partrelid`,
-	"enum":        `SELECT t.typnamespace, ` + rh("x", 9) + ` FROM pg_catalog.pg_enum AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.enumtypid WHERE t.typnamespace = ANY ($2::oid[])`,
-	"range":       `SELECT t.typnamespace, ` + rh("x", 10) + ` FROM pg_catalog.pg_range AS x JOIN pg_catalog.pg_type AS t ON t.oid = x.rngtypid WHERE t.typnamespace = ANY ($2::oid[])`,
-	"aggregate":   `SELECT p.pronamespace, ` + rh("x", 11) + ` FROM pg_catalog.pg_aggregate AS x JOIN pg_catalog.pg_proc AS p ON p.oid = x.aggfnoid WHERE p.pronamespace = ANY ($2::oid[])`,
-	"description": `SELECT o.nsp, ` + rh("x", 12) + ` FROM pg_catalog.pg_description AS x JOIN objs AS o ON o.classid = x.classoid AND o.objid = x.objoid`,
-	"depend":      `SELECT o.nsp, ` + rh("x", 13) + ` FROM pg_catalog.pg_depend AS x JOIN objs AS o ON o.classid = x.classid AND o.objid = x.objid`,
-}
 
 // directQuery digests, per schema of $2, the catalogs with a namespace column: the schema's own
 // row, its relations (with the in-place sizes and row estimates entities carry), types,
@@ -388,7 +395,7 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	// does not, or nothing is known, it is digested again for every schema.
 	sameSchemas := slices.Equal(prev.Schemas, oids)
 	next.Schemas = oids
-	for _, c := range wholeCatalogs {
+	for i, c := range wholeCatalogs {
 		next.BySchema[c.name] = map[uint32]digest{}
 		if sameSchemas && prev.Whole[c.name] == next.Whole[c.name] {
 			maps.Copy(next.BySchema[c.name], prev.BySchema[c.name])
@@ -403,7 +410,7 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 		}
 		done := false
 		if len(touched) > 0 && len(touched) < len(oids) {
-			now, err := digestBySchema(ctx, tx, c.name, ref, touched, true)
+			now, err := digestBySchema(ctx, tx, i, ref, touched, true)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -413,7 +420,7 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 			done = next.Rest[c.name] == prev.Rest[c.name]
 		}
 		if !done {
-			now, err := digestBySchema(ctx, tx, c.name, ref, oids, false)
+			now, err := digestBySchema(ctx, tx, i, ref, oids, false)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -597,7 +604,7 @@ func ownerSchemas(ctx context.Context, tx pgx.Tx, keys []int64, oids []uint32) (
 
 // digestBySchema digests catalog per schema of oids (every one of them gets a digest). few says
 // the schemas are a handful: their objects are reached through the catalogs' indexes then.
-func digestBySchema(ctx context.Context, tx pgx.Tx, catalog string, ref int64, oids []uint32, few bool) (map[uint32]digest, error) {
+func digestBySchema(ctx context.Context, tx pgx.Tx, catalog int, ref int64, oids []uint32, few bool) (map[uint32]digest, error) {
 	out := make(map[uint32]digest, len(oids))
 	for _, oid := range oids {
 		out[oid] = digest{Sum: "0"}
@@ -608,7 +615,9 @@ func digestBySchema(ctx context.Context, tx pgx.Tx, catalog string, ref int64, o
 		}
 		defer func() { _, _ = tx.Exec(ctx, `SELECT pg_catalog.set_config('enable_nestloop', 'off', true)`) }()
 	}
-	q := fmt.Sprintf(`WITH %s SELECT b.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(b.h), 0)::text FROM (%s) AS b(nsp, h) GROUP BY b.nsp`, schemaObjects, bySchema[catalog])
+	c := wholeCatalogs[catalog]
+	q := fmt.Sprintf(`WITH %s SELECT %s, pg_catalog.count(*), COALESCE(pg_catalog.sum(%s), 0)::text FROM %s GROUP BY 1`,
+		schemaObjects, c.schema, rh("x", seed(catalog)), c.join)
 	err := each(ctx, tx, q, []any{ref, oids}, func(rows pgx.Rows) error {
 		var oid uint32
 		var d digest
