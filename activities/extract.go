@@ -150,6 +150,9 @@ func PartID(batch []Schema) string {
 // the run's sensitive fields in extracted text (a view definition with a connection string, a
 // comment, a default) is written as [REDACTED].
 func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, dir string, in ExtractInput, running *runningCounts) (*ExtractResult, error) {
+	if running == nil {
+		running = &runningCounts{m: map[string]int64{}}
+	}
 	names := make([]string, len(in.Schemas))
 	for i, s := range in.Schemas {
 		names[i] = s.Name
@@ -161,7 +164,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 	info := activity.GetInfo(ctx)
 	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	defer guard.Zero()
-	w := &countingWriter{inner: part, counts: map[string]int64{}, guard: guard, match: guard.Matcher(), source: in.Source, running: running}
+	w := &countingWriter{inner: part, guard: guard, match: guard.Matcher(), source: in.Source, counts: running}
 	if err := src.Extract(ctx, names, in.Filters, w); err != nil {
 		_ = part.Abort()
 		return nil, err
@@ -170,7 +173,7 @@ func (a *Activities) extractBatch(ctx context.Context, src connectors.Source, di
 		_ = part.Abort()
 		return nil, appError(err, true)
 	}
-	return &ExtractResult{Counts: w.counts, Redactions: w.redactions}, nil
+	return &ExtractResult{Counts: running.snapshot(), Redactions: w.redactions}, nil
 }
 
 // heartbeatEvery is how often a running extraction tells Temporal it is alive, whether or not
@@ -189,16 +192,13 @@ func (a *Activities) heartbeatEvery() time.Duration {
 }
 
 // runningCounts are the entities a batch's attempt has written so far, per kind: written by the
-// extraction, read by the heartbeat.
+// extraction, read by the heartbeat, and the batch's counts once it commits.
 type runningCounts struct {
 	mu sync.Mutex
 	m  map[string]int64
 }
 
 func (r *runningCounts) add(kind string) {
-	if r == nil {
-		return
-	}
 	r.mu.Lock()
 	r.m[kind]++
 	r.mu.Unlock()
@@ -242,14 +242,13 @@ func keepAlive(ctx context.Context, every time.Duration, beat func()) (stop func
 // countingWriter redacts the entities it passes on and counts them, per kind.
 type countingWriter struct {
 	inner      connectors.EntityWriter
-	counts     map[string]int64
 	guard      *secrets.Guard
 	match      secrets.Matcher // guard's view, valid until the batch's guard is zeroed
 	redactions int
 	// source is the run's source label, set on each entity after redaction.
 	source string
-	// running is told of every entity written, for the heartbeat (nil: none).
-	running *runningCounts
+	// counts are the entities written, per kind (the heartbeat reads them as they grow).
+	counts *runningCounts
 }
 
 func (w *countingWriter) Write(e connectors.Entity) error {
@@ -259,8 +258,7 @@ func (w *countingWriter) Write(e connectors.Entity) error {
 	if err := w.inner.Write(e); err != nil {
 		return appError(err, true) // an output error names the agent's own directory: safe to show
 	}
-	w.counts[e.Kind()]++
-	w.running.add(e.Kind())
+	w.counts.add(e.Kind())
 	return nil
 }
 

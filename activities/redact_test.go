@@ -63,7 +63,7 @@ func TestSourceLabelIsNeitherRedactedNorCounted(t *testing.T) {
 			t.Errorf("written %+v", e)
 		}
 		return nil
-	}), counts: map[string]int64{}, guard: g, match: g.Matcher(), source: "s3cret-pw"}
+	}), counts: &runningCounts{m: map[string]int64{}}, guard: g, match: g.Matcher(), source: "s3cret-pw"}
 	col := connectors.Column{Schema: "public", Table: "t", Name: "c", Comment: "s3cret-pw"}
 	if err := w.Write(col); err != nil {
 		t.Fatal(err)
