@@ -11,7 +11,6 @@ import (
 	"errors"
 	"net"
 	"path"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -667,8 +666,8 @@ type ColumnRef struct {
 func (Lineage) Kind() string { return KindLineage }
 
 // SchemaOf returns the schema an entity belongs to: a Schema's own name, the Schema field of
-// every other kind; ok is false for a Database, which belongs to no schema, and for an entity
-// that names no schema.
+// every other kind of the model; ok is false for a Database, which belongs to no schema, and
+// for a type this package does not declare.
 func SchemaOf(e Entity) (schema string, ok bool) {
 	switch x := e.(type) {
 	case Database:
@@ -695,17 +694,6 @@ func SchemaOf(e Entity) (schema string, ok bool) {
 		return x.Schema, true
 	case Lineage:
 		return x.Schema, true
-	}
-	v := reflect.Indirect(reflect.ValueOf(e))
-	if v.Kind() != reflect.Struct {
-		return "", false
-	}
-	field := "Schema"
-	if e.Kind() == KindSchemas {
-		field = "Name"
-	}
-	if f := v.FieldByName(field); f.IsValid() && f.Kind() == reflect.String && e.Kind() != KindDatabases {
-		return f.String(), true
 	}
 	return "", false
 }

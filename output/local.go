@@ -167,7 +167,7 @@ type PartWriter struct {
 	done   bool
 	plan   *Plan
 	unit   map[string]int // plan.Units: schema name -> position
-	index  []UnitIndex    // plan.Units' segments, filled as members close
+	index  []SchemaIndex  // plan.Units' segments, filled as members close
 }
 
 var _ connectors.EntityWriter = (*PartWriter)(nil)
@@ -218,10 +218,10 @@ func NewPlannedPartWriter(runDir, partID string, plan Plan) (*PartWriter, error)
 	}
 	w.plan = &plan
 	w.unit = make(map[string]int, len(plan.Units))
-	w.index = make([]UnitIndex, len(plan.Units))
+	w.index = make([]SchemaIndex, len(plan.Units))
 	for i, u := range plan.Units {
 		w.unit[u] = i
-		w.index[i] = UnitIndex{Name: u, Segments: map[string]Segment{}}
+		w.index[i] = SchemaIndex{Name: u, Segments: map[string]Segment{}}
 	}
 	return w, nil
 }
@@ -280,13 +280,15 @@ func (w *PartWriter) file(kind string) (*partFile, error) {
 // enterUnit makes sure e's unit's member is the open one of kind's stream: it closes the open
 // member and starts one for e's unit.
 func (w *PartWriter) enterUnit(pf *partFile, kind string, e connectors.Entity) error {
-	u := 0
+	u := 0 // a Database belongs to the first unit
 	if name, ok := connectors.SchemaOf(e); ok {
 		i, known := w.unit[name]
 		if !known {
 			return fmt.Errorf("output: a %s entity of schema %q, which is not in this part", kind, name)
 		}
 		u = i
+	} else if kind != connectors.KindDatabases {
+		return fmt.Errorf("output: a %s entity names no schema; a part cut into schemas cannot place it", kind)
 	}
 	if u == pf.unit {
 		return nil
