@@ -342,6 +342,14 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		meta.Reuse = &output.Reuse{Previous: *inc.Previous, Schemas: inc.Reused,
 			PreviousDir: output.RunDir(a.OutputRoot, in.Prefix, in.Connector, inc.Previous.WorkflowID, inc.Previous.RunID)}
 	}
+	// Names Finalize writes itself (the schemas' index, the changes) get the run's redaction, as
+	// every entity did.
+	guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	defer guard.Zero()
+	meta.Redact = func(s string) string {
+		r, _ := guard.Redact(s)
+		return r
+	}
 	m, err := output.Finalize(dir, meta)
 	if errors.Is(err, output.ErrReuseUnavailable) {
 		a.logger().Warn("the previous run's output to reuse is not on this worker's disk; the workflow extracts those schemas",
@@ -355,9 +363,7 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		// The next auto run of this source compares with this one.
 		run := output.RunRef{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}
 		if !inc.ValuesChanged {
-			guard := a.Leases.Guard(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 			a.clean.remember(run, guard)
-			guard.Zero()
 		}
 		if err := output.WriteState(a.OutputRoot, in.Prefix, in.Connector, inc.Key, run, m.FinishedAt); err != nil {
 			return nil, appError(err, true)

@@ -125,18 +125,28 @@ func StageFingerprints(runDir string, fps Fingerprints) error {
 	return nil
 }
 
-// keepFingerprints moves the staged fingerprints beside the output when they cover every unit;
+// keepFingerprints moves the staged fingerprints of the run's units beside the output, schema
+// names passed through redact, when they cover every unit;
 // otherwise the run keeps none (and the next incremental run extracts everything).
-func keepFingerprints(runDir string, units []SchemaIndex) error {
+func keepFingerprints(runDir string, units []SchemaIndex, redact func(string) string) error {
 	fps, err := ReadFingerprints(filepath.Join(runDir, PartsDir))
 	if err != nil || fps == nil {
 		return err
 	}
+	kept := make(map[string]string, len(units))
 	for _, u := range units {
 		if fps.Schemas[u.Name] == "" {
 			return nil
 		}
+		// A name the redaction changes is kept under its redacted form, which no later run
+		// looks up: that schema is always extracted again.
+		name := u.Name
+		if redact != nil {
+			name = redact(name)
+		}
+		kept[name] = fps.Schemas[u.Name]
 	}
+	fps.Schemas = kept
 	err = writeAtomically(runDir, fingerprintsName, func(w io.Writer) error {
 		return json.NewEncoder(w).Encode(fps)
 	})
@@ -195,7 +205,10 @@ type RemovedObject struct {
 // changes compares a finished run's schemas (units, placed) with the previous run's manifest
 // and writes removed.jsonl.gz: for each schema both have and this run extracted again, the
 // objects of the previous run's segments that are not in this run's.
-func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest, prevRef RunRef) (*Changes, error) {
+func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest, prevRef RunRef, redact func(string) string) (*Changes, error) {
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
 	c := &Changes{Previous: prevRef, Added: []string{}, Removed: []string{}}
 	now := map[string]bool{}
 	for _, u := range units {
@@ -210,12 +223,12 @@ func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest,
 	for _, s := range prev.Schemas {
 		before[s.Name] = s.Segments
 		if !now[s.Name] {
-			c.Removed = append(c.Removed, s.Name)
+			c.Removed = append(c.Removed, redact(s.Name))
 		}
 	}
 	for _, u := range units {
 		if _, ok := before[u.Name]; !ok {
-			c.Added = append(c.Added, u.Name)
+			c.Added = append(c.Added, redact(u.Name))
 		}
 	}
 	var removed []RemovedObject
@@ -264,6 +277,7 @@ func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest,
 		enc := json.NewEncoder(gz)
 		enc.SetEscapeHTML(false)
 		for _, o := range removed {
+			o.Schema, o.Table, o.View, o.Name, o.Signature = redact(o.Schema), redact(o.Table), redact(o.View), redact(o.Name), redact(o.Signature)
 			if err := enc.Encode(o); err != nil {
 				return err
 			}

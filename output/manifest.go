@@ -45,6 +45,10 @@ type ManifestMeta struct {
 	// Reuse, for an incremental run that found an earlier run of its source: the schemas to copy
 	// from it, and the run the manifest reports the changes against (Changes). Optional.
 	Reuse *Reuse `json:"-"`
+	// Redact, when set, is applied to every catalog name Finalize itself writes (the schemas'
+	// index and the changes in the manifest, removed.jsonl.gz): the run's redaction of entities,
+	// for the names that do not pass through it. Optional.
+	Redact func(string) string `json:"-"`
 }
 
 // Manifest describes a finalized run. It is written to manifest.json, last.
@@ -188,12 +192,12 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		m.Counts[f.Entity] = f.Count
 	}
 	if segmented {
-		m.Schemas = index
-		if err := keepFingerprints(runDir, index); err != nil {
+		m.Schemas = redactedIndex(index, meta.Redact)
+		if err := keepFingerprints(runDir, index, meta.Redact); err != nil {
 			return nil, err
 		}
 		if r := meta.Reuse; r != nil && prev != nil {
-			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous); err != nil {
+			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous, meta.Redact); err != nil {
 				return nil, err
 			}
 		}
@@ -213,6 +217,20 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// redactedIndex is index with its schema names passed through redact (a copy; index is not
+// changed), or index itself without redact.
+func redactedIndex(index []SchemaIndex, redact func(string) string) []SchemaIndex {
+	if redact == nil {
+		return index
+	}
+	out := make([]SchemaIndex, len(index))
+	for i, s := range index {
+		s.Name = redact(s.Name)
+		out[i] = s
+	}
+	return out
 }
 
 // partIDs lists the ids of the parts that have an index or a data file, sorted.
