@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -235,6 +237,16 @@ func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest,
 	for _, s := range c.Removed {
 		removed = append(removed, RemovedObject{Kind: "schemas", Schema: s, Name: s})
 	}
+	// The objects of each extracted schema's kinds that the previous run had and this one does
+	// not: one comparison per schema and kind, read in parallel, kept in that order.
+	type comparison struct {
+		kind    string
+		was, is Segment
+		hasNow  bool
+		removed []RemovedObject
+		err     error
+	}
+	var todo []*comparison
 	for _, u := range units {
 		old, ok := before[u.Name]
 		if !ok || u.Reused {
@@ -246,26 +258,26 @@ func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest,
 		}
 		sort.Strings(kinds)
 		for _, kind := range kinds {
-			was, err := segmentObjects(filepath.Join(prevDir, kind+FileSuffix), kind, old[kind])
-			if err != nil {
-				return nil, fmt.Errorf("output: reading the previous run's %s: %w", kind, err)
-			}
-			is := map[RemovedObject]bool{}
-			if seg, ok := u.Segments[kind]; ok {
-				objs, err := segmentObjects(filepath.Join(runDir, kind+FileSuffix), kind, seg)
-				if err != nil {
-					return nil, fmt.Errorf("output: reading this run's %s: %w", kind, err)
-				}
-				for _, o := range objs {
-					is[o] = true
-				}
-			}
-			for _, o := range was {
-				if !is[o] {
-					removed = append(removed, o)
-				}
-			}
+			seg, hasNow := u.Segments[kind]
+			todo = append(todo, &comparison{kind: kind, was: old[kind], is: seg, hasNow: hasNow})
 		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for _, c := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.removed, c.err = removedObjects(runDir, prevDir, c.kind, c.was, c.is, c.hasNow)
+		}()
+	}
+	wg.Wait()
+	for _, c := range todo {
+		if c.err != nil {
+			return nil, c.err
+		}
+		removed = append(removed, c.removed...)
 	}
 	f := File{Name: RemovedName, Entity: "removed"}
 	err := writeAtomically(runDir, RemovedName, func(w io.Writer) error {
@@ -298,6 +310,32 @@ func changes(runDir string, units []SchemaIndex, prevDir string, prev *Manifest,
 	c.RemovedObjects = f.Count
 	c.RemovedFile = f
 	return c, nil
+}
+
+// removedObjects lists the objects of one kind of one schema that the previous run had (its
+// segment was) and this run does not (its segment is, when hasNow), in the previous run's order.
+func removedObjects(runDir, prevDir, kind string, was, is Segment, hasNow bool) ([]RemovedObject, error) {
+	before, err := segmentObjects(filepath.Join(prevDir, kind+FileSuffix), kind, was)
+	if err != nil {
+		return nil, fmt.Errorf("output: reading the previous run's %s: %w", kind, err)
+	}
+	now := map[RemovedObject]bool{}
+	if hasNow {
+		objs, err := segmentObjects(filepath.Join(runDir, kind+FileSuffix), kind, is)
+		if err != nil {
+			return nil, fmt.Errorf("output: reading this run's %s: %w", kind, err)
+		}
+		for _, o := range objs {
+			now[o] = true
+		}
+	}
+	var removed []RemovedObject
+	for _, o := range before {
+		if !now[o] {
+			removed = append(removed, o)
+		}
+	}
+	return removed, nil
 }
 
 // segmentObjects reads the identifying names of the entities in one segment of a data file.

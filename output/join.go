@@ -146,29 +146,53 @@ func joinKind(runDir, kind string, units []unitSource) (File, []Segment, error) 
 				_ = fh.Close()
 			}
 		}()
+		// Segments that follow each other in the same file (a run of reused schemas, a part's
+		// schemas) are copied as one range, through one buffer.
+		buf := make([]byte, 64<<10)
+		var run piece // the range not copied yet
+		flush := func() error {
+			if run.bytes == 0 {
+				return nil
+			}
+			fh := open[run.file]
+			if fh == nil {
+				var err error
+				if fh, err = os.Open(run.file); err != nil {
+					return err
+				}
+				open[run.file] = fh
+			}
+			n, err := io.CopyBuffer(cw, io.NewSectionReader(fh, run.offset, run.bytes), buf)
+			if err != nil {
+				return err
+			}
+			if n != run.bytes {
+				return fmt.Errorf("%s has %d of the %d bytes its index gives from offset %d", filepath.Base(run.file), n, run.bytes, run.offset)
+			}
+			run = piece{}
+			return nil
+		}
+		var written int64
 		for i, u := range units {
 			p, ok := u.pieces[kind]
 			if !ok {
 				continue
 			}
-			fh := open[p.file]
-			if fh == nil {
-				var err error
-				if fh, err = os.Open(p.file); err != nil {
+			if run.bytes > 0 && (p.file != run.file || p.offset != run.offset+run.bytes) {
+				if err := flush(); err != nil {
 					return err
 				}
-				open[p.file] = fh
 			}
-			start := cw.n
-			n, err := io.Copy(cw, io.NewSectionReader(fh, p.offset, p.bytes))
-			if err != nil {
-				return err
+			if run.bytes == 0 {
+				run = piece{file: p.file, offset: p.offset}
 			}
-			if n != p.bytes {
-				return fmt.Errorf("schema %q's segment has %d of its %d bytes", u.name, n, p.bytes)
-			}
-			segs[i] = Segment{Offset: start, Bytes: p.bytes, Count: p.count}
+			run.bytes += p.bytes
+			segs[i] = Segment{Offset: written, Bytes: p.bytes, Count: p.count}
+			written += p.bytes
 			f.Count += p.count
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		if cw.n == 0 {
 			if err := emptyGzip(cw); err != nil {
