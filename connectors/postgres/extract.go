@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,10 +106,10 @@ var pinnedSettings = [][2]string{
 // pinSettings applies pinnedSettings and LockTimeout to the transaction, in one round trip.
 // Deparsing views and indexes and sizing tables take a brief lock on each relation: never wait
 // behind an ALTER TABLE or VACUUM FULL forever (unless the server sets its own lock_timeout).
-func pinSettings(ctx context.Context, tx pgx.Tx) error {
+func pinSettings(ctx context.Context, tx pgx.Tx, extra ...[2]string) error {
 	names := []string{"lock_timeout"}
 	values := []string{LockTimeout}
-	for _, s := range pinnedSettings {
+	for _, s := range slices.Concat(pinnedSettings, extra) {
 		names, values = append(names, s[0]), append(values, s[1])
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_catalog.set_config(u.name, u.value, true)

@@ -198,26 +198,30 @@ const schemaObjects = `rels AS (
 )`
 
 // directQuery digests, per schema of $2, the catalogs with a namespace column: the schema's own
-// row, its relations (with the in-place sizes and row estimates entities carry), types,
-// routines and constraints.
-var directQuery = `SELECT h.nsp, pg_catalog.count(*), COALESCE(pg_catalog.sum(h.h), 0)::text,
-	COALESCE(pg_catalog.array_agg(DISTINCT h.owner) FILTER (WHERE h.owner IS NOT NULL), '{}')::oid[] FROM (
-	SELECT n.oid AS nsp, ` + `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catalog.age(n.xmin), 2147483647), -1), 20)` + ` AS h,
-		n.nspowner AS owner
+// row, its relations (with the in-place sizes and row estimates entities carry, the TOAST
+// table's size included), types, routines and constraints, and lists the roles owning them.
+// (Grouped by schema and owner first: hashed, where grouping by schema alone with a DISTINCT
+// array of owners sorts every row.)
+var directQuery = `SELECT g.nsp, pg_catalog.sum(g.n)::int8, COALESCE(pg_catalog.sum(g.s), 0)::text,
+	COALESCE(pg_catalog.array_agg(g.owner) FILTER (WHERE g.owner IS NOT NULL), '{}')::oid[]
+FROM (SELECT h.nsp, h.owner, pg_catalog.count(*) AS n, pg_catalog.sum(h.h) AS s FROM (
+	SELECT n.oid AS nsp, ` + rh("n", 20) + ` AS h, n.nspowner AS owner
 	FROM pg_catalog.pg_namespace AS n WHERE n.oid = ANY ($2::oid[])
 	UNION ALL
-	SELECT c.relnamespace, ` + `pg_catalog.hashint8extended(COALESCE($1::int8 - NULLIF(pg_catalog.age(c.xmin), 2147483647), -1), 21)` + `
+	SELECT c.relnamespace, ` + rh("c", 21) + `
 		# pg_catalog.hashint8extended((c.relpages::int8 << 32) # COALESCE(t.relpages, -1)::int8, 22)
 		# pg_catalog.hashint8extended(CASE WHEN c.reltuples < 0 THEN -1 ELSE pg_catalog.round(c.reltuples)::int8 END, 23),
 		c.relowner
-	FROM pg_catalog.pg_class AS c LEFT JOIN pg_catalog.pg_class AS t ON t.oid = c.reltoastrelid WHERE c.relnamespace = ANY ($2::oid[])
+	FROM pg_catalog.pg_class AS c
+	LEFT JOIN (SELECT t.oid, t.relpages FROM pg_catalog.pg_class AS t WHERE t.relkind = 't') AS t ON t.oid = c.reltoastrelid
+	WHERE c.relnamespace = ANY ($2::oid[])
 	UNION ALL
 	SELECT x.typnamespace, ` + rh("x", 24) + `, x.typowner FROM pg_catalog.pg_type AS x WHERE x.typnamespace = ANY ($2::oid[])
 	UNION ALL
 	SELECT x.pronamespace, ` + rh("x", 25) + `, x.proowner FROM pg_catalog.pg_proc AS x WHERE x.pronamespace = ANY ($2::oid[])
 	UNION ALL
 	SELECT x.connamespace, ` + rh("x", 26) + `, NULL::oid FROM pg_catalog.pg_constraint AS x WHERE x.connamespace = ANY ($2::oid[])
-) AS h GROUP BY h.nsp`
+) AS h GROUP BY h.nsp, h.owner) AS g GROUP BY g.nsp`
 
 // outsideRefsQuery lists the dependencies of the schemas' objects on objects outside their own
 // schema: in another schema, or in none (an extension, a language, a foreign server).
@@ -278,12 +282,9 @@ func (s *Source) Fingerprints(ctx context.Context, schemas []string, filters con
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	if err := pinSettings(ctx, tx); err != nil {
-		return nil, nil, classify(ctx, err, phaseQuery)
-	}
 	// Hash joins: the per-schema digests and the outside references join tens of thousands of
 	// catalog rows, which nested loops over the catalogs' indexes make ten times slower.
-	if _, err := tx.Exec(ctx, `SELECT pg_catalog.set_config('enable_nestloop', 'off', true), pg_catalog.set_config('enable_mergejoin', 'off', true)`); err != nil {
+	if err := pinSettings(ctx, tx, [2]string{"enable_nestloop", "off"}, [2]string{"enable_mergejoin", "off"}); err != nil {
 		return nil, nil, classify(ctx, err, phaseQuery)
 	}
 	fps, state, err := s.fingerprints(ctx, tx, schemas, filters, previous)
@@ -302,50 +303,47 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	var dbOID uint32
-	var refAge int64
-	var prev pgState
-	if len(previous) > 0 && json.Unmarshal(previous, &prev) != nil {
-		prev = pgState{}
-	}
-	if err := tx.QueryRow(ctx, `SELECT d.oid, pg_catalog.age($1::pg_catalog.xid) FROM pg_catalog.pg_database AS d WHERE d.datname = pg_catalog.current_database()`,
-		strconv.FormatUint(uint64(prev.Ref), 10)).Scan(&dbOID, &refAge); err != nil {
-		return nil, nil, err
-	}
-	if prev.Database != dbOID || prev.Ref == 0 || refAge < 0 || refAge > refMaxAge {
-		// No usable state: start from a new reference, a recent transaction id.
-		prev = pgState{Database: dbOID}
-		var next int64
-		if err := tx.QueryRow(ctx, `SELECT pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot())`).Scan(&next); err != nil {
-			return nil, nil, err
-		}
-		prev.Ref = uint32(next) // a 64-bit txid's low 32 bits are the xid
-	}
-	// Every row's xmin is taken relative to the reference as age(ref) - age(xmin): both ages
-	// are against the transaction's stable latest id, so the difference is xmin - ref, the same
-	// in every call. age(ref) is computed once here and passed as $1.
-	if err := tx.QueryRow(ctx, `SELECT pg_catalog.age($1::pg_catalog.xid)::int8`, strconv.FormatUint(uint64(prev.Ref), 10)).Scan(&refAge); err != nil {
-		return nil, nil, err
-	}
-	ref := refAge
-
-	oidOf := map[string]uint32{}
+	// The Database entity (pg_database_size stats every file of the database: about 50 ms with
+	// 5,000 tables), when the first schema is asked for, is read beside everything else, on a
+	// connection of its own.
 	first := ""
 	for _, n := range all {
 		if first == "" && schemaWanted(n.name, filters) {
 			first = n.name // all is sorted
 		}
 	}
-	if err := each(ctx, tx, `SELECT n.nspname::text, n.oid FROM pg_catalog.pg_namespace AS n WHERE n.nspname = ANY ($1::text[])`, []any{schemas}, func(rows pgx.Rows) error {
-		var name string
-		var oid uint32
-		if err := rows.Scan(&name, &oid); err != nil {
-			return err
-		}
-		oidOf[name] = oid
-		return nil
-	}); err != nil {
+	var dbRow func() (databaseRow, error)
+	if slices.Contains(schemas, first) {
+		dbRow = s.readDatabaseRow(ctx, tx)
+	}
+	var prev pgState
+	if len(previous) > 0 && json.Unmarshal(previous, &prev) != nil {
+		prev = pgState{}
+	}
+	// The reference's age and the snapshot's (its xmin) are against the transaction's stable
+	// latest id, as every age this call computes.
+	var dbOID uint32
+	var refAge, snapXmin, snapAge int64
+	if err := tx.QueryRow(ctx, `SELECT d.oid, pg_catalog.age($1::pg_catalog.xid)::int8, s.x,
+	pg_catalog.age(((s.x % 4294967296)::text)::pg_catalog.xid)::int8
+FROM pg_catalog.pg_database AS d, (SELECT pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) AS x) AS s
+WHERE d.datname = pg_catalog.current_database()`,
+		strconv.FormatUint(uint64(prev.Ref), 10)).Scan(&dbOID, &refAge, &snapXmin, &snapAge); err != nil {
 		return nil, nil, err
+	}
+	if prev.Database != dbOID || prev.Ref == 0 || refAge < 0 || refAge > refMaxAge {
+		// No usable state: start from a new reference, the snapshot's xmin (a 64-bit txid's low
+		// 32 bits are the xid).
+		prev = pgState{Database: dbOID, Ref: uint32(snapXmin)}
+		refAge = snapAge
+	}
+	// Every row's xmin is taken relative to the reference as age(ref) - age(xmin), which is
+	// xmin - ref, the same in every call; age(ref) is passed to the queries as $1.
+	ref := refAge
+
+	oidOf := map[string]uint32{}
+	for _, n := range all {
+		oidOf[n.name] = n.oid
 	}
 	oids := make([]uint32, 0, len(schemas))
 	for _, sc := range schemas {
@@ -357,13 +355,6 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	}
 	slices.Sort(oids)
 
-	// The Database entity's size (pg_database_size stats every file of the database: tens of
-	// milliseconds with thousands of tables) is read beside the digests, on a connection of its
-	// own, when the first schema is asked for.
-	var dbRow func() (databaseRow, error)
-	if slices.Contains(schemas, first) {
-		dbRow = s.readDatabaseRow(ctx, tx)
-	}
 	next := pgState{Database: dbOID, Ref: prev.Ref, Whole: map[string]digest{}, BySchema: map[string]map[uint32]digest{}, Rest: map[string]digest{}}
 	var moved []string // catalogs digested again for every schema
 	// Whole catalogs, one scan each, in one statement, with the objects of rows written since
@@ -372,10 +363,7 @@ func (s *Source) fingerprints(ctx context.Context, tx pgx.Tx, schemas []string, 
 	if prev.Whole == nil {
 		snap = math.MinInt64
 	}
-	if err := tx.QueryRow(ctx, `SELECT $1::int8 - pg_catalog.age(((pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot()) % 4294967296)::text)::pg_catalog.xid)`,
-		ref).Scan(&next.Snap); err != nil {
-		return nil, nil, err
-	}
+	next.Snap = ref - snapAge
 	newOwners := map[string][]int64{}
 	if err := each(ctx, tx, wholeQuery(), []any{ref, snap}, func(rows pgx.Rows) error {
 		var name string

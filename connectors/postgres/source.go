@@ -439,35 +439,40 @@ func (s *Source) PreflightFor(ctx context.Context, filters connectors.Filters) (
 	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
+	// One round trip: the version, and what the role may connect to, read and call.
 	var version string
 	var num int
-	if err := s.conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('server_version_num')::int`).Scan(&version, &num); err != nil {
+	var connect bool
+	var missingTables, missingFunctions []string
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+	has_database_privilege(current_database(), 'CONNECT')`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&version, &num, &connect)
+	})
+	batch.Queue(`SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i)
+		WHERE NOT has_table_privilege(t, 'SELECT') ORDER BY i`, catalogTables).Query(func(rows pgx.Rows) error {
+		var err error
+		missingTables, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	batch.Queue(`SELECT f FROM unnest($1::text[]) WITH ORDINALITY AS u(f, i)
+		WHERE to_regprocedure(f) IS NOT NULL AND NOT has_function_privilege(to_regprocedure(f), 'EXECUTE') ORDER BY i`, catalogFunctions).Query(func(rows pgx.Rows) error {
+		var err error
+		missingFunctions, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err := s.conn.SendBatch(ctx, batch).Close(); err != nil {
 		return nil, classify(ctx, err, phaseQuery)
 	}
 	s.version, s.versionNum = version, num
 	report := &connectors.PreflightReport{ServerVersion: version, Identity: "postgres " + shortVersion(version)}
-
-	var connect bool
-	if err := s.conn.QueryRow(ctx, `SELECT has_database_privilege(current_database(), 'CONNECT')`).Scan(&connect); err != nil {
-		return nil, classify(ctx, err, phaseQuery)
-	}
 	if !connect {
 		report.MissingPrivileges = append(report.MissingPrivileges, "CONNECT on the database")
 	}
-	missing, err := s.textColumn(ctx, `SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i)
-		WHERE NOT has_table_privilege(t, 'SELECT') ORDER BY i`, catalogTables)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range missing {
+	for _, t := range missingTables {
 		report.MissingPrivileges = append(report.MissingPrivileges, "SELECT on "+t)
 	}
-	missing, err = s.textColumn(ctx, `SELECT f FROM unnest($1::text[]) WITH ORDINALITY AS u(f, i)
-		WHERE to_regprocedure(f) IS NOT NULL AND NOT has_function_privilege(to_regprocedure(f), 'EXECUTE') ORDER BY i`, catalogFunctions)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range missing {
+	for _, f := range missingFunctions {
 		report.MissingPrivileges = append(report.MissingPrivileges, "EXECUTE on function "+f)
 	}
 
@@ -485,30 +490,18 @@ func (s *Source) PreflightFor(ctx context.Context, filters connectors.Filters) (
 	return report, nil
 }
 
-// textColumn runs q with one argument and returns its single text column.
-func (s *Source) textColumn(ctx context.Context, q string, arg any) ([]string, error) {
-	rows, err := s.conn.Query(ctx, q, arg)
-	if err != nil {
-		return nil, classify(ctx, err, phaseQuery)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, classify(ctx, err, phaseQuery)
-	}
-	return out, nil
-}
-
 // namespace is one row of pg_namespace.
 type namespace struct {
 	name, owner, comment string
 	quoted               string // quote_ident(name), for GRANT statements in messages
 	usage                bool   // the role has USAGE on it
 	extension            string // the extension that owns the schema, if one does
+	oid                  uint32
 }
 
 const namespacesQuery = `SELECT n.nspname::text, pg_catalog.pg_get_userbyid(n.nspowner)::text,
 	COALESCE(pg_catalog.obj_description(n.oid, 'pg_namespace'), ''), pg_catalog.quote_ident(n.nspname),
-	pg_catalog.has_schema_privilege(n.oid, 'USAGE'), COALESCE(x.extname::text, '')
+	pg_catalog.has_schema_privilege(n.oid, 'USAGE'), COALESCE(x.extname::text, ''), n.oid
 FROM pg_catalog.pg_namespace AS n
 LEFT JOIN pg_catalog.pg_depend AS xd ON xd.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
 	AND xd.objid = n.oid AND xd.objsubid = 0 AND xd.deptype = 'e'
@@ -532,7 +525,7 @@ func queryNamespaces(ctx context.Context, q querier) ([]namespace, error) {
 	var out []namespace
 	for rows.Next() {
 		var n namespace
-		if err := rows.Scan(&n.name, &n.owner, &n.comment, &n.quoted, &n.usage, &n.extension); err != nil {
+		if err := rows.Scan(&n.name, &n.owner, &n.comment, &n.quoted, &n.usage, &n.extension, &n.oid); err != nil {
 			return nil, classify(ctx, err, phaseQuery)
 		}
 		out = append(out, n)
