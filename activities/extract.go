@@ -278,6 +278,9 @@ type FinalizeInput struct {
 	// Incremental, when set, has Finalize report the changes against Incremental.Previous and
 	// record the run as its source's state.
 	Incremental *Incremental `json:"incremental,omitempty"`
+	// Formats are the catalog formats (output.FormatOpenLineage, output.FormatDataHub) Finalize
+	// also writes the run in, listed in the manifest's formats.
+	Formats []string `json:"formats,omitempty"`
 }
 
 // FinalizeResult says where the output is.
@@ -291,6 +294,8 @@ type FinalizeResult struct {
 	Missing []string `json:"missing,omitempty"`
 	// Changes, for an incremental run with a previous run, says what changed since it.
 	Changes *ChangesSummary `json:"changes,omitempty"`
+	// Formats are the files of the catalog formats the input asked for, in the run directory.
+	Formats []string `json:"formats,omitempty"`
 	// ReuseLost says that the previous run's output to reuse is not on this worker's disk (or no
 	// longer complete): nothing was written, and the run must extract Incremental.Reused.
 	ReuseLost bool `json:"reuseLost,omitempty"`
@@ -350,6 +355,9 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		r, _ := guard.Redact(s)
 		return r
 	}
+	if len(in.Formats) > 0 {
+		meta.Formats = a.catalogFormats(in.Connector, in.Formats, guard)
+	}
 	m, err := output.Finalize(dir, meta)
 	if errors.Is(err, output.ErrReuseUnavailable) {
 		a.logger().Warn("the previous run's output to reuse is not on this worker's disk; the workflow extracts those schemas",
@@ -384,6 +392,9 @@ func (a *Activities) Finalize(ctx context.Context, in FinalizeInput) (*FinalizeR
 		a.Metrics.OutputWritten(in.Connector, bytes)
 	}
 	res := &FinalizeResult{Dir: dir, Manifest: output.ManifestPath(dir), Counts: m.Counts, Files: len(m.Files)}
+	for _, f := range m.Formats {
+		res.Formats = append(res.Formats, f.Name)
+	}
 	if c := m.Changes; c != nil {
 		res.Changes = &ChangesSummary{Previous: c.Previous, ReusedSchemas: c.Reused, ExtractedSchemas: c.Extracted,
 			AddedSchemas: len(c.Added), RemovedSchemas: len(c.Removed), RemovedObjects: c.RemovedObjects}

@@ -49,6 +49,11 @@ type ManifestMeta struct {
 	// index and the changes in the manifest, removed.jsonl.gz): the run's redaction of entities,
 	// for the names that do not pass through it. Optional.
 	Redact func(string) string `json:"-"`
+	// Formats, when set, writes the run's catalog in other formats (OpenLineage, DataHub) once
+	// its data files are complete and before the manifest: given the run directory, the data
+	// files and the finish time, it writes its files in the run directory and returns them,
+	// listed in the manifest's formats. Optional.
+	Formats func(runDir string, files []File, finished time.Time) ([]File, error) `json:"-"`
 }
 
 // Manifest describes a finalized run. It is written to manifest.json, last.
@@ -74,6 +79,10 @@ type Manifest struct {
 	Schemas []SchemaIndex `json:"schemas,omitempty"`
 	// Changes, for an incremental run, compares it with the previous run of its source.
 	Changes *Changes `json:"changes,omitempty"`
+	// Formats are the files holding the run's catalog in the formats the input asked for
+	// (output.formats), with Entity naming the format ("openlineage", "datahub") and Count its
+	// records (events, proposals).
+	Formats []File `json:"formats,omitempty"`
 }
 
 // File is one data file of a run.
@@ -200,6 +209,11 @@ func Finalize(runDir string, meta ManifestMeta) (*Manifest, error) {
 			if m.Changes, err = changes(runDir, index, r.PreviousDir, prev, r.Previous, meta.Redact); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if meta.Formats != nil {
+		if m.Formats, err = meta.Formats(runDir, m.Files, finished); err != nil {
+			return nil, err
 		}
 	}
 	err = writeAtomically(runDir, ManifestName, func(w io.Writer) error {

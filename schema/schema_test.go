@@ -332,7 +332,11 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 	thenOf := map[string]node{}
 	for _, a := range root["allOf"].([]any) {
 		cond := a.(node)["if"].(node)
-		name := props(t, cond)["connector"].(node)["const"].(string)
+		byConnector, ok := props(t, cond)["connector"].(node)
+		if !ok {
+			continue // a rule of another field (output.formats needs source)
+		}
+		name := byConnector["const"].(string)
 		conn := props(t, a.(node)["then"].(node))["connection"].(node)
 		branchOf[name] = deref(t, root, conn)
 		thenOf[name] = a.(node)["then"].(node)
@@ -496,6 +500,9 @@ func TestRefusedByBoth(t *testing.T) {
 		{"s3 endpoint with path", `{"connector": "sqlite", "connection": {"path": "p"}, "output": {"type": "s3", "bucket": "metadata", "endpoint": "https://minio:9000/metadata"}}`},
 		{"s3 half credentials", `{"connector": "sqlite", "connection": {"path": "p"}, "secretStore": {"type": "env"}, "output": {"type": "s3", "bucket": "metadata", "region": "eu-west-1", "credentials": {"accessKeyId": "KEY_ID"}}}`},
 		{"s3 unknown credential", `{"connector": "sqlite", "connection": {"path": "p"}, "secretStore": {"type": "env"}, "output": {"type": "s3", "bucket": "metadata", "region": "eu-west-1", "credentials": {"password": "PW"}}}`},
+		{"unknown catalog format", `{"connector": "sqlite", "source": "s", "connection": {"path": "p"}, "output": {"formats": ["atlas"]}}`},
+		{"catalog format twice", `{"connector": "sqlite", "source": "s", "connection": {"path": "p"}, "output": {"formats": ["datahub", "datahub"]}}`},
+		{"catalog formats without source", `{"connector": "sqlite", "connection": {"path": "p"}, "output": {"formats": ["openlineage"]}}`},
 		{"schemasPerBatch too large", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"schemasPerBatch": 5000}}`},
 		{"maxConcurrentBatches negative", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"maxConcurrentBatches": -1}}`},
 		{"schemasPerBatch not an integer", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"schemasPerBatch": 2.5}}`},
@@ -523,6 +530,8 @@ func TestAcceptedByBoth(t *testing.T) {
 		{"port as a number, boolean value", `{"connector": "mysql", "connection": {"host": "h", "port": 3306, "username": "u", "tls": true}}`},
 		{"empty blocks", `{"connector": "sqlite", "connection": {"path": "p"}, "filters": {}, "output": {}, "options": {}}`},
 		{"zero options take the defaults", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"schemasPerBatch": 0}}`},
+		{"both catalog formats", `{"connector": "sqlite", "source": "crm", "connection": {"path": "p"}, "output": {"formats": ["openlineage", "datahub"]}}`},
+		{"no catalog format", `{"connector": "sqlite", "connection": {"path": "p"}, "output": {"formats": []}}`},
 		{"resolveTimeoutSeconds at its bounds", `{"connector": "sqlite", "connection": {"path": "p"}, "options": {"resolveTimeoutSeconds": 10}}`},
 		{"s3 with endpoint and no region", `{"connector": "sqlite", "connection": {"path": "p"}, "output": {"type": "s3", "bucket": "metadata", "endpoint": "http://127.0.0.1:9000"}}`},
 		{"aws access-key", `{"connector": "sqlite", "connection": {"path": "db_path"}, "secretStore": {"type": "aws", "secretPath": "prod/db", "region": "us-gov-west-1", "authMethod": "access-key", "versionId": "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE"}}`},

@@ -44,6 +44,9 @@ const (
 	// changeFewerRoundTrips lists the schemas in Preflight (no ListSchemas activity) and, for a
 	// local output, releases the lease in Finalize (no ReleaseCredentials activity on success).
 	changeFewerRoundTrips = "fewer-round-trips"
+	// changeFormats accepts output.formats in validation. The formats travel in Finalize's input;
+	// the command sequence does not change.
+	changeFormats = "formats"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
@@ -60,6 +63,8 @@ func validateInput(ctx workflow.Context, in Input) []string {
 		in.before = rulesBeforeSource
 	case workflow.GetVersion(ctx, changeIncremental, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforeIncremental
+	case workflow.GetVersion(ctx, changeFormats, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforeFormats
 	}
 	return in.Validate()
 }
@@ -137,6 +142,9 @@ type Summary struct {
 	// Changes, for an incremental run that found a previous run of its source, says what it
 	// reused and what changed since (names in the manifest's changes and removed.jsonl.gz).
 	Changes *activities.ChangesSummary `json:"changes,omitempty"`
+	// Formats are the files of the catalog formats the input asked for (output.formats), in
+	// OutputDir.
+	Formats []string `json:"formats,omitempty"`
 }
 
 // ExtractionWorkflow extracts metadata from one source into the agent's output.
@@ -262,7 +270,8 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 			incremental.ValuesChanged = progress.Rotations > 0 || progress.LeaseRenewals > 0
 		}
 		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
-			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start, Incremental: incremental}
+			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start, Incremental: incremental,
+				Formats: in.Output.Formats}
 			if releaseInFinalize {
 				fi.Release = &li.Lease
 			}
@@ -356,6 +365,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		Redactions:       progress.Redactions,
 		Durations:        durations,
 		Changes:          fin.Changes,
+		Formats:          fin.Formats,
 	}, nil
 }
 

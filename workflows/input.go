@@ -55,6 +55,8 @@ const (
 	// rulesBeforeIncremental: options.incremental did not exist, so an input that set it was
 	// refused.
 	rulesBeforeIncremental = 3
+	// rulesBeforeFormats: output.formats did not exist, so an input that set it was refused.
+	rulesBeforeFormats = 4
 )
 
 // MaxSourceLength bounds Input.Source, in bytes.
@@ -109,6 +111,12 @@ type OutputSpec struct {
 	// same secret store: accessKeyId, secretAccessKey (sensitive) and sessionToken (sensitive).
 	// Without them the agent's default AWS credential chain is used (IRSA, instance role, ...).
 	Credentials map[string]FieldValue `json:"credentials,omitempty"`
+
+	// Formats are catalog formats the run is also written in, beside its own files:
+	// "openlineage" (openlineage.jsonl, one DatasetEvent per table and view) and "datahub"
+	// (datahub.json, metadata change proposals for DataHub's file source). They need Source,
+	// which names the source in them (the host may be a secret).
+	Formats []string `json:"formats,omitempty"`
 }
 
 // s3Config is the sink configuration of an s3 output.
@@ -261,6 +269,25 @@ func (in Input) Validate() []string {
 	}
 	if msg := output.PrefixProblem(in.Output.Prefix); msg != "" {
 		add("output.prefix %q %s", in.Output.Prefix, msg)
+	}
+	switch {
+	case len(in.Output.Formats) == 0:
+	case in.olderThan(rulesBeforeFormats):
+		add("the input has an unknown field output.formats: check its spelling and where it is nested against schema/input.schema.json")
+	default:
+		seen := map[string]bool{}
+		for _, f := range in.Output.Formats {
+			switch {
+			case !slices.Contains(output.Formats, f):
+				add("output.formats: %q is not a format the agent writes: use %q", f, output.Formats)
+			case seen[f]:
+				add("output.formats lists %q twice", f)
+			}
+			seen[f] = true
+		}
+		if in.Source == "" {
+			add("output.formats needs source: a label that names the source in the catalog's names (such as \"orders-prod\"), since the host and database names may be secrets and are never written")
+		}
 	}
 	switch {
 	case in.Source == "":

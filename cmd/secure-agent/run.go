@@ -267,6 +267,9 @@ func printSummaryBody(w io.Writer, sum workflows.Summary) {
 	fmt.Fprintf(w, "  entities    %s\n", formatCounts(sum.Counts))
 	fmt.Fprintf(w, "  output      %s\n", sum.OutputDir)
 	fmt.Fprintf(w, "  manifest    %s\n", sum.Manifest)
+	if len(sum.Formats) > 0 {
+		fmt.Fprintf(w, "  formats     %s\n", strings.Join(sum.Formats, ", "))
+	}
 	if c := sum.Changes; c != nil {
 		fmt.Fprintf(w, "  changes     since run %s: %d schema(s) reused, %d extracted, %d added, %d removed; %d object(s) removed (removed.jsonl.gz)\n",
 			c.Previous.RunID, c.ReusedSchemas, c.ExtractedSchemas, c.AddedSchemas, c.RemovedSchemas, c.RemovedObjects)

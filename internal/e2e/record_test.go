@@ -108,6 +108,13 @@ func TestRecordHistories(t *testing.T) {
 	record("extraction-incremental-base-v10", h.start(workflows.ExtractionWorkflowName, incremental))
 	record("extraction-incremental-reused-v10", h.start(workflows.ExtractionWorkflowName, incremental))
 
+	// v11: validation accepts output.formats behind a version marker (change id "formats");
+	// Finalize also writes the catalog formats.
+	formats := labelled
+	formats.Output.Formats = []string{"openlineage", "datahub"}
+	record("extraction-success-v11", h.start(workflows.ExtractionWorkflowName, labelled))
+	record("extraction-formats-v11", h.start(workflows.ExtractionWorkflowName, formats))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)
