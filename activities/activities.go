@@ -90,6 +90,8 @@ type Policy interface {
 	LegacyPasswordAuth(dest netguard.Destination) bool
 	// CheckOutput judges the s3 output writing bucket through the endpoint dest.
 	CheckOutput(bucket string, dest netguard.Destination) error
+	// CheckCatalog judges a catalog push (output.push) to the endpoint dest.
+	CheckCatalog(dest netguard.Destination) error
 }
 
 // SinkFieldPrefix marks an output's credential fields in a lease, apart from the source's
@@ -108,8 +110,9 @@ func sourceFields(fields []string) []string {
 	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return strings.HasPrefix(f, SinkFieldPrefix) })
 }
 
+// sinkFields are the s3 output's fields of a lease (not the catalog pushes').
 func sinkFields(fields []string) []string {
-	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return !strings.HasPrefix(f, SinkFieldPrefix) })
+	return slices.DeleteFunc(slices.Clone(fields), func(f string) bool { return !strings.HasPrefix(f, SinkFieldPrefix) || isPushField(f) })
 }
 
 // LeaseInput names a lease and the connector it is for.

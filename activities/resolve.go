@@ -19,9 +19,11 @@ import (
 // ResolveInput is the input of ResolveSecrets: the connection fields as typed, the output's
 // credential fields (if any) and the store.
 type ResolveInput struct {
-	Connector   string            `json:"connector"`
-	Connection  map[string]string `json:"connection"`
-	Sink        map[string]string `json:"sink,omitempty"`
+	Connector  string            `json:"connector"`
+	Connection map[string]string `json:"connection"`
+	Sink       map[string]string `json:"sink,omitempty"`
+	// Push are the catalog pushes' fields as typed, keyed "<target>.<field>" (see PushFields).
+	Push        map[string]string `json:"push,omitempty"`
 	SecretStore *stores.Spec      `json:"secretStore,omitempty"`
 	// Refresh, when set, is a lease whose credentials the source refused: the secrets are read
 	// again from their stores (never the cache), and a new lease is made only if what they hold
@@ -187,6 +189,18 @@ func (a *Activities) request(spec connectors.Spec, in ResolveInput, ref *secrets
 			}
 			req.Fields = append(req.Fields, secrets.Field{Name: SinkFieldPrefix + fs.Name, Value: v, Sensitive: fs.Sensitive})
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(in.Push)) {
+		target, field, _ := strings.Cut(name, ".")
+		i := slices.IndexFunc(PushFields[target], func(fs connectors.FieldSpec) bool { return fs.Name == field })
+		if i < 0 {
+			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: "output.push." + name, Msg: "is not a field of a catalog push: use openlineage.url, openlineage.apiKey, datahub.url, datahub.token"}
+		}
+		v := in.Push[name]
+		if len(v) > MaxFieldBytes {
+			return req, &secrets.Error{Kind: secrets.InvalidInput, Field: "output.push." + name, Msg: fmt.Sprintf("is longer than %d characters", MaxFieldBytes)}
+		}
+		req.Fields = append(req.Fields, secrets.Field{Name: pushField(target, field), Value: v, Sensitive: PushFields[target][i].Sensitive})
 	}
 	return req, nil
 }

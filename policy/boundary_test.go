@@ -122,6 +122,37 @@ outputs:
 	}
 }
 
+// TestCheckCatalog: catalog push endpoints (output.push) are judged like the s3 output's.
+func TestCheckCatalog(t *testing.T) {
+	listed := load(t, "version: 1\noutputs:\n  catalogs:\n    hosts: [\"marquez.internal:5000\", \"*.datahub.internal:443\"]\n")
+	for _, tc := range []struct {
+		name  string
+		p     *policy.Policy
+		dest  netguard.Destination
+		allow bool
+		want  []string
+	}{
+		{"default policy", policy.Default(nil, nil), tcp("evil.example", 443), true, nil},
+		{"file without outputs", load(t, "version: 1\n"), tcp("marquez.internal", 5000), false, []string{"no outputs.catalogs"}},
+		{"listed", listed, tcp("marquez.internal", 5000), true, nil},
+		{"glob", listed, tcp("gms.datahub.internal", 443), true, nil},
+		{"other endpoint", listed, tcp("attacker.example", 5000), false, []string{"outputs.catalogs.hosts"}},
+		{"other port", listed, tcp("marquez.internal", 5001), false, []string{"outputs.catalogs.hosts"}},
+		{"a socket", listed, unix("/run/marquez.sock"), false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.CheckCatalog(tc.dest)
+			checkDenied(t, err, tc.allow, tc.want...)
+			if err != nil && strings.Contains(err.Error(), tc.dest.Host) {
+				t.Errorf("the refusal names the host: %v", err)
+			}
+		})
+	}
+	if problems := loadErr(t, "version: 1\noutputs:\n  catalogs: {}\n"); !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, "hosts is missing") }) {
+		t.Errorf("outputs.catalogs without hosts: %v", problems)
+	}
+}
+
 // TestSQLiteDirsAndCustomStoreSettings: the agent-side settings that replaced input fields.
 func TestSQLiteDirsAndCustomStoreSettings(t *testing.T) {
 	p := load(t, `version: 1

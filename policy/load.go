@@ -449,22 +449,7 @@ func (l *loader) outputs(n *yaml.Node, key string) {
 					l.p.s3Buckets = l.patterns(bv, bk, "bucket name patterns", patternProblem)
 				}},
 				{"hosts", func(hv *yaml.Node, hk string) {
-					values, nodes := l.list(hv, hk, "host:port patterns")
-					for j, s := range values {
-						msg := patternProblem(s)
-						var hp hostPattern
-						if msg == "" && strings.HasPrefix(s, "/") {
-							msg = "must be a host or host:port: an object store is reached over TCP"
-						}
-						if msg == "" {
-							hp, msg = parseHostPattern(s, destinationHosts)
-						}
-						if msg != "" {
-							l.problem(nodes[j], fmt.Sprintf("%s[%d]", hk, j), "%s", msg)
-							continue
-						}
-						l.p.s3Hosts = append(l.p.s3Hosts, hp)
-					}
+					l.p.s3Hosts = l.tcpHosts(hv, hk, "an object store is reached over TCP")
 				}},
 			})
 			if present != nil {
@@ -475,7 +460,41 @@ func (l *loader) outputs(n *yaml.Node, key string) {
 				}
 			}
 		}},
+		{"catalogs", func(v *yaml.Node, k string) {
+			l.p.catalogsListed = true
+			present := l.mapping(v, k, []field{
+				{"hosts", func(hv *yaml.Node, hk string) {
+					l.p.catalogHosts = l.tcpHosts(hv, hk, "a catalog is reached over TCP")
+				}},
+			})
+			if present != nil && !present["hosts"] {
+				l.problem(v, k, "hosts is missing: list the catalog endpoints (host:port) output.push may send to")
+			}
+		}},
 	})
+}
+
+// tcpHosts reads a list of host:port patterns of endpoints reached over TCP (why says so, for a
+// Unix socket path given instead).
+func (l *loader) tcpHosts(n *yaml.Node, key, why string) []hostPattern {
+	var out []hostPattern
+	values, nodes := l.list(n, key, "host:port patterns")
+	for j, s := range values {
+		msg := patternProblem(s)
+		var hp hostPattern
+		if msg == "" && strings.HasPrefix(s, "/") {
+			msg = "must be a host or host:port: " + why
+		}
+		if msg == "" {
+			hp, msg = parseHostPattern(s, destinationHosts)
+		}
+		if msg != "" {
+			l.problem(nodes[j], fmt.Sprintf("%s[%d]", key, j), "%s", msg)
+			continue
+		}
+		out = append(out, hp)
+	}
+	return out
 }
 
 func (l *loader) destinations(n *yaml.Node, key string) {

@@ -68,6 +68,11 @@ type Policy struct {
 	s3Listed  bool
 	s3Buckets []string
 	s3Hosts   []hostPattern
+	// catalogsOpen: output.push is not restricted (no policy file); else catalogsListed says
+	// whether the file has outputs.catalogs, and catalogHosts the endpoints it allows.
+	catalogsOpen   bool
+	catalogsListed bool
+	catalogHosts   []hostPattern
 }
 
 // hostSetting is one customStores.versionPaths or caFiles entry: a value for the custom stores
@@ -131,6 +136,7 @@ func (d Defaults) Policy() *Policy {
 		allowSensitiveLiterals: d.AllowSensitiveLiterals,
 		sqliteDirs:             slices.Clone(d.SQLiteDirs),
 		s3Open:                 true,
+		catalogsOpen:           true,
 	}
 	p.customVersionPaths, _ = parseHostSettings(d.CustomVersionPaths, "dot.path", dotPathProblem)
 	p.customCAFiles, _ = parseHostSettings(d.CustomCAFiles, "/path/of/ca.pem", fileProblem)
@@ -248,6 +254,24 @@ func (p *Policy) CheckOutput(bucket string, dest netguard.Destination) error {
 	}
 	if !slices.ContainsFunc(p.s3Hosts, func(hp hostPattern) bool { return hp.matchesDestination(dest) }) {
 		return denied("", "", fmt.Sprintf("the s3 output's endpoint (not shown) is not allowed by outputs.s3.hosts in %s: add its host:port to outputs.s3.hosts", p.where()))
+	}
+	return nil
+}
+
+// CheckCatalog judges a catalog push endpoint (output.push), whatever token it uses: without a
+// policy file every endpoint is allowed; a policy file restricts pushes to outputs.catalogs.hosts,
+// and without that section refuses them. The message never shows the endpoint (its URL may come
+// from a secret).
+func (p *Policy) CheckCatalog(dest netguard.Destination) error {
+	p = p.orEmpty()
+	if p.catalogsOpen {
+		return nil
+	}
+	if !p.catalogsListed {
+		return denied("", "", fmt.Sprintf("pushing to a catalog is not allowed by %s, which has no outputs.catalogs: add outputs.catalogs.hosts with the endpoints (host:port) output.push may send to", p.where()))
+	}
+	if !slices.ContainsFunc(p.catalogHosts, func(hp hostPattern) bool { return hp.matchesDestination(dest) }) {
+		return denied("", "", fmt.Sprintf("the catalog endpoint (not shown) is not allowed by outputs.catalogs.hosts in %s: add its host:port there", p.where()))
 	}
 	return nil
 }
@@ -660,6 +684,14 @@ func (p *Policy) Describe() string {
 			len(p.s3Hosts), plural(len(p.s3Hosts), "endpoint", "endpoints"))
 	default:
 		b.WriteString("; s3 output refused")
+	}
+	switch {
+	case p.catalogsOpen:
+		b.WriteString("; catalog pushes not restricted")
+	case p.catalogsListed:
+		fmt.Fprintf(&b, "; catalog pushes: %d %s", len(p.catalogHosts), plural(len(p.catalogHosts), "endpoint", "endpoints"))
+	default:
+		b.WriteString("; catalog pushes refused")
 	}
 	if p.allowSensitiveLiterals {
 		b.WriteString("; sensitive literals ALLOWED (development only)")

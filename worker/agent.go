@@ -277,6 +277,7 @@ func Register(shared, leased, control sdkworker.Registry, acts *activities.Activ
 		leased.RegisterActivityWithOptions(acts.ExtractSchemas, activity.RegisterOptions{Name: "ExtractSchemas"})
 		leased.RegisterActivityWithOptions(acts.Finalize, activity.RegisterOptions{Name: "Finalize"})
 		leased.RegisterActivityWithOptions(acts.Publish, activity.RegisterOptions{Name: "Publish"})
+		leased.RegisterActivityWithOptions(acts.PushCatalog, activity.RegisterOptions{Name: "PushCatalog"})
 		leased.RegisterActivityWithOptions(acts.ReleaseCredentials, activity.RegisterOptions{Name: "ReleaseCredentials"})
 	}
 	if control != nil {

@@ -48,7 +48,7 @@ var (
 	knownStores     = set(stores.TypeAWS, stores.TypeAzure, stores.TypeGCP, stores.TypeEnv, stores.TypeCustom)
 	knownConnectors = set("sqlite", "postgres", "mysql")
 	knownWorkflows  = set(workflows.ExtractionWorkflowName, workflows.TestConnectionWorkflowName)
-	knownActivities = set("ResolveSecrets", "Preflight", "ListSchemas", "ExtractSchemas", "Finalize", "Publish", "ReleaseCredentials", "LeaseAlive")
+	knownActivities = set("ResolveSecrets", "Preflight", "ListSchemas", "ExtractSchemas", "Finalize", "Publish", "PushCatalog", "ReleaseCredentials", "LeaseAlive")
 	knownOutcomes   = set("ok", "canceled", "timeout", activities.ErrTypeInternal,
 		string(secrets.InvalidInput), string(secrets.PolicyDenied), string(secrets.SecretNotFound),
 		string(secrets.SecretKeyNotFound), string(secrets.AccessDenied), string(secrets.AuthFailed),

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/secure-agent/secure-agent/activities"
+	"github.com/secure-agent/secure-agent/output/push"
 	"github.com/secure-agent/secure-agent/secrets"
 )
 
@@ -47,6 +48,10 @@ const (
 	// changeFormats accepts output.formats in validation. The formats travel in Finalize's input;
 	// the command sequence does not change.
 	changeFormats = "formats"
+	// changePush accepts output.push in validation; a run that has it adds PushCatalog after
+	// Finalize (and Publish). Runs validated with older rules never have it, so the activity
+	// needs no gate of its own.
+	changePush = "catalog-push"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
@@ -65,6 +70,8 @@ func validateInput(ctx workflow.Context, in Input) []string {
 		in.before = rulesBeforeIncremental
 	case workflow.GetVersion(ctx, changeFormats, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforeFormats
+	case workflow.GetVersion(ctx, changePush, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforePush
 	}
 	return in.Validate()
 }
@@ -87,6 +94,7 @@ const (
 	PhaseExtracting = "extracting"
 	PhaseFinalizing = "finalizing"
 	PhasePublishing = "publishing"
+	PhasePushing    = "pushing"
 	PhaseReleasing  = "releasing"
 	PhaseDone       = "done"
 	PhaseFailed     = "failed"
@@ -145,6 +153,9 @@ type Summary struct {
 	// Formats are the files of the catalog formats the input asked for (output.formats), in
 	// OutputDir.
 	Formats []string `json:"formats,omitempty"`
+	// Pushed counts, per catalog output.push names, the records sent and those skipped because
+	// that endpoint already had them.
+	Pushed map[string]push.Result `json:"pushed,omitempty"`
 }
 
 // ExtractionWorkflow extracts metadata from one source into the agent's output.
@@ -263,7 +274,8 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 	progress.enter(ctx, PhaseFinalizing)
 	t = workflow.Now(ctx)
 	var fin activities.FinalizeResult
-	releaseInFinalize := fewerTrips && in.Output.Type != "s3" // Publish still needs the sink's credentials
+	// Publish and PushCatalog still need the sinks' credentials.
+	releaseInFinalize := fewerTrips && in.Output.Type != "s3" && in.Output.Push == nil
 	checkParts := workflow.GetVersion(ctx, changeCheckParts, workflow.DefaultVersion, 1) == 1
 	for refills := 0; ; refills++ {
 		if incremental != nil {
@@ -271,7 +283,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		}
 		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
 			fi := activities.FinalizeInput{Connector: in.Connector, Prefix: in.Output.Prefix, Identity: report.Identity, StartedAt: start, Incremental: incremental,
-				Formats: in.Output.Formats}
+				Formats: in.Output.catalogFormats()}
 			if releaseInFinalize {
 				fi.Release = &li.Lease
 			}
@@ -344,6 +356,24 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		}
 	}
 
+	// Send the catalog formats to the catalogs output.push names, with only their fields.
+	var pushed activities.PushResult
+	if targets := in.Output.Push.targets(); len(targets) > 0 {
+		progress.enter(ctx, PhasePushing)
+		t = workflow.Now(ctx)
+		pi := activities.PushInput{Prefix: in.Output.Prefix, Source: in.Source}
+		for _, tg := range targets {
+			pi.Targets = append(pi.Targets, tg.name)
+		}
+		if err := lease.run(ctx, func(ctx workflow.Context, li activities.LeaseInput) error {
+			pi.LeaseInput = li
+			return workflow.ExecuteActivity(withOptions(ctx, pushOptions, li.Lease), acts.PushCatalog, pi).Get(ctx, &pushed)
+		}); err != nil {
+			return fail(err)
+		}
+		timed("push", t)
+	}
+
 	progress.enter(ctx, PhaseReleasing)
 	lease.release()
 	progress.enter(ctx, PhaseDone)
@@ -366,6 +396,7 @@ func ExtractionWorkflow(ctx workflow.Context, in Input) (*Summary, error) {
 		Durations:        durations,
 		Changes:          fin.Changes,
 		Formats:          fin.Formats,
+		Pushed:           pushed.Targets,
 	}, nil
 }
 

@@ -57,6 +57,8 @@ const (
 	rulesBeforeIncremental = 3
 	// rulesBeforeFormats: output.formats did not exist, so an input that set it was refused.
 	rulesBeforeFormats = 4
+	// rulesBeforePush: output.push did not exist, so an input that set it was refused.
+	rulesBeforePush = 5
 )
 
 // MaxSourceLength bounds Input.Source, in bytes.
@@ -117,6 +119,53 @@ type OutputSpec struct {
 	// (datahub.json, metadata change proposals for DataHub's file source). They need Source,
 	// which names the source in them (the host may be a secret).
 	Formats []string `json:"formats,omitempty"`
+	// Push sends the run's catalog formats to catalogs over HTTP (see PushSpec); a target pushed
+	// to is written as a format whether or not Formats lists it.
+	Push *PushSpec `json:"push,omitempty"`
+}
+
+// PushSpec names the catalogs a run is sent to, each by its fields (activities.PushFields),
+// resolved like connection fields from the run's secret store: a value is the name or key of
+// the secret that holds it, or, for a non-sensitive field (url), possibly a literal.
+type PushSpec struct {
+	// OpenLineage: url (the endpoint's base URL; events go to <url>/api/v1/lineage) and apiKey
+	// (sensitive, sent as a bearer token).
+	OpenLineage map[string]FieldValue `json:"openlineage,omitempty"`
+	// DataHub: url (GMS's base URL; proposals go to <url>/aspects?action=ingestProposal) and
+	// token (sensitive, a DataHub access token).
+	DataHub map[string]FieldValue `json:"datahub,omitempty"`
+}
+
+// targets returns the push targets and their fields, in output.Formats order.
+func (p *PushSpec) targets() []pushTarget {
+	if p == nil {
+		return nil
+	}
+	var out []pushTarget
+	if len(p.OpenLineage) > 0 {
+		out = append(out, pushTarget{output.FormatOpenLineage, p.OpenLineage})
+	}
+	if len(p.DataHub) > 0 {
+		out = append(out, pushTarget{output.FormatDataHub, p.DataHub})
+	}
+	return out
+}
+
+type pushTarget struct {
+	name   string
+	fields map[string]FieldValue
+}
+
+// catalogFormats are the formats Finalize writes: output.formats and every push target.
+func (o OutputSpec) catalogFormats() []string {
+	var out []string
+	for _, f := range output.Formats {
+		pushed := slices.ContainsFunc(o.Push.targets(), func(t pushTarget) bool { return t.name == f })
+		if slices.Contains(o.Formats, f) || pushed {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // s3Config is the sink configuration of an s3 output.
@@ -290,6 +339,36 @@ func (in Input) Validate() []string {
 		}
 	}
 	switch {
+	case in.Output.Push == nil:
+	case in.olderThan(rulesBeforePush):
+		add("the input has an unknown field output.push: check its spelling and where it is nested against schema/input.schema.json")
+	default:
+		targets := in.Output.Push.targets()
+		if len(targets) == 0 {
+			add("output.push names no catalog: give openlineage or datahub, each with its url, or leave push out")
+		}
+		for _, t := range targets {
+			specs := activities.PushFields[t.name]
+			for _, name := range sortedKeys(t.fields) {
+				i := slices.IndexFunc(specs, func(fs connectors.FieldSpec) bool { return fs.Name == name })
+				switch {
+				case i < 0:
+					add("output.push.%s.%s is not a field of that catalog: use %s", t.name, name, fieldNames(specs))
+				case strings.TrimSpace(string(t.fields[name])) == "":
+					add("output.push.%s.%s is empty: give the name or key of the secret that holds it", t.name, name)
+				case len(t.fields[name]) > activities.MaxFieldBytes:
+					add("output.push.%s.%s is longer than %d characters", t.name, name, activities.MaxFieldBytes)
+				}
+			}
+			if _, ok := t.fields["url"]; !ok {
+				add("output.push.%s needs url: the catalog's base URL, or the name or key of the secret that holds it", t.name)
+			}
+		}
+		if in.Source == "" && len(in.Output.Formats) == 0 {
+			add("output.push needs source: a label that names the source in the catalog's names (such as \"orders-prod\"), since the host and database names may be secrets and are never written")
+		}
+	}
+	switch {
 	case in.Source == "":
 	case in.olderThan(rulesBeforeSource):
 		add("the input has an unknown field source: check its spelling and where it is nested against schema/input.schema.json")
@@ -358,5 +437,21 @@ func (in Input) StartProblems(allowSensitiveLiterals bool) []string {
 			problems = append(problems, fmt.Sprintf("output.credentials.%s %s", f.Name, literal))
 		}
 	}
+	for _, t := range in.Output.Push.targets() {
+		for _, f := range activities.PushFields[t.name] {
+			if v, set := t.fields[f.Name]; set && f.Sensitive && v != "" {
+				problems = append(problems, fmt.Sprintf("output.push.%s.%s %s", t.name, f.Name, literal))
+			}
+		}
+	}
 	return problems
+}
+
+// fieldNames lists the names of specs, for messages.
+func fieldNames(specs []connectors.FieldSpec) string {
+	names := make([]string, len(specs))
+	for i, f := range specs {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
 }

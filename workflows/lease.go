@@ -101,6 +101,15 @@ var (
 			MaximumAttempts: 8, NonRetryableErrorTypes: finalKinds,
 		},
 	}
+	pushOptions = workflow.ActivityOptions{
+		ScheduleToStartTimeout: leaseScheduleToStart,
+		StartToCloseTimeout:    time.Hour,
+		HeartbeatTimeout:       30 * time.Second, // the activity beats every SECURE_AGENT_PROGRESS_INTERVAL while it sends
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: 2 * time.Minute,
+			MaximumAttempts: 6, NonRetryableErrorTypes: finalKinds,
+		},
+	}
 	releaseOptions = workflow.ActivityOptions{
 		ScheduleToStartTimeout: 10 * time.Second,
 		StartToCloseTimeout:    10 * time.Second,
@@ -173,10 +182,19 @@ func (h *leaseHolder) executeResolve(ctx workflow.Context, refresh *activities.L
 		}
 		sink[k] = string(v)
 	}
+	var pushFields map[string]string
+	for _, t := range h.input.Output.Push.targets() {
+		for k, v := range t.fields {
+			if pushFields == nil {
+				pushFields = map[string]string{}
+			}
+			pushFields[t.name+"."+k] = string(v)
+		}
+	}
 	opts := resolveOptions
 	opts.ScheduleToCloseTimeout = time.Duration(h.input.Options.withDefaults().ResolveTimeoutSeconds) * time.Second
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), acts.ResolveSecrets, activities.ResolveInput{
-		Connector: h.input.Connector, Connection: conn, Sink: sink, SecretStore: h.input.SecretStore, Refresh: refresh,
+		Connector: h.input.Connector, Connection: conn, Sink: sink, Push: pushFields, SecretStore: h.input.SecretStore, Refresh: refresh,
 	}).Get(ctx, lease)
 	if err != nil {
 		return storeGaveUp(err, opts.ScheduleToCloseTimeout)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -114,6 +115,16 @@ func TestRecordHistories(t *testing.T) {
 	formats.Output.Formats = []string{"openlineage", "datahub"}
 	record("extraction-success-v11", h.start(workflows.ExtractionWorkflowName, labelled))
 	record("extraction-formats-v11", h.start(workflows.ExtractionWorkflowName, formats))
+
+	// v12: validation accepts output.push behind a version marker (change id "catalog-push");
+	// a run that has it sends its formats with PushCatalog after Finalize.
+	catalog := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer catalog.Close()
+	t.Setenv("REC_OL_URL", catalog.URL)
+	pushed := labelled
+	pushed.Output.Push = &workflows.PushSpec{OpenLineage: map[string]workflows.FieldValue{"url": "REC_OL_URL"}}
+	record("extraction-success-v12", h.start(workflows.ExtractionWorkflowName, labelled))
+	record("extraction-push-v12", h.start(workflows.ExtractionWorkflowName, pushed))
 
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))

@@ -149,3 +149,20 @@ func marshal(v any, indent string) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
+
+// ParseFileProposal reads back one element of the array WriteFile writes (as the agent wrote it,
+// possibly with its strings redacted since): the proposal a push sends to GMS.
+func ParseFileProposal(b []byte) (Proposal, error) {
+	var fp fileProposal
+	if err := json.Unmarshal(b, &fp); err != nil {
+		return Proposal{}, fmt.Errorf("datahub: a proposal of the file is not valid JSON: %w", err)
+	}
+	if fp.ChangeType != ChangeType {
+		return Proposal{}, fmt.Errorf("datahub: a proposal of the file has change type %q, not %s", fp.ChangeType, ChangeType)
+	}
+	p := Proposal{EntityType: fp.EntityType, EntityURN: fp.EntityURN, AspectName: fp.AspectName, Aspect: fp.Aspect.JSON}
+	if err := p.check(); err != nil {
+		return Proposal{}, err
+	}
+	return p, nil
+}

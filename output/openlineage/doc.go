@@ -27,7 +27,9 @@
 //
 // with scheme "postgres", "mysql" or "sqlite" and the label (the workflow input's "source",
 // never read from a secret) percent-encoded so that it is a valid RFC 3986 authority: every byte
-// outside the unreserved characters (A-Z a-z 0-9 - . _ ~) is written %XX, hex in upper case.
+// outside the unreserved characters (A-Z a-z 0-9 - . _ ~) is written %XX, hex in upper case,
+// except the colon of a label of the form host:port, so that an operator whose host is not a
+// secret can give the label the convention would ("db1.internal:5432").
 // Where the convention puts the database's name, Catalog.Database is used: the literal database
 // name, or the source label when the database name was a secret. Names per engine:
 //

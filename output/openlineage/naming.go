@@ -82,12 +82,18 @@ func (n namer) name(schema, table string) string {
 
 // escapeAuthority percent-encodes every byte of s outside RFC 3986's unreserved characters
 // (ALPHA, DIGIT, "-", ".", "_", "~"), hex digits in upper case, so that the result is a valid
-// reg-name authority with no user info, port or path in it, whatever s holds.
+// reg-name authority with no user info or path in it, whatever s holds. One exception: a label
+// of the form host:port (one colon, then 1 to 5 digits) keeps its colon, so that an operator
+// whose host is not a secret can choose the label the naming convention would give
+// ("db1.internal:5432") and the namespace lines up with other producers'.
 //
 // RFC 3986 allows any octet percent-encoded in a reg-name; Go's net/url is stricter and refuses
 // an encoded ASCII byte in a host, so a label with, say, a space gives a namespace that
 // url.Parse rejects. The spec does not ask the namespace to be a URI it can parse.
 func escapeAuthority(s string) string {
+	if host, port, ok := strings.Cut(s, ":"); ok && host != "" && isPort(port) {
+		return escapeAuthority(host) + ":" + port
+	}
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -101,6 +107,19 @@ func escapeAuthority(s string) string {
 		b.WriteByte(hex[c&0xF])
 	}
 	return b.String()
+}
+
+// isPort reports whether s is 1 to 5 decimal digits.
+func isPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // unreserved reports whether c is an RFC 3986 unreserved character.

@@ -267,8 +267,9 @@ func TestPostgresFacets(t *testing.T) {
 	}
 }
 
-// regName is RFC 3986's reg-name: unreserved characters, percent-encoded octets, sub-delims.
-var regName = regexp.MustCompile(`^([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-F]{2})*$`)
+// regName is RFC 3986's reg-name (unreserved characters, percent-encoded octets, sub-delims),
+// with an optional port.
+var regName = regexp.MustCompile(`^([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-F]{2})*(:[0-9]{1,5})?$`)
 
 func TestNaming(t *testing.T) {
 	cases := []struct {
@@ -295,6 +296,12 @@ func TestNaming(t *testing.T) {
 		{"label escaped",
 			&catalog.Catalog{Connector: "postgres", Source: "db:5432/x@y z?#[]%", Databases: []connectors.Database{{}}},
 			"s", "t", "postgres://db%3A5432%2Fx%40y%20z%3F%23%5B%5D%25", "db:5432/x@y z?#[]%.s.t", []string{"DATABASE", "SCHEMA", "TABLE"}},
+		{"label host:port keeps its colon",
+			&catalog.Catalog{Connector: "postgres", Source: "db1.internal:5432", Databases: []connectors.Database{{Name: "shop"}}},
+			"s", "t", "postgres://db1.internal:5432", "shop.s.t", []string{"DATABASE", "SCHEMA", "TABLE"}},
+		{"label with two colons",
+			&catalog.Catalog{Connector: "mysql", Source: "a:1:2", Databases: []connectors.Database{{}}},
+			"s", "t", "mysql://a%3A1%3A2", "s.t", []string{"DATABASE", "TABLE"}},
 		{"label unreserved and not ASCII", &catalog.Catalog{Connector: "mysql", Source: "Prod_1.eu-west~2 café"},
 			"s", "t", "mysql://Prod_1.eu-west~2%20caf%C3%A9", "s.t", []string{"DATABASE", "TABLE"}},
 	}
@@ -313,7 +320,7 @@ func TestNaming(t *testing.T) {
 			}
 			scheme, authority, ok := strings.Cut(ns, "://")
 			if !ok || scheme != tc.c.Connector || !regName.MatchString(authority) {
-				t.Errorf("namespace %s is not <connector>://<reg-name>", ns)
+				t.Errorf("namespace %s is not <connector>://<reg-name>[:port]", ns)
 			}
 			n, _ := newNamer(tc.c)
 			var types, names []string
