@@ -172,36 +172,37 @@ func (g formatGuard) writeLines(w io.Writer, b []byte) (int64, error) {
 	return n, sc.Err()
 }
 
-// writeArray writes a JSON array of records, each checked, one per line, and returns how many
-// it wrote.
+// writeArray writes a JSON array of records, each checked, as datahub.WriteFile lays it out (a
+// record that is not redacted keeps its bytes), and returns how many it wrote.
 func (g formatGuard) writeArray(w io.Writer, b []byte) (int64, error) {
 	var recs []json.RawMessage
 	if err := json.Unmarshal(b, &recs); err != nil {
 		return 0, err
 	}
-	if _, err := io.WriteString(w, "["); err != nil {
-		return 0, err
-	}
+	var out bytes.Buffer
+	out.WriteString("[")
 	for i, r := range recs {
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, r); err != nil {
-			return 0, err
-		}
-		rec, err := g.record(compact.Bytes())
+		rec, err := g.record(r)
 		if err != nil {
 			return 0, err
 		}
-		sep := ",\n"
-		if i == 0 {
-			sep = "\n"
+		if !bytes.Equal(rec, r) {
+			var indented bytes.Buffer
+			if err := json.Indent(&indented, rec, "", "    "); err != nil {
+				return 0, err
+			}
+			rec = indented.Bytes()
 		}
-		if _, err := io.WriteString(w, sep); err != nil {
-			return 0, err
+		if i > 0 {
+			out.WriteString(",")
 		}
-		if _, err := w.Write(rec); err != nil {
-			return 0, err
-		}
+		out.WriteString("\n")
+		out.Write(rec)
 	}
-	_, err := io.WriteString(w, "\n]\n")
+	if len(recs) > 0 {
+		out.WriteString("\n")
+	}
+	out.WriteString("]\n")
+	_, err := w.Write(out.Bytes())
 	return int64(len(recs)), err
 }

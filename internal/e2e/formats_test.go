@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -146,7 +147,11 @@ func readArray(t *testing.T, path string) [][]byte {
 	}
 	out := make([][]byte, len(raw))
 	for i, r := range raw {
-		out[i] = r
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, r); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = compact.Bytes()
 	}
 	return out
 }
