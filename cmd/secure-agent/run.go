@@ -270,6 +270,14 @@ func printSummaryBody(w io.Writer, sum workflows.Summary) {
 	if len(sum.Formats) > 0 {
 		fmt.Fprintf(w, "  formats     %s\n", strings.Join(sum.Formats, ", "))
 	}
+	if len(sum.Pushed) > 0 {
+		var parts []string
+		for _, name := range slices.Sorted(maps.Keys(sum.Pushed)) {
+			r := sum.Pushed[name]
+			parts = append(parts, fmt.Sprintf("%s %d sent, %d already there", name, r.Sent, r.Skipped))
+		}
+		fmt.Fprintf(w, "  pushed      %s\n", strings.Join(parts, "; "))
+	}
 	if c := sum.Changes; c != nil {
 		fmt.Fprintf(w, "  changes     since run %s: %d schema(s) reused, %d extracted, %d added, %d removed; %d object(s) removed (removed.jsonl.gz)\n",
 			c.Previous.RunID, c.ReusedSchemas, c.ExtractedSchemas, c.AddedSchemas, c.RemovedSchemas, c.RemovedObjects)
