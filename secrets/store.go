@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 )
 
 // Store fetches secrets from one configured secret store (one AWS region and credential set, one
@@ -122,6 +123,28 @@ type Secret struct {
 	// Version is the store's identifier of the version that was read (AWS VersionId, Key Vault
 	// version, GCP version number, custom store version). It is not secret.
 	Version string
+	// Lease, for a dynamic secret (credentials the store made for this read and will revoke, such
+	// as Vault's database secrets engine), says how long they live and how to end them. Such a
+	// secret is never cached or shared: each read makes new credentials.
+	Lease *DynamicLease
+}
+
+// DynamicLease is the store's lease on dynamic credentials. ID is the store's lease id (Vault's
+// "database/creds/reader/AbCd..."): not secret, recorded in the audit trail. TTL is how long the
+// credentials live unless renewed; Renewable says whether Renew may extend them.
+type DynamicLease struct {
+	ID        string
+	TTL       time.Duration
+	Renewable bool
+}
+
+// LeasingStore is a Store whose secrets may be dynamic (Secret.Lease set): it renews and revokes
+// them. Renew asks for the lease to live increment longer and returns the TTL granted; Revoke
+// ends it, the credentials with it (revoking a lease that is already gone is not an error).
+type LeasingStore interface {
+	Store
+	Renew(ctx context.Context, leaseID string, increment time.Duration) (time.Duration, error)
+	Revoke(ctx context.Context, leaseID string) error
 }
 
 // Zero overwrites the plaintext and drops it.
