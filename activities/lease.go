@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -48,6 +49,28 @@ type leaseEntry struct {
 	// sensitive are the fields whose values the guard searches for in what leaves the worker.
 	sensitive []string
 	expires   time.Time
+	// dynamic are credentials a store made for this lease: revoked when it ends.
+	dynamic []*DynamicCreds
+}
+
+// DynamicCreds are credentials a secret store made for one lease (Vault's database secrets
+// engine): the lease store renews them while the run lives and revokes them when the lease ends,
+// whatever the reason (released, run closed, expired, worker shutdown, refused).
+type DynamicCreds struct {
+	// WorkflowID and RunID are the run the credentials were made for.
+	WorkflowID, RunID string
+	Store             secrets.LeasingStore
+	Lease             secrets.DynamicLease
+	// Secret names the secret, as the policy and the audit name it.
+	Secret string
+	// renewed is when the TTL was last granted.
+	renewed time.Time
+}
+
+// endedLease is a lease that ended, for report: why, and the credentials to revoke.
+type endedLease struct {
+	reason  string
+	dynamic []*DynamicCreds
 }
 
 // Reasons a lease ends, as Released reports them (and the metrics count them).
@@ -74,6 +97,9 @@ type LeaseGrant struct {
 	// Sensitive names the fields whose values must never leave the worker except to their
 	// connector or sink (the guard searches results and redacts output for them).
 	Sensitive []string
+	// Dynamic are credentials the store made for this lease; the lease store takes them over
+	// (and revokes them, also when it refuses the grant).
+	Dynamic []*DynamicCreds
 }
 
 // LeaseStore keeps resolved plaintext in this worker's memory, bound to one workflow run, one
@@ -85,6 +111,8 @@ type LeaseStore struct {
 	now func() time.Time
 	// onEnd, if set, is called (outside the lock) with the reason of every lease that ends.
 	onEnd func(reason string)
+	// onRevoke, if set, is told every revocation of dynamic credentials and its outcome.
+	onRevoke func(d *DynamicCreds, reason string, err error)
 
 	mu     sync.Mutex
 	leases map[string]*leaseEntry
@@ -108,6 +136,14 @@ func NewLeaseStore(ttl time.Duration, max int, now func() time.Time) *LeaseStore
 // OnEnd registers fn to be told the reason each lease ends (for metrics). Call it before use.
 func (s *LeaseStore) OnEnd(fn func(reason string)) { s.onEnd = fn }
 
+// OnRevoke registers fn to be told each revocation of dynamic credentials (for the audit). Call
+// it before use.
+func (s *LeaseStore) OnRevoke(fn func(d *DynamicCreds, reason string, err error)) { s.onRevoke = fn }
+
+// EndRefused is the reason of the revocation of dynamic credentials whose grant the store
+// refused (LeaseLimit) or that a failed step made and never leased.
+const EndRefused = "refused"
+
 // Put stores a grant and returns the new lease id and its expiry. The store takes ownership of
 // the credentials and zeroes them on release or expiry, and also when it refuses them: a worker
 // that already holds its maximum number of leases returns a LeaseLimit error (retried, so the
@@ -120,14 +156,17 @@ func (s *LeaseStore) Put(g LeaseGrant) (string, time.Time, error) {
 	ended := s.sweepLocked()
 	if len(s.leases) >= s.max {
 		s.mu.Unlock()
-		s.report(ended)
+		s.report(append(ended, ended1(EndRefused, g.Dynamic)))
 		zeroCreds(g.Creds)
 		return "", time.Time{}, &secrets.Error{Kind: secrets.LeaseLimit,
 			Msg: fmt.Sprintf("this worker already holds %d credential leases, its maximum (SECURE_AGENT_MAX_LEASES); the step is retried, here once a run ends or on another replica", s.max)}
 	}
 	exp := s.now().Add(s.ttl)
+	for _, d := range g.Dynamic {
+		d.renewed = s.now()
+	}
 	s.leases[id] = &leaseEntry{workflowID: g.WorkflowID, runID: g.RunID, connector: g.Connector, creds: g.Creds,
-		origins: g.Origins, sensitive: slices.Clone(g.Sensitive), expires: exp}
+		origins: g.Origins, sensitive: slices.Clone(g.Sensitive), expires: exp, dynamic: slices.Clone(g.Dynamic)}
 	s.mu.Unlock()
 	s.report(ended)
 	return id, exp, nil
@@ -280,26 +319,75 @@ func (s *LeaseStore) Renew(workflowID, runID string) {
 // returns how many it dropped.
 func (s *LeaseStore) EndRun(workflowID, runID, reason string) int {
 	s.mu.Lock()
-	var ended []string
+	var gone []endedLease
 	for id, e := range s.leases {
 		if e.workflowID == workflowID && e.runID == runID {
 			zeroCreds(e.creds)
 			delete(s.leases, id)
-			ended = append(ended, reason)
+			gone = append(gone, ended1(reason, e.dynamic))
 		}
 	}
 	s.mu.Unlock()
-	s.report(ended)
-	return len(ended)
+	s.report(gone)
+	return len(gone)
 }
 
-// report tells onEnd about ended leases. The caller must not hold s.mu.
-func (s *LeaseStore) report(reasons []string) {
-	if s.onEnd == nil {
-		return
+// report revokes the dynamic credentials of ended leases and tells onEnd about them. The caller
+// must not hold s.mu. Revocation is synchronous (at most 10 s each): when Release returns, the
+// credentials are gone from the store too.
+func (s *LeaseStore) report(gone []endedLease) {
+	for _, e := range gone {
+		for _, d := range e.dynamic {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := d.Store.Revoke(ctx, d.Lease.ID)
+			cancel()
+			if s.onRevoke != nil {
+				s.onRevoke(d, e.reason, err)
+			}
+		}
+		if s.onEnd != nil && e.reason != EndRefused {
+			s.onEnd(e.reason)
+		}
 	}
-	for _, r := range reasons {
-		s.onEnd(r)
+}
+
+// ended1 is one ended lease.
+func ended1(reason string, dynamic []*DynamicCreds) endedLease {
+	return endedLease{reason: reason, dynamic: dynamic}
+}
+
+// Revoke ends dynamic credentials that were never leased (a step failed after a store made
+// them), with reason EndRefused.
+func (s *LeaseStore) Revoke(dynamic []*DynamicCreds) {
+	s.report([]endedLease{ended1(EndRefused, dynamic)})
+}
+
+// RenewDynamic renews the dynamic credentials of the runs' leases that are renewable and past
+// half their TTL, for their TTL again. The worker calls it for runs it has seen alive; a renewal
+// that fails is retried at the next call (the store's TTL is the bound if it keeps failing).
+func (s *LeaseStore) RenewDynamic(ctx context.Context, workflowID, runID string) {
+	now := s.now()
+	s.mu.Lock()
+	var due []*DynamicCreds
+	for _, e := range s.leases {
+		if e.workflowID != workflowID || e.runID != runID {
+			continue
+		}
+		for _, d := range e.dynamic {
+			if d.Lease.Renewable && d.Lease.TTL > 0 && !now.Before(d.renewed.Add(d.Lease.TTL/2)) {
+				due = append(due, d)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range due {
+		ttl, err := d.Store.Renew(ctx, d.Lease.ID, d.Lease.TTL)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		d.renewed, d.Lease.TTL = s.now(), ttl
+		s.mu.Unlock()
 	}
 }
 
@@ -320,7 +408,7 @@ func (s *LeaseStore) Release(id, workflowID, runID string) error {
 	zeroCreds(e.creds)
 	delete(s.leases, id)
 	s.mu.Unlock()
-	s.report([]string{EndReleased})
+	s.report([]endedLease{ended1(EndReleased, e.dynamic)})
 	return nil
 }
 
@@ -357,29 +445,29 @@ func (s *LeaseStore) Sweep() {
 // Close zeroes and drops every lease (worker shutdown).
 func (s *LeaseStore) Close() {
 	s.mu.Lock()
-	var ended []string
+	var gone []endedLease
 	for id, e := range s.leases {
 		zeroCreds(e.creds)
 		delete(s.leases, id)
-		ended = append(ended, EndShutdown)
+		gone = append(gone, ended1(EndShutdown, e.dynamic))
 	}
 	s.mu.Unlock()
-	s.report(ended)
+	s.report(gone)
 }
 
 // sweepLocked zeroes and drops expired leases and returns their end reasons, for report once
 // the lock is released.
-func (s *LeaseStore) sweepLocked() []string {
+func (s *LeaseStore) sweepLocked() []endedLease {
 	now := s.now()
-	var ended []string
+	var gone []endedLease
 	for id, e := range s.leases {
 		if !now.Before(e.expires) {
 			zeroCreds(e.creds)
 			delete(s.leases, id)
-			ended = append(ended, EndExpired)
+			gone = append(gone, ended1(EndExpired, e.dynamic))
 		}
 	}
-	return ended
+	return gone
 }
 
 func zeroCreds(c connectors.Credentials) {

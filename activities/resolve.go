@@ -71,6 +71,15 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 		return nil, appError(err, false)
 	}
 	a.auditReads(ctx, src.Name, res)
+	// Dynamic credentials the store made for this run: the lease store takes them over below, and
+	// ends them with the lease; until then, every way out of this function revokes them.
+	dynamic := a.dynamicCreds(src, in.SecretStore, res.Leases, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+	leased := false
+	defer func() {
+		if !leased {
+			a.Leases.Revoke(dynamic)
+		}
+	}()
 
 	creds := make(connectors.Credentials, len(res.Fields))
 	origins := make(map[string]string, len(res.Fields))
@@ -106,8 +115,9 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 		// wherever it is, too).
 		_ = a.Leases.Release(in.Refresh.ID, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	}
+	leased = true // Put owns the dynamic credentials from here, and revokes them if it refuses
 	id, expires, err := a.Leases.Put(LeaseGrant{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
-		Connector: in.Connector, Creds: creds, Origins: origins, Sensitive: sensitive})
+		Connector: in.Connector, Creds: creds, Origins: origins, Sensitive: sensitive, Dynamic: dynamic})
 	if err != nil {
 		a.logger().Warn("credential lease refused", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
 			"kind", string(secrets.KindOf(err)))
@@ -116,6 +126,19 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 	a.logger().Info("credentials leased", "workflowId", info.WorkflowExecution.ID, "runId", info.WorkflowExecution.RunID,
 		"store", src.Name, "fields", res.FieldNames(), "secrets", len(res.Versions), "expiresAt", expires)
 	return &Lease{ID: id, TaskQueue: a.LeaseQueue, ExpiresAt: expires, Fields: res.FieldNames(), Versions: res.Versions}, nil
+}
+
+// dynamicCreds wraps the leases of the dynamic secrets a resolution read, for the lease store.
+func (a *Activities) dynamicCreds(src secrets.Source, spec *stores.Spec, leases []secrets.ResolvedLease, workflowID, runID string) []*DynamicCreds {
+	ls, ok := src.Store.(secrets.LeasingStore)
+	if !ok {
+		return nil
+	}
+	out := make([]*DynamicCreds, len(leases))
+	for i, l := range leases {
+		out[i] = &DynamicCreds{WorkflowID: workflowID, RunID: runID, Store: ls, Lease: l.Lease, Secret: PolicyOrigin(spec, l.Ref)}
+	}
+	return out
 }
 
 // rotated reports whether the credentials read again for a refreshed lease differ from the ones
@@ -267,6 +290,11 @@ func (a *Activities) destinationCheck(ctx context.Context, origins []string) net
 func (a *Activities) auditReads(ctx context.Context, store string, res *secrets.Resolution) {
 	for _, v := range res.Versions {
 		ev := audit.Event{Event: audit.SecretRead, Store: store, Secret: v.Ref.String(), Version: v.Version, Outcome: "ok"}
+		for _, l := range res.Leases {
+			if l.Ref == v.Ref {
+				ev.LeaseID = l.Lease.ID
+			}
+		}
 		for _, f := range res.Fields {
 			if f.FromSecret && f.Ref == v.Ref {
 				ev.Fields = append(ev.Fields, f.Field)

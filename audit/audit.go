@@ -28,6 +28,10 @@ const (
 	// LeaseEnded: the worker dropped a lease its run did not release, because the run was
 	// closed (Reason says how it was found) or the lease expired.
 	LeaseEnded = "lease.ended"
+	// CredentialsRevoked: dynamic credentials a store made for a run (Vault's database secrets
+	// engine) were revoked when the run's lease ended (Reason says why the lease ended; Outcome
+	// is "ok" or the error kind). LeaseID names the store's lease, never the credentials.
+	CredentialsRevoked = "credentials.revoked"
 )
 
 // Event is one audit record.
@@ -46,6 +50,8 @@ type Event struct {
 	Fields []string `json:"fields,omitempty"`
 	// Version is the version id the store reported.
 	Version string `json:"version,omitempty"`
+	// LeaseID is the store's lease id of dynamic credentials (not secret).
+	LeaseID string `json:"leaseId,omitempty"`
 	// Outcome is "ok" or the error kind (SecretNotFound, PolicyDenied, ...).
 	Outcome string `json:"outcome"`
 	// Reason says why a denial happened (the policy rule), or what failed.

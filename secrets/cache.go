@@ -87,5 +87,10 @@ func (c *cache) remove(el *list.Element) {
 }
 
 func copySecret(s *Secret) *Secret {
-	return &Secret{Value: append(Value(nil), s.Value...), Version: s.Version}
+	c := &Secret{Value: append(Value(nil), s.Value...), Version: s.Version}
+	if s.Lease != nil {
+		l := *s.Lease
+		c.Lease = &l
+	}
+	return c
 }

@@ -15,6 +15,7 @@ type flightGroup struct {
 }
 
 type flight struct {
+	key     string // what the flight is joined under
 	done    chan struct{}
 	secret  *Secret
 	err     error
@@ -33,7 +34,7 @@ func (g *flightGroup) join(key string) (f *flight, leader bool) {
 		f.holders++
 		return f, false
 	}
-	f = &flight{done: make(chan struct{}), holders: 2} // the leader and the fetch it starts
+	f = &flight{key: key, done: make(chan struct{}), holders: 2} // the leader and the fetch it starts
 	g.flights[key] = f
 	return f, true
 }

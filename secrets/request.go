@@ -95,6 +95,16 @@ type SecretVersion struct {
 type Resolution struct {
 	Fields   []Resolved
 	Versions []SecretVersion
+	// Leases are the leases of the dynamic secrets read (Secret.Lease), in the order of their
+	// secrets: the caller owns them and must end them (LeasingStore.Revoke) when the credentials
+	// are no longer needed. A failed Resolve has already revoked the ones it made.
+	Leases []ResolvedLease
+}
+
+// ResolvedLease is the lease of one dynamic secret a resolution read.
+type ResolvedLease struct {
+	Ref   Ref
+	Lease DynamicLease
 }
 
 // Value returns the value of the named field.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Resolve resolves every field of req against src and returns their values.
@@ -79,14 +80,24 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 	}()
 
 	res := &Resolution{}
-	for _, ref := range distinct {
-		s, ok := got[ref]
+	// Dynamic credentials made for this resolution are revoked if it fails: nobody else will.
+	ok := false
+	defer func() {
 		if !ok {
+			revokeAll(ctx, src, res.Leases)
+		}
+	}()
+	for _, ref := range distinct {
+		s, found := got[ref]
+		if !found {
 			problems = append(problems, fieldsOf(fetchErrs[ref], ref, refs, req.Fields))
 			continue
 		}
 		// A hidden name that the store found is a name after all: it may be shown from here on.
 		res.Versions = append(res.Versions, SecretVersion{Ref: ref.Shown(), Version: s.Version})
+		if s.Lease != nil {
+			res.Leases = append(res.Leases, ResolvedLease{Ref: ref.Shown(), Lease: *s.Lease})
+		}
 	}
 	decoded := make(map[Ref]*decodedSecret, len(got))
 	defer func() {
@@ -131,7 +142,22 @@ func (r *Resolver) Resolve(ctx context.Context, src Source, req Request) (*Resol
 			}
 		}
 	}
+	ok = true
 	return res, nil
+}
+
+// revokeAll ends dynamic leases a failed resolution made, best effort, within 10 s whatever
+// ctx's state (the resolution may have failed because ctx ended).
+func revokeAll(ctx context.Context, src Source, leases []ResolvedLease) {
+	ls, isLeasing := src.Store.(LeasingStore)
+	if !isLeasing || len(leases) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, l := range leases {
+		_ = ls.Revoke(rctx, l.Lease.ID)
+	}
 }
 
 // checkVersion refuses a version id that equals or contains a value the secret itself holds: a

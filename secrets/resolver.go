@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,6 +58,8 @@ type Resolver struct {
 	opts    ResolverOptions
 	cache   *cache // nil when caching is off
 	flights flightGroup
+	// unshared numbers the reads of leasing stores, each a flight of its own.
+	unshared atomic.Uint64
 }
 
 // NewResolver returns a Resolver with the given options.
@@ -118,10 +122,16 @@ func (r *Resolver) fetchAll(ctx context.Context, src Source, refs []Ref, fresh b
 	}
 	var waits []joined
 	var leads []Ref
+	// A store that leases dynamic credentials makes new ones at each read, for one run, revoked
+	// when that run's lease ends: its secrets are neither cached nor shared between callers.
+	_, leasing := src.Store.(LeasingStore)
 	for _, ref := range refs {
 		key := src.Key + "\x00" + ref.key()
+		if leasing {
+			key += "\x00" + strconv.FormatUint(r.unshared.Add(1), 10)
+		}
 		start := r.opts.Now()
-		if r.cache != nil && !fresh {
+		if r.cache != nil && !fresh && !leasing {
 			if s := r.cache.get(key); s != nil {
 				got[ref] = s
 				r.observe(FetchEvent{Store: src.Name, Ref: ref, Version: s.Version, Cached: true})
@@ -186,10 +196,10 @@ func (r *Resolver) lead(ctx context.Context, src Source, refs []Ref, flights map
 				s, err = nil, verr
 			}
 		}
-		if err == nil && r.cache != nil {
+		if err == nil && r.cache != nil && s.Lease == nil {
 			r.cache.put(src.Key+"\x00"+ref.key(), s)
 		}
-		r.flights.finish(src.Key+"\x00"+ref.key(), flights[ref], s, err)
+		r.flights.finish(flights[ref].key, flights[ref], s, err)
 	}
 	if batch, ok := src.Store.(BatchStore); ok && len(refs) > 1 {
 		go func() {

@@ -171,6 +171,7 @@ func New(c client.Client, s Settings, logger *slog.Logger) (*Agent, error) {
 		resolverOpts.OnFetch = a.metrics.onFetch
 	}
 	a.resolver = secrets.NewResolver(resolverOpts)
+	a.leases.OnRevoke(a.revoked)
 	guardLogs(a.leases)
 	leaseQueue := LeaseQueue(s.TaskQueue)
 	acts := &activities.Activities{
@@ -408,9 +409,30 @@ func (a *Agent) checkRuns() {
 				"workflowId", r[0], "runId", r[1], "error", err)
 		case desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 			a.leases.Renew(r[0], r[1])
+			rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			a.leases.RenewDynamic(rctx, r[0], r[1])
+			rcancel()
 		default:
 			a.endRun(r[0], r[1], "the run is "+strings.ToLower(strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")))
 		}
+	}
+}
+
+// revoked audits the revocation of dynamic credentials (and logs a failed one: the store's TTL
+// then ends them).
+func (a *Agent) revoked(d *activities.DynamicCreds, reason string, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = string(secrets.KindOf(err))
+		if outcome == "" {
+			outcome = string(secrets.StoreUnavailable)
+		}
+		a.logger.Warn("revoking dynamic credentials failed; the store's lease TTL ends them", "workflowId", d.WorkflowID, "runId", d.RunID,
+			"leaseId", d.Lease.ID, "kind", outcome)
+	}
+	if aerr := a.audit.Record(audit.Event{Event: audit.CredentialsRevoked, WorkflowID: d.WorkflowID, RunID: d.RunID,
+		Secret: d.Secret, LeaseID: d.Lease.ID, Outcome: outcome, Reason: reason}); aerr != nil {
+		a.logger.Error("writing the audit trail failed", "error", aerr)
 	}
 }
 
