@@ -291,7 +291,7 @@ func (l *loader) stores(n *yaml.Node, key string) {
 
 func (l *loader) secrets(n *yaml.Node, key string) {
 	var fields []field
-	for _, t := range []string{storeAWS, storeAzure, storeGCP, storeCustom} {
+	for _, t := range []string{storeAWS, storeAzure, storeGCP, storeCustom, storeVault} {
 		fields = append(fields, field{t, func(v *yaml.Node, k string) {
 			pats := l.patterns(v, k, "secret path patterns", patternProblem)
 			list := make([]string, 0, len(pats))

@@ -129,7 +129,7 @@ func TestLoadProblems(t *testing.T) {
 		{"unknown key hint", "version: 1\ncustomstores: {}\n", []string{`unknown key "customstores" at the top level (did you mean customStores?)`}},
 		{"unknown nested key", "version: 1\ndestinations:\n  rules:\n    - secrets: [a]\n      host: [b]\n", []string{`FILE:5:7: unknown key "host" in destinations.rules[0]`, "FILE:4:7: destinations.rules[0]: hosts is missing"}},
 		{"unknown env key", "version: 1\nenv: {allowed: [A]}\n", []string{`FILE:2:7: unknown key "allowed" in env: the keys are allow`}},
-		{"unknown secrets store", "version: 1\nsecrets: {vault: [a]}\n", []string{`unknown key "vault" in secrets: the keys are aws, azure, gcp, custom, env`}},
+		{"unknown secrets store", "version: 1\nsecrets: {hsm: [a]}\n", []string{`unknown key "hsm" in secrets: the keys are aws, azure, gcp, custom, vault, env`}},
 		{"secrets.env", "version: 1\nsecrets: {env: [A]}\n", []string{"secrets.env: is not used", "env.allow"}},
 		{"repeated key", "version: 1\nstores: [aws]\nstores: [gcp]\n", []string{`FILE:3:1: key "stores" is repeated (first at line 2)`}},
 		{"repeated nested key", "version: 1\nenv:\n  allow: [A]\n  allow: [B]\n", []string{`key "env.allow" is repeated (first at line 3)`}},
@@ -142,7 +142,7 @@ func TestLoadProblems(t *testing.T) {
 		{"version list", "version: [1]\n", []string{"version: must be a number"}},
 		{"version null", "version:\n", []string{"version: has no value"}},
 		// stores.
-		{"unknown store", "version: 1\nstores: [aws, vault]\n", []string{"FILE:2:15: stores[1]: is not a store type: use aws, azure, gcp, env, custom"}},
+		{"unknown store", "version: 1\nstores: [aws, hsm]\n", []string{"FILE:2:15: stores[1]: is not a store type: use aws, azure, gcp, env, custom, vault"}},
 		{"stores not a list", "version: 1\nstores: aws\n", []string{"stores: must be a list of store types"}},
 		{"stores item not scalar", "version: 1\nstores: [[aws]]\n", []string{"stores[0]: must be store types"}},
 		// patterns.
@@ -213,10 +213,10 @@ func TestLoadProblems(t *testing.T) {
 // Every problem is reported at once, each with its own position.
 func TestLoadReportsEveryProblem(t *testing.T) {
 	lines := loadErr(t, `version: 2
-stores: [aws, vault]
+stores: [aws, hsm]
 secrets:
   aws: [""]
-  vault: [a]
+  hsm: [a]
 env:
   allow: ["AWS_*", "DB-X"]
 customStores:
@@ -235,7 +235,7 @@ extra: 1
 		"FILE:1:10: version:",
 		"FILE:2:15: stores[1]:",
 		"FILE:4:9: secrets.aws[0]:",
-		"FILE:5:3: unknown key \"vault\" in secrets",
+		"FILE:5:3: unknown key \"hsm\" in secrets",
 		"FILE:7:11: env.allow[0]:",
 		"FILE:7:20: env.allow[1]:",
 		"FILE:9:11: customStores.hosts[0]:",

@@ -21,6 +21,7 @@ const (
 	storeGCP    = "gcp"
 	storeEnv    = "env"
 	storeCustom = "custom"
+	storeVault  = "vault"
 )
 
 // MaxRefBytes bounds a secret path: a longer one is refused, so no input makes matching slow.
@@ -30,7 +31,7 @@ const MaxRefBytes = 4096
 const maxHostBytes = 1024
 
 // storeTypes lists the store types in documentation order.
-var storeTypes = []string{storeAWS, storeAzure, storeGCP, storeEnv, storeCustom}
+var storeTypes = []string{storeAWS, storeAzure, storeGCP, storeEnv, storeCustom, storeVault}
 
 // Policy is the agent-side policy. Build one with Load or Default. The zero value (and a nil
 // *Policy) refuses every store and every credential from a secret. A Policy is immutable and safe
@@ -43,7 +44,7 @@ type Policy struct {
 	stores    []string // allowed store types unless allStores
 
 	allPaths bool                // every secret path allowed (Default)
-	paths    map[string][]string // per store type (aws, azure, gcp, custom) unless allPaths, in pathForm
+	paths    map[string][]string // per store type (aws, azure, gcp, custom, vault) unless allPaths, in pathForm
 
 	envAllow        []string
 	customHosts     []string

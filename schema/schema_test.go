@@ -465,7 +465,7 @@ func TestRefusedByBoth(t *testing.T) {
 		{"connection value an object", `{"connector": "sqlite", "connection": {"path": {"key": "p"}}}`},
 		{"connection value null", `{"connector": "sqlite", "connection": {"path": null}}`},
 		{"connection value too long", `{"connector": "sqlite", "connection": {"path": "` + strings.Repeat("a", 4097) + `"}}`},
-		{"unknown store type", `{` + pg + `, "secretStore": {"type": "vault", "secretPath": "x"}}`},
+		{"unknown store type", `{` + pg + `, "secretStore": {"type": "hsm", "secretPath": "x"}}`},
 		{"missing store type", `{` + pg + `, "secretStore": {"secretPath": "prod/db"}}`},
 		{"unknown store field", `{` + pg + `, ` + aws + `, "profile": "prod"}}`},
 		{"field of another store", `{` + pg + `, ` + aws + `, "vaultName": "myvault"}}`},

@@ -295,6 +295,7 @@ func StoreOptions(s Settings, pol *policy.Policy) stores.Options {
 		CustomVersionPath:   pol.CustomVersionPath,
 		CustomCAFile:        pol.CustomCAFile,
 		AWSSessionName:      s.AWSSessionName,
+		Vault:               vaultStore(s),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +58,24 @@ type Settings struct {
 	// custom store's JSON answer holds the version id, and the CA bundle it is verified with.
 	CustomStoreVersionPaths []string `envconfig:"CUSTOM_STORE_VERSION_PATHS"`
 	CustomStoreCAFiles      []string `envconfig:"CUSTOM_STORE_CA_FILES"`
+	// Vault (HashiCorp Vault or OpenBao) for secretStore type "vault": the server's address
+	// (https; http only to loopback), an Enterprise namespace, the CA its certificate is verified
+	// with (a PEM file; else the system roots), and how the agent logs in: VaultAuth "token" (the
+	// token in VaultTokenFile, else SECURE_AGENT_VAULT_TOKEN), "approle" (VaultRoleID and the
+	// secret id in VaultSecretIDFile), "kubernetes" (VaultRole and the service account token in
+	// VaultJWTFile, default the pod's own) or "jwt" (VaultRole and the JWT in VaultJWTFile),
+	// at VaultAuthMount (default: the method's name). Empty address: no Vault.
+	VaultAddr         string `envconfig:"VAULT_ADDR"`
+	VaultNamespace    string `envconfig:"VAULT_NAMESPACE"`
+	VaultCAFile       string `envconfig:"VAULT_CA_FILE"`
+	VaultAuth         string `envconfig:"VAULT_AUTH" default:"token"`
+	VaultAuthMount    string `envconfig:"VAULT_AUTH_MOUNT"`
+	VaultToken        string `envconfig:"VAULT_TOKEN"`
+	VaultTokenFile    string `envconfig:"VAULT_TOKEN_FILE"`
+	VaultRole         string `envconfig:"VAULT_ROLE"`
+	VaultRoleID       string `envconfig:"VAULT_ROLE_ID"`
+	VaultSecretIDFile string `envconfig:"VAULT_SECRET_ID_FILE"`
+	VaultJWTFile      string `envconfig:"VAULT_JWT_FILE"`
 	// SecretCacheTTL enables the secret cache when positive. Off by default.
 	SecretCacheTTL time.Duration `envconfig:"SECRET_CACHE_TTL" default:"0s"`
 	// SecretCacheSize bounds the cache.
@@ -174,6 +193,30 @@ func (s Settings) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if s.VaultAddr != "" {
+		if msg := vaultAddrProblem(s.VaultAddr); msg != "" {
+			bad("VAULT_ADDR", "%s", msg)
+		}
+		switch s.VaultAuth {
+		case "token":
+			if s.VaultToken == "" && s.VaultTokenFile == "" {
+				bad("VAULT_TOKEN_FILE", "the token login needs the token: set SECURE_AGENT_VAULT_TOKEN_FILE (a file) or SECURE_AGENT_VAULT_TOKEN")
+			}
+		case "approle":
+			if s.VaultRoleID == "" || s.VaultSecretIDFile == "" {
+				bad("VAULT_ROLE_ID", "the approle login needs SECURE_AGENT_VAULT_ROLE_ID and SECURE_AGENT_VAULT_SECRET_ID_FILE")
+			}
+		case "kubernetes", "jwt":
+			if s.VaultRole == "" {
+				bad("VAULT_ROLE", "the %s login needs the Vault role to log in as", s.VaultAuth)
+			}
+			if s.VaultAuth == "jwt" && s.VaultJWTFile == "" {
+				bad("VAULT_JWT_FILE", "the jwt login needs the file that holds the JWT")
+			}
+		default:
+			bad("VAULT_AUTH", "%q is not a login method: use token, approle, kubernetes or jwt", s.VaultAuth)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -256,4 +299,24 @@ func ResolveSQLiteDirs(dirs []string) ([]string, error) {
 		return nil, fmt.Errorf("the SQLite directories %q do not exist or are not directories (SECURE_AGENT_SQLITE_DIRS, or sqlite.dirs in the policy file)", missing)
 	}
 	return out, nil
+}
+
+// vaultAddrProblem says what is wrong with a Vault address ("" when nothing): an https URL, or
+// http to a loopback address, with no path, query or credentials.
+func vaultAddrProblem(addr string) string {
+	u, err := url.Parse(addr)
+	switch {
+	case err != nil || u.Host == "":
+		return "is not a URL such as https://vault.internal:8200"
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/"):
+		return "must be the server's address alone, such as https://vault.internal:8200"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http":
+		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+			return ""
+		}
+		return "must be https (plain http only to a loopback address): the agent's Vault token goes there"
+	}
+	return "must be an https URL"
 }

@@ -52,6 +52,9 @@ const (
 	// Finalize (and Publish). Runs validated with older rules never have it, so the activity
 	// needs no gate of its own.
 	changePush = "catalog-push"
+	// changeVault accepts the vault store type in validation; the command sequence of a run
+	// that uses it is the same as any other store's.
+	changeVault = "vault-store"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
@@ -72,6 +75,8 @@ func validateInput(ctx workflow.Context, in Input) []string {
 		in.before = rulesBeforeFormats
 	case workflow.GetVersion(ctx, changePush, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforePush
+	case workflow.GetVersion(ctx, changeVault, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforeVault
 	}
 	return in.Validate()
 }

@@ -59,6 +59,9 @@ const (
 	rulesBeforeFormats = 4
 	// rulesBeforePush: output.push did not exist, so an input that set it was refused.
 	rulesBeforePush = 5
+	// rulesBeforeVault: the vault store type did not exist, so an input that named it was
+	// refused.
+	rulesBeforeVault = 6
 )
 
 // MaxSourceLength bounds Input.Source, in bytes.
@@ -280,7 +283,11 @@ func (in Input) Validate() []string {
 			add("connection.%s is longer than 4096 characters", name)
 		}
 	}
-	if in.SecretStore != nil {
+	switch {
+	case in.SecretStore == nil:
+	case in.SecretStore.Type == stores.TypeVault && in.olderThan(rulesBeforeVault):
+		add("secretStore: type %q is not supported: use one of aws, azure, gcp, env, custom", stores.TypeVault)
+	default:
 		for _, p := range stores.Validate(*in.SecretStore) {
 			add("secretStore: %s", p)
 		}

@@ -209,7 +209,7 @@ func TestInvalidInputFailsAtOnceWithEveryProblem(t *testing.T) {
 	in := workflows.Input{
 		Connector:   "sqlite",
 		Connection:  map[string]workflows.FieldValue{"pth": "x"},
-		SecretStore: &stores.Spec{Type: "vault"},
+		SecretStore: &stores.Spec{Type: "hsm"},
 		Output:      workflows.OutputSpec{Prefix: "../escape"},
 		Options:     workflows.RunOptions{MaxConcurrentBatches: 1000, ResolveTimeoutSeconds: 5},
 	}
@@ -219,7 +219,7 @@ func TestInvalidInputFailsAtOnceWithEveryProblem(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Type() != "InvalidInput" || !ae.NonRetryable() {
 		t.Fatalf("err = %v, want a non-retryable InvalidInput", err)
 	}
-	for _, want := range []string{"connection.pth is not a field", "connection.path is required", `type "vault" is not supported`, "output.prefix", "maxConcurrentBatches", "resolveTimeoutSeconds must be between 10 and 3600"} {
+	for _, want := range []string{"connection.pth is not a field", "connection.path is required", `type "hsm" is not supported`, "output.prefix", "maxConcurrentBatches", "resolveTimeoutSeconds must be between 10 and 3600"} {
 		if !strings.Contains(ae.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, ae)
 		}

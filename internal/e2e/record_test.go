@@ -126,6 +126,10 @@ func TestRecordHistories(t *testing.T) {
 	record("extraction-success-v12", h.start(workflows.ExtractionWorkflowName, labelled))
 	record("extraction-push-v12", h.start(workflows.ExtractionWorkflowName, pushed))
 
+	// v13: validation accepts the vault store type behind a version marker (change id
+	// "vault-store").
+	record("extraction-success-v13", h.start(workflows.ExtractionWorkflowName, labelled))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)

@@ -53,6 +53,11 @@ type Options struct {
 	// LookupEnv reads agent variables (default os.LookupEnv).
 	LookupEnv func(string) (string, bool)
 
+	// Vault builds the agent's Vault store (HashiCorp Vault or OpenBao) from its own settings
+	// (address, namespace, auth: never workflow input), once; nil when the agent has none, and
+	// the vault store type is then refused.
+	Vault func(ctx context.Context) (secrets.Store, error)
+
 	// Overrides for private endpoints and tests.
 	AWSEndpoint, AWSSTSEndpoint string
 	AWSHTTPClient               aws.HTTPClient
@@ -130,6 +135,17 @@ func (o *Opener) Open(ctx context.Context, spec *Spec) (secrets.Source, *secrets
 		key := gcp.Name
 		store, err := o.get(key, func() (secrets.Store, error) { return gcp.New(ctx, gcp.Config{ClientOptions: o.opts.GCPClientOptions}) })
 		return secrets.Source{Name: gcp.Name, Key: key, Store: store}, pathRef(spec.SecretPath), err
+	case TypeVault:
+		if o.opts.Vault == nil {
+			return secrets.Source{}, nil, &secrets.Error{Kind: secrets.InvalidInput, Store: TypeVault,
+				Msg: "this agent has no Vault configured: its operator sets SECURE_AGENT_VAULT_ADDR and how it logs in (see the README, Vault)"}
+		}
+		store, err := o.get(TypeVault, func() (secrets.Store, error) { return o.opts.Vault(ctx) })
+		var ref *secrets.Ref
+		if spec.SecretPath != "" {
+			ref = &secrets.Ref{Path: spec.SecretPath, Version: spec.Version}
+		}
+		return secrets.Source{Name: TypeVault, Key: TypeVault, Store: store}, ref, err
 	case TypeCustom:
 		raw, _ := spec.customConfig() // Validate checked it
 		cfg, ref, _ := custom.ParseStoreConfig(raw)

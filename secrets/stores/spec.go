@@ -23,15 +23,16 @@ const (
 	TypeGCP    = "gcp"
 	TypeEnv    = "env"
 	TypeCustom = "custom"
+	TypeVault  = "vault"
 )
 
 // Types lists the store types, in documentation order.
-var Types = []string{TypeAWS, TypeAzure, TypeGCP, TypeEnv, TypeCustom}
+var Types = []string{TypeAWS, TypeAzure, TypeGCP, TypeEnv, TypeCustom, TypeVault}
 
 // Spec is the "secretStore" block of a workflow input. Every field is a non-secret identifier:
 // the agent's own credentials for the store come from its environment, never from here.
 type Spec struct {
-	// Type is "aws", "azure", "gcp", "env" or "custom".
+	// Type is "aws", "azure", "gcp", "env", "custom" or "vault".
 	Type string `json:"type"`
 	// SecretPath names the secret that holds the connection's sensitive fields: an ARN or name
 	// (aws), a secret URL or name (azure), projects/P/secrets/S[/versions/V] (gcp). Not used by
@@ -53,6 +54,12 @@ type Spec struct {
 	// Custom HTTP store: the documented JSON configuration, as an object or as a string that
 	// holds one (the Web UI's text box).
 	Config json.RawMessage `json:"config,omitempty"`
+
+	// Vault (HashiCorp Vault or OpenBao, configured on the agent: address, namespace, auth):
+	// SecretPath is the API path as `vault read` takes it, a KV v2 secret
+	// ("secret/data/catalog/orders-db") or dynamic credentials ("database/creds/catalog-reader");
+	// Version pins a KV v2 version (digits).
+	Version string `json:"version,omitempty"`
 
 	// Fields names, per connection field, a secret of this store that holds that field's value
 	// alone ("one secret per field"): the secret's name as the store addresses it, or
@@ -116,7 +123,7 @@ func (s Spec) PolicyRefs() []string {
 // variables) and for a custom block that does not parse.
 func (s Spec) FieldPolicyRef(f SecretField) string {
 	switch s.Type {
-	case TypeAWS, TypeAzure, TypeGCP:
+	case TypeAWS, TypeAzure, TypeGCP, TypeVault:
 		return f.Secret
 	case TypeCustom:
 		host := s.customHost()
@@ -153,6 +160,7 @@ var fieldsByType = map[string][]string{
 	TypeGCP:    {"secretPath", "fields"},
 	TypeEnv:    {"fields"},
 	TypeCustom: {"config", "fields"},
+	TypeVault:  {"secretPath", "version", "fields"},
 }
 
 // setFields returns the JSON names of the non-empty fields of s, other than type.
@@ -161,7 +169,7 @@ func (s Spec) setFields() []string {
 	for name, v := range map[string]string{
 		"secretPath": s.SecretPath, "region": s.Region, "authMethod": s.AuthMethod, "roleArn": s.RoleARN,
 		"externalId": s.ExternalID, "versionStage": s.VersionStage, "versionId": s.VersionID,
-		"vaultName": s.VaultName, "clientId": s.ClientID,
+		"vaultName": s.VaultName, "clientId": s.ClientID, "version": s.Version,
 	} {
 		if v != "" {
 			set = append(set, name)
@@ -199,7 +207,7 @@ func (s Spec) customConfig() ([]byte, error) {
 // reports those).
 func (s Spec) PolicyRef() string {
 	switch s.Type {
-	case TypeAWS, TypeAzure, TypeGCP:
+	case TypeAWS, TypeAzure, TypeGCP, TypeVault:
 		return s.SecretPath
 	case TypeCustom:
 		raw, err := s.customConfig()

@@ -41,7 +41,10 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		want []string
 	}{
 		{stores.Spec{}, []string{"type is missing"}},
-		{stores.Spec{Type: "vault"}, []string{`type "vault" is not supported`}},
+		{stores.Spec{Type: "hsm"}, []string{`type "hsm" is not supported`}},
+		{stores.Spec{Type: "vault", SecretPath: "sys/raw/core", Version: "x"}, []string{"names Vault's own settings", "version must be a KV v2 version number"}},
+		{stores.Spec{Type: "vault", SecretPath: "secret/data/../db"}, []string{"without . or .."}},
+		{stores.Spec{Type: "aws", SecretPath: "db", Region: "eu-west-1", Version: "3"}, []string{"version is not used by the aws store"}},
 		{stores.Spec{Type: "aws", VaultName: "x", Config: json.RawMessage(`{}`)}, []string{"vaultName is not used by the aws store", "config is not used", "secretPath is missing", "region"}},
 		{stores.Spec{Type: "aws", SecretPath: "arn:aws:secretsmanager:us-east-1:123456789012:secret:x", Region: "eu-west-1"}, []string{"us-east-1"}},
 		{stores.Spec{Type: "aws", SecretPath: "x", Region: "eu-west-1", AuthMethod: "password"}, []string{"authMethod must be"}},

@@ -69,6 +69,15 @@ func Validate(spec Spec) []string {
 			_, err := gcp.ParseRef(secrets.Ref{Path: spec.SecretPath})
 			add(err)
 		}
+	case TypeVault:
+		if needPath() {
+			if msg := VaultPathProblem(spec.SecretPath); msg != "" {
+				problems = append(problems, "secretPath "+msg)
+			}
+		}
+		if v := spec.Version; v != "" && (len(v) > 10 || strings.Trim(v, "0123456789") != "" || v == "0") {
+			problems = append(problems, "version must be a KV v2 version number, such as 3")
+		}
 	case TypeCustom:
 		raw, err := spec.customConfig()
 		if err != nil {
@@ -86,6 +95,34 @@ func Validate(spec Spec) []string {
 		}
 	}
 	return problems
+}
+
+// VaultPathProblem says what is wrong with a Vault API path given as a secret ("" when nothing):
+// a relative path of non-empty segments ("secret/data/team/db", "database/creds/reader"), at
+// most 512 bytes, without "..", a query, a fragment, a backslash or control characters, and not
+// under sys/ or auth/ (which hold Vault's own settings and logins, never a data source's
+// credentials).
+func VaultPathProblem(p string) string {
+	switch {
+	case p == "":
+		return "is empty: give the path as vault read takes it, such as secret/data/team/db or database/creds/reader"
+	case len(p) > 512:
+		return "is longer than 512 bytes"
+	case strings.ContainsFunc(p, unicode.IsControl) || strings.ContainsAny(p, "?#\\% "):
+		return "must be a plain path: no spaces, ?, #, %, backslash or control characters"
+	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/"):
+		return "must not start or end with /: give it as vault read takes it, such as secret/data/team/db"
+	case strings.HasPrefix(p, "v1/"):
+		return "must not start with v1/: give it as vault read takes it"
+	case strings.HasPrefix(p, "sys/") || strings.HasPrefix(p, "auth/") || strings.HasPrefix(p, "identity/") || strings.HasPrefix(p, "cubbyhole/"):
+		return "names Vault's own settings, logins or a token's cubbyhole, not a data source's credentials"
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "must be segments separated by single slashes, without . or .."
+		}
+	}
+	return ""
 }
 
 // maxKeyBytes bounds a key named in fields.
@@ -116,6 +153,10 @@ func fieldProblems(spec Spec) []string {
 			_, err = azure.ParseRef(ref, spec.VaultName)
 		case TypeGCP:
 			_, err = gcp.ParseRef(ref)
+		case TypeVault:
+			if msg := VaultPathProblem(f.Secret); msg != "" {
+				err = errors.New("secret " + msg)
+			}
 		case TypeCustom:
 			if msg := custom.ValidSecretName(f.Secret); msg != "" {
 				problems = append(problems, where+": "+strings.Replace(msg, "secret_name", "secret", 1))
