@@ -131,6 +131,8 @@ var specs = map[string]Spec{
 			{Name: "sslrootcert", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
 			{Name: "sslcert", Doc: "PEM of a client certificate, for certificate authentication"},
 			{Name: "sslkey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
+			{Name: "authMethod", Default: "password", Doc: "password, or aws-iam: an RDS IAM authentication token the agent mints for each connection from its own AWS identity, instead of a password (needs sslmode verify-full or verify-ca, and awsRegion)"},
+			{Name: "awsRegion", Doc: "the RDS or Aurora instance's region, such as eu-west-1 (authMethod aws-iam)"},
 		},
 	},
 	"mysql": {

@@ -55,6 +55,8 @@ const (
 	// changeVault accepts the vault store type in validation; the command sequence of a run
 	// that uses it is the same as any other store's.
 	changeVault = "vault-store"
+	// changeIAM accepts the postgres connector's authMethod and awsRegion fields in validation.
+	changeIAM = "iam-auth"
 )
 
 // validateInput is Input.Validate as of the run's version: a run started before unknown fields
@@ -77,6 +79,8 @@ func validateInput(ctx workflow.Context, in Input) []string {
 		in.before = rulesBeforePush
 	case workflow.GetVersion(ctx, changeVault, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 		in.before = rulesBeforeVault
+	case workflow.GetVersion(ctx, changeIAM, workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+		in.before = rulesBeforeIAM
 	}
 	return in.Validate()
 }

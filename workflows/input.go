@@ -62,6 +62,9 @@ const (
 	// rulesBeforeVault: the vault store type did not exist, so an input that named it was
 	// refused.
 	rulesBeforeVault = 6
+	// rulesBeforeIAM: the postgres connector had no authMethod or awsRegion field, so an input
+	// that set them was refused.
+	rulesBeforeIAM = 7
 )
 
 // MaxSourceLength bounds Input.Source, in bytes.
@@ -256,6 +259,12 @@ func (in Input) Validate() []string {
 		}
 	}
 	if ok {
+		if in.olderThan(rulesBeforeIAM) {
+			// Runs validated before the IAM fields existed refused them as unknown.
+			spec.Fields = slices.DeleteFunc(slices.Clone(spec.Fields), func(f connectors.FieldSpec) bool {
+				return f.Name == "authMethod" || f.Name == "awsRegion"
+			})
+		}
 		for _, name := range sortedKeys(in.Connection) {
 			if _, known := spec.Field(name); !known {
 				add("connection.%s is not a field of the %s connector: its fields are %s", name, spec.Name, strings.Join(spec.FieldNames(), ", "))

@@ -122,7 +122,7 @@ const seedConnString = "host=localhost port=5432 dbname=postgres user=postgres p
 // refused login is SourceAuthFailed; an unreachable or overloaded server and the end of ctx are
 // SourceUnavailable.
 func Open(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) (*Source, error) {
-	attempts, names, err := connConfigs(creds, opts)
+	attempts, names, err := connConfigs(ctx, creds, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,13 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	}
 	conn, err := connect(ctx, attempts)
 	if err != nil {
-		return nil, classify(ctx, err, phaseConnect)
+		err = classify(ctx, err, phaseConnect)
+		var se *secrets.Error
+		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && strings.TrimSpace(creds[FieldAuthMethod].Reveal()) == AuthAWSIAM {
+			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
+				Msg: "postgres: the server refused the RDS IAM token for this role: grant the role rds_iam, allow the agent's AWS identity rds-db:connect on this database user, and check awsRegion and the host (the token is signed for host:port)"}
+		}
+		return nil, err
 	}
 	s := &Source{conn: conn, names: names}
 	s.version = conn.PgConn().ParameterStatus("server_version")
@@ -147,7 +153,7 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 // connConfigs builds from the fields the pgx configuration of each connection attempt, in the
 // order to try them (see connect): one per TLS setting that sslmode allows, each with its own
 // authentication rule (authRule) and no Fallbacks. Its errors name fields, never values.
-func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*pgx.ConnConfig, fieldNames, error) {
+func connConfigs(ctx context.Context, creds connectors.Credentials, opts connectors.OpenOptions) ([]*pgx.ConnConfig, fieldNames, error) {
 	get := func(name string) string {
 		if v, ok := creds[name]; ok {
 			return v.Reveal()
@@ -191,7 +197,11 @@ func connConfigs(creds connectors.Credentials, opts connectors.OpenOptions) ([]*
 		return nil, fieldNames{}, &secrets.Error{Kind: secrets.InvalidInput,
 			Msg: "postgres: the agent's libpq environment could not be applied (is PGSERVICE set on the agent?); unset PG* variables in the agent's environment"}
 	}
-	cfg.Host, cfg.Port, cfg.Database, cfg.User, cfg.Password = host, port, database, user, get(FieldPassword)
+	password, err := iamPassword(ctx, strings.TrimSpace(get(FieldAuthMethod)), get, host, port, user, attempts)
+	if err != nil {
+		return nil, fieldNames{}, err
+	}
+	cfg.Host, cfg.Port, cfg.Database, cfg.User, cfg.Password = host, port, database, user, password
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil // pgx would apply one RequireAuth to every fallback: see connect
 	// client_encoding: pgx reads text as UTF-8, whatever the role's own setting says.

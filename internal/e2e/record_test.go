@@ -130,6 +130,10 @@ func TestRecordHistories(t *testing.T) {
 	// "vault-store").
 	record("extraction-success-v13", h.start(workflows.ExtractionWorkflowName, labelled))
 
+	// v14: validation accepts the postgres connector's authMethod and awsRegion behind a version
+	// marker (change id "iam-auth").
+	record("extraction-success-v14", h.start(workflows.ExtractionWorkflowName, labelled))
+
 	unlock := lockExclusively(t, locked)
 	run := h.start(workflows.ExtractionWorkflowName, envInput("REC_LOCKED_DB"))
 	waitPhase(t, h, run.GetID(), workflows.PhasePreflight)

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+
+	"github.com/secure-agent/secure-agent/secrets"
+)
+
+// Authentication methods (field authMethod).
+const (
+	// AuthPassword logs in with the password field (the default).
+	AuthPassword = "password"
+	// AuthAWSIAM logs in with an RDS IAM authentication token (Amazon RDS and Aurora PostgreSQL):
+	// a SigV4-presigned "connect" request, valid 15 minutes, which the agent mints for each
+	// connection from its own AWS identity (the SDK's default chain: IRSA, ECS task role,
+	// instance profile, ...) and sends as the password, only over verified TLS.
+	AuthAWSIAM = "aws-iam"
+)
+
+// Fields of the IAM methods.
+const (
+	FieldAuthMethod = "authMethod"
+	FieldAWSRegion  = "awsRegion"
+)
+
+var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
+
+// tokenSource mints the password of a connection for an authentication method other than
+// password. Tests replace it to sign with a fixed clock.
+var tokenSource = mintAWSToken
+
+// iamPassword returns the password to log in with for authMethod: the password field for
+// password, a freshly minted token for an IAM method. An IAM method needs every connection
+// attempt to verify the server's certificate (the token is a bearer credential, as good as a
+// password for 15 minutes) and no password field. Errors never show the token.
+func iamPassword(ctx context.Context, method string, creds func(string) string, host string, port uint16, user string, attempts []attempt) (string, error) {
+	switch method {
+	case "", AuthPassword:
+		if creds(FieldAWSRegion) != "" {
+			return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
+		}
+		return creds(FieldPassword), nil
+	case AuthAWSIAM:
+	default:
+		return "", invalidField(FieldAuthMethod, "is not password or aws-iam")
+	}
+	switch {
+	case creds(FieldPassword) != "":
+		return "", invalidField(FieldPassword, "must be left out with authMethod aws-iam: the agent mints a token for each connection")
+	case !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
+		return "", invalidField(FieldAWSRegion, "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
+	case strings.HasPrefix(host, "/"):
+		return "", invalidField(FieldHost, "must be the RDS endpoint's name with authMethod aws-iam, not a socket directory")
+	}
+	for _, a := range attempts {
+		if !a.verified {
+			return "", invalidField(FieldSSLMode, "must be verify-full (or verify-ca) with authMethod aws-iam: the token is a bearer credential and goes only to a server whose certificate is verified")
+		}
+	}
+	token, err := tokenSource(ctx, net.JoinHostPort(host, strconv.Itoa(int(port))), creds(FieldAWSRegion), user)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", contextError(ctx.Err())
+		}
+		return "", &secrets.Error{Kind: secrets.AuthFailed, Field: FieldAuthMethod,
+			Msg: "postgres: the agent could not mint an RDS IAM token: it has no usable AWS identity (IRSA, ECS task role, instance profile, AWS_* settings on the agent); fix the agent's AWS identity"}
+	}
+	return token, nil
+}
+
+// mintAWSToken builds an RDS IAM authentication token for user at endpoint (host:port) in
+// region, with the agent's default AWS credential chain.
+func mintAWSToken(ctx context.Context, endpoint, region, user string) (string, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return "", fmt.Errorf("loading the AWS configuration: %w", err)
+	}
+	return rdsauth.BuildAuthToken(ctx, endpoint, region, user, cfg.Credentials)
+}
