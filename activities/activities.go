@@ -240,6 +240,18 @@ func checkFilters(f connectors.Filters) error {
 	return nil
 }
 
+// identityOrigins names, as origins for the destination rules, the agent's own identities a
+// connection sends a token of (authMethod aws-iam, gcp-iam): "iam:aws-iam", "iam:gcp-iam". A
+// token minted from the agent's identity goes, like a secret's credentials, only where a rule
+// allows it (a Google access token is not bound to the host it is sent to).
+func identityOrigins(creds connectors.Credentials) []string {
+	switch m := strings.TrimSpace(creds["authMethod"].Reveal()); m {
+	case "aws-iam", "gcp-iam":
+		return []string{"iam:" + m}
+	}
+	return nil
+}
+
 // ListSchemasInput is the input of ListSchemas.
 type ListSchemasInput struct {
 	LeaseInput
@@ -297,6 +309,7 @@ func (a *Activities) withSource(ctx context.Context, in LeaseInput, fn func(conn
 		return appError(err, true)
 	}
 	defer zeroCreds(creds)
+	origins = append(origins, identityOrigins(creds)...)
 	// Policy again, right before the connection: where may these credentials go? This early
 	// check gives the clear message; the dialer checks again what it actually dials.
 	dest, hasDest, err := a.checkDestination(ctx, in.Connector, creds, origins)

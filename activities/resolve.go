@@ -99,6 +99,7 @@ func (a *Activities) ResolveSecrets(ctx context.Context, in ResolveInput) (*Leas
 			sourceOrigins = append(sourceOrigins, o)
 		}
 	}
+	sourceOrigins = append(sourceOrigins, identityOrigins(creds)...)
 	slices.Sort(sourceOrigins)
 	if _, _, err := a.checkDestination(ctx, in.Connector, creds, sourceOrigins); err != nil {
 		zeroCreds(creds)

@@ -10,6 +10,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"golang.org/x/oauth2/google"
 
 	"github.com/secure-agent/secure-agent/secrets"
 )
@@ -23,7 +24,16 @@ const (
 	// connection from its own AWS identity (the SDK's default chain: IRSA, ECS task role,
 	// instance profile, ...) and sends as the password, only over verified TLS.
 	AuthAWSIAM = "aws-iam"
+	// AuthGCPIAM logs in to Cloud SQL for PostgreSQL with IAM database authentication: an OAuth2
+	// access token of the agent's own Google identity (Application Default Credentials: a
+	// service account key, workload identity federation, GKE's metadata server), scope
+	// sqlservice.login, sent as the password only over verified TLS. The username is the IAM
+	// user as Cloud SQL names it (a service account without ".gserviceaccount.com").
+	AuthGCPIAM = "gcp-iam"
 )
+
+// gcpLoginScope is the OAuth2 scope of Cloud SQL IAM database logins.
+const gcpLoginScope = "https://www.googleapis.com/auth/sqlservice.login"
 
 // Fields of the IAM methods.
 const (
@@ -48,22 +58,35 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 			return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
 		}
 		return creds(FieldPassword), nil
-	case AuthAWSIAM:
+	case AuthAWSIAM, AuthGCPIAM:
 	default:
-		return "", invalidField(FieldAuthMethod, "is not password or aws-iam")
+		return "", invalidField(FieldAuthMethod, "is not password, aws-iam or gcp-iam")
 	}
 	switch {
 	case creds(FieldPassword) != "":
-		return "", invalidField(FieldPassword, "must be left out with authMethod aws-iam: the agent mints a token for each connection")
-	case !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
+		return "", invalidField(FieldPassword, "must be left out with authMethod "+method+": the agent mints a token for each connection")
+	case method == AuthAWSIAM && !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
 		return "", invalidField(FieldAWSRegion, "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
+	case method == AuthGCPIAM && creds(FieldAWSRegion) != "":
+		return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
 	case strings.HasPrefix(host, "/"):
-		return "", invalidField(FieldHost, "must be the RDS endpoint's name with authMethod aws-iam, not a socket directory")
+		return "", invalidField(FieldHost, "must be the server's name with authMethod "+method+", not a socket directory")
 	}
 	for _, a := range attempts {
 		if !a.verified {
-			return "", invalidField(FieldSSLMode, "must be verify-full (or verify-ca) with authMethod aws-iam: the token is a bearer credential and goes only to a server whose certificate is verified")
+			return "", invalidField(FieldSSLMode, "must be verify-full (or verify-ca) with authMethod "+method+": the token is a bearer credential and goes only to a server whose certificate is verified")
 		}
+	}
+	if method == AuthGCPIAM {
+		token, err := gcpToken(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", contextError(ctx.Err())
+			}
+			return "", &secrets.Error{Kind: secrets.AuthFailed, Field: FieldAuthMethod,
+				Msg: "postgres: the agent could not get a Google access token for Cloud SQL: it has no usable Google identity (GOOGLE_APPLICATION_CREDENTIALS, workload identity, the metadata server); fix the agent's identity"}
+		}
+		return token, nil
 	}
 	token, err := tokenSource(ctx, net.JoinHostPort(host, strconv.Itoa(int(port))), creds(FieldAWSRegion), user)
 	if err != nil {
@@ -74,6 +97,20 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 			Msg: "postgres: the agent could not mint an RDS IAM token: it has no usable AWS identity (IRSA, ECS task role, instance profile, AWS_* settings on the agent); fix the agent's AWS identity"}
 	}
 	return token, nil
+}
+
+// gcpToken returns an OAuth2 access token of the agent's Application Default Credentials for
+// Cloud SQL logins.
+func gcpToken(ctx context.Context) (string, error) {
+	ts, err := google.DefaultTokenSource(ctx, gcpLoginScope)
+	if err != nil {
+		return "", err
+	}
+	tok, err := ts.Token()
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
 }
 
 // mintAWSToken builds an RDS IAM authentication token for user at endpoint (host:port) in

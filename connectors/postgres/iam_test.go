@@ -2,16 +2,26 @@ package postgres
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +45,8 @@ const (
 // with the test key, and not expired (X-Amz-Date + X-Amz-Expires, against the server's clock
 // shifted by skew). It records what it decided.
 type rdsIAMServer struct {
+	// check, when set, decides instead of verdict (another cloud's tokens).
+	check  func(password, user string) string
 	region string
 	skew   time.Duration
 	mu     sync.Mutex
@@ -113,7 +125,12 @@ func (s *rdsIAMServer) serve(t *testing.T, cfg *tls.Config) *net.TCPAddr {
 		if !ok {
 			return
 		}
-		v := s.verdict(pm.Password, "127.0.0.1:"+strconv.Itoa(addr.Port), user)
+		var v string
+		if s.check != nil {
+			v = s.check(pm.Password, user)
+		} else {
+			v = s.verdict(pm.Password, "127.0.0.1:"+strconv.Itoa(addr.Port), user)
+		}
 		s.mu.Lock()
 		s.seen = append(s.seen, v)
 		s.mu.Unlock()
@@ -205,5 +222,85 @@ func TestAWSIAMAuth(t *testing.T) {
 	// A region without the method is refused too: it would be silently ignored.
 	if _, err := Open(ctx, tlsCreds(addr, map[string]string{"awsRegion": "eu-west-1"}), connectors.OpenOptions{}); secrets.KindOf(err) != secrets.InvalidInput {
 		t.Errorf("awsRegion without aws-iam: %v", err)
+	}
+}
+
+// TestGCPIAMAuth: with authMethod gcp-iam the agent logs in with an OAuth2 access token of its
+// Application Default Credentials: here a service account key whose token_uri is a local token
+// endpoint, which checks the signed JWT assertion (RS256 with the key's public half, audience,
+// scope sqlservice.login) before it issues the token; the fake Cloud SQL endpoint accepts exactly
+// that token, over verified TLS.
+func TestGCPIAMAuth(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const accessToken = "ya29.cloudsql-iam-test-token"
+	var assertions atomic.Int64
+	var tokenURL string
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			http.Error(w, "bad grant", http.StatusBadRequest)
+			return
+		}
+		parts := strings.Split(r.Form.Get("assertion"), ".")
+		if len(parts) != 3 {
+			http.Error(w, "bad assertion", http.StatusBadRequest)
+			return
+		}
+		sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+		sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var c struct{ Aud, Scope, Iss string }
+		if json.Unmarshal(claims, &c) != nil || c.Aud != tokenURL || !strings.Contains(c.Scope, gcpLoginScope) || c.Iss != "agent@proj.iam.gserviceaccount.com" {
+			http.Error(w, "bad claims", http.StatusUnauthorized)
+			return
+		}
+		assertions.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token": "` + accessToken + `", "token_type": "Bearer", "expires_in": 3600}`))
+	}))
+	defer tokens.Close()
+	tokenURL = tokens.URL + "/token"
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	saJSON, _ := json.Marshal(map[string]string{"type": "service_account", "project_id": "proj", "private_key_id": "k1",
+		"private_key": string(keyPEM), "client_email": "agent@proj.iam.gserviceaccount.com", "client_id": "1", "token_uri": tokenURL})
+	saFile := t.TempDir() + "/sa.json"
+	if err := os.WriteFile(saFile, saJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", saFile)
+
+	ca := newCA(t)
+	cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, "127.0.0.1")
+	cert, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rdsIAMServer{check: func(password, user string) string {
+		if password == accessToken && user == "agent@proj.iam" {
+			return "accepted"
+		}
+		return "wrong token or user"
+	}}
+	addr := srv.serve(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	creds := tlsCreds(addr, map[string]string{"authMethod": "gcp-iam", "sslmode": "verify-full", "sslrootcert": string(ca.PEM), "username": "agent@proj.iam"})
+	delete(creds, "password")
+	s, err := Open(context.Background(), creds, connectors.OpenOptions{})
+	if err != nil {
+		t.Fatalf("the Cloud SQL login failed: %v (the endpoint said %v)", err, srv.verdicts())
+	}
+	_ = s.Close()
+	if assertions.Load() != 1 || len(srv.verdicts()) != 1 {
+		t.Errorf("%d token requests, endpoint verdicts %v", assertions.Load(), srv.verdicts())
+	}
+	creds["sslmode"] = secrets.Value("require")
+	delete(creds, "sslrootcert")
+	if _, err := Open(context.Background(), creds, connectors.OpenOptions{}); secrets.KindOf(err) != secrets.InvalidInput || assertions.Load() != 1 {
+		t.Errorf("unverified TLS: %v (%d token requests)", err, assertions.Load())
 	}
 }

@@ -133,7 +133,12 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	if err != nil {
 		err = classify(ctx, err, phaseConnect)
 		var se *secrets.Error
-		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && strings.TrimSpace(creds[FieldAuthMethod].Reveal()) == AuthAWSIAM {
+		method := strings.TrimSpace(creds[FieldAuthMethod].Reveal())
+		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && method == AuthGCPIAM {
+			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
+				Msg: "postgres: Cloud SQL refused the IAM login: the instance needs the flag cloudsql.iam_authentication on, the IAM user must be added to it (username without .gserviceaccount.com), and the agent's identity needs roles/cloudsql.instanceUser"}
+		}
+		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && method == AuthAWSIAM {
 			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
 				Msg: "postgres: the server refused the RDS IAM token for this role: grant the role rds_iam, allow the agent's AWS identity rds-db:connect on this database user, and check awsRegion and the host (the token is signed for host:port)"}
 		}
