@@ -241,12 +241,12 @@ func checkFilters(f connectors.Filters) error {
 }
 
 // identityOrigins names, as origins for the destination rules, the agent's own identities a
-// connection sends a token of (authMethod aws-iam, gcp-iam): "iam:aws-iam", "iam:gcp-iam". A
+// connection sends a token of (authMethod aws-iam, gcp-iam, azure-entra): "iam:<method>". A
 // token minted from the agent's identity goes, like a secret's credentials, only where a rule
 // allows it (a Google access token is not bound to the host it is sent to).
 func identityOrigins(creds connectors.Credentials) []string {
 	switch m := strings.TrimSpace(creds["authMethod"].Reveal()); m {
-	case "aws-iam", "gcp-iam":
+	case "aws-iam", "gcp-iam", "azure-entra":
 		return []string{"iam:" + m}
 	}
 	return nil

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
 	"golang.org/x/oauth2/google"
 
 	"github.com/secure-agent/secure-agent/secrets"
+	"github.com/secure-agent/secure-agent/secrets/azure"
 )
 
 // Authentication methods (field authMethod).
@@ -30,7 +34,27 @@ const (
 	// sqlservice.login, sent as the password only over verified TLS. The username is the IAM
 	// user as Cloud SQL names it (a service account without ".gserviceaccount.com").
 	AuthGCPIAM = "gcp-iam"
+	// AuthAzureEntra logs in to Azure Database for PostgreSQL flexible server with a Microsoft
+	// Entra ID access token for the OSS RDBMS resource, from the agent's own Azure identity
+	// (managed identity, or the workload identity when AZURE_FEDERATED_TOKEN_FILE is set; a
+	// service principal when AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH is set), sent
+	// as the password only over verified TLS. The username is the Entra principal's name as the
+	// server knows it.
+	AuthAzureEntra = "azure-entra"
 )
+
+// azureDatabaseScope is the scope of Entra tokens for Azure Database for PostgreSQL and MySQL.
+const azureDatabaseScope = "https://ossrdbms-aad.database.windows.net/.default"
+
+// azureCredential builds the agent's Entra credential; tests replace it with one whose
+// authority is a local token endpoint.
+var azureCredential = func() (azcore.TokenCredential, error) {
+	method := azure.AuthManagedIdentity
+	if os.Getenv("AZURE_CLIENT_SECRET") != "" || os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "" {
+		method = azure.AuthServicePrincipal
+	}
+	return azure.NewTokenCredential(azure.Config{AuthMethod: method})
+}
 
 // gcpLoginScope is the OAuth2 scope of Cloud SQL IAM database logins.
 const gcpLoginScope = "https://www.googleapis.com/auth/sqlservice.login"
@@ -58,16 +82,16 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 			return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
 		}
 		return creds(FieldPassword), nil
-	case AuthAWSIAM, AuthGCPIAM:
+	case AuthAWSIAM, AuthGCPIAM, AuthAzureEntra:
 	default:
-		return "", invalidField(FieldAuthMethod, "is not password, aws-iam or gcp-iam")
+		return "", invalidField(FieldAuthMethod, "is not password, aws-iam, gcp-iam or azure-entra")
 	}
 	switch {
 	case creds(FieldPassword) != "":
 		return "", invalidField(FieldPassword, "must be left out with authMethod "+method+": the agent mints a token for each connection")
 	case method == AuthAWSIAM && !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
 		return "", invalidField(FieldAWSRegion, "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
-	case method == AuthGCPIAM && creds(FieldAWSRegion) != "":
+	case method != AuthAWSIAM && creds(FieldAWSRegion) != "":
 		return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
 	case strings.HasPrefix(host, "/"):
 		return "", invalidField(FieldHost, "must be the server's name with authMethod "+method+", not a socket directory")
@@ -76,6 +100,17 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 		if !a.verified {
 			return "", invalidField(FieldSSLMode, "must be verify-full (or verify-ca) with authMethod "+method+": the token is a bearer credential and goes only to a server whose certificate is verified")
 		}
+	}
+	if method == AuthAzureEntra {
+		token, err := azureToken(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", contextError(ctx.Err())
+			}
+			return "", &secrets.Error{Kind: secrets.AuthFailed, Field: FieldAuthMethod,
+				Msg: "postgres: the agent could not get a Microsoft Entra token for Azure Database: it has no usable Azure identity (managed identity, workload identity, AZURE_* service principal); fix the agent's identity"}
+		}
+		return token, nil
 	}
 	if method == AuthGCPIAM {
 		token, err := gcpToken(ctx)
@@ -97,6 +132,19 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 			Msg: "postgres: the agent could not mint an RDS IAM token: it has no usable AWS identity (IRSA, ECS task role, instance profile, AWS_* settings on the agent); fix the agent's AWS identity"}
 	}
 	return token, nil
+}
+
+// azureToken returns an Entra access token of the agent's identity for Azure Database.
+func azureToken(ctx context.Context) (string, error) {
+	cred, err := azureCredential()
+	if err != nil {
+		return "", err
+	}
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{azureDatabaseScope}})
+	if err != nil {
+		return "", err
+	}
+	return tok.Token, nil
 }
 
 // gcpToken returns an OAuth2 access token of the agent's Application Default Credentials for

@@ -12,12 +12,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -302,5 +307,81 @@ func TestGCPIAMAuth(t *testing.T) {
 	delete(creds, "sslrootcert")
 	if _, err := Open(context.Background(), creds, connectors.OpenOptions{}); secrets.KindOf(err) != secrets.InvalidInput || assertions.Load() != 1 {
 		t.Errorf("unverified TLS: %v (%d token requests)", err, assertions.Load())
+	}
+}
+
+// TestAzureEntraAuth: with authMethod azure-entra the agent logs in with a Microsoft Entra access
+// token for the OSS RDBMS resource, from the real azidentity client against a local Entra token
+// endpoint over TLS that checks the client's secret and the scope before it issues the token; the
+// fake Azure Database endpoint accepts exactly that token, over verified TLS.
+func TestAzureEntraAuth(t *testing.T) {
+	const entraToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.entra-test-token."
+	var issued atomic.Int64
+	var entra *httptest.Server
+	entra = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/tenant-1/v2.0/.well-known/openid-configuration" {
+			// The authority's metadata, which MSAL reads first.
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{"token_endpoint": "%[1]s/tenant-1/oauth2/v2.0/token", "authorization_endpoint": "%[1]s/tenant-1/oauth2/v2.0/authorize", "issuer": "%[1]s/tenant-1/v2.0"}`, entra.URL)
+			return
+		}
+		if r.URL.Path != "/tenant-1/oauth2/v2.0/token" || r.ParseForm() != nil {
+			http.NotFound(w, r)
+			return
+		}
+		// MSAL adds OpenID scopes to the resource's.
+		if r.Form.Get("client_id") != "client-1" || r.Form.Get("client_secret") != "entra-secret" ||
+			!slices.Contains(strings.Fields(r.Form.Get("scope")), azureDatabaseScope) || r.Form.Get("grant_type") != "client_credentials" {
+			http.Error(w, `{"error": "invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		issued.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": "` + entraToken + `"}`))
+	}))
+	defer entra.Close()
+	old := azureCredential
+	t.Cleanup(func() { azureCredential = old })
+	azureCredential = func() (azcore.TokenCredential, error) {
+		return azidentity.NewClientSecretCredential("tenant-1", "client-1", "entra-secret", &azidentity.ClientSecretCredentialOptions{
+			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: entra.URL + "/"}, Transport: entra.Client()},
+			DisableInstanceDiscovery: true,
+		})
+	}
+	ca := newCA(t)
+	cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, "127.0.0.1")
+	cert, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rdsIAMServer{check: func(password, user string) string {
+		if password == entraToken && user == "catalog-agent" {
+			return "accepted"
+		}
+		return "wrong token or user"
+	}}
+	addr := srv.serve(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	creds := tlsCreds(addr, map[string]string{"authMethod": "azure-entra", "sslmode": "verify-full", "sslrootcert": string(ca.PEM), "username": "catalog-agent"})
+	delete(creds, "password")
+	s, err := Open(context.Background(), creds, connectors.OpenOptions{})
+	if err != nil {
+		t.Fatalf("the Entra login failed: %v (the endpoint said %v)", err, srv.verdicts())
+	}
+	_ = s.Close()
+	if issued.Load() != 1 || len(srv.verdicts()) != 1 {
+		t.Errorf("%d tokens issued, endpoint verdicts %v", issued.Load(), srv.verdicts())
+	}
+	// A wrong secret: no token, AuthFailed, and the endpoint is not asked.
+	azureCredential = func() (azcore.TokenCredential, error) {
+		return azidentity.NewClientSecretCredential("tenant-1", "client-1", "wrong", &azidentity.ClientSecretCredentialOptions{
+			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: entra.URL + "/"}, Transport: entra.Client()},
+			DisableInstanceDiscovery: true,
+		})
+	}
+	if _, err := Open(context.Background(), creds, connectors.OpenOptions{}); secrets.KindOf(err) != secrets.AuthFailed || len(srv.verdicts()) != 1 {
+		t.Errorf("a refused identity: %v, endpoint verdicts %v", err, srv.verdicts())
+	}
+	if err != nil && strings.Contains(fmt.Sprint(err), "wrong") {
+		t.Errorf("the error repeats the client secret")
 	}
 }

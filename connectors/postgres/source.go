@@ -134,6 +134,10 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 		err = classify(ctx, err, phaseConnect)
 		var se *secrets.Error
 		method := strings.TrimSpace(creds[FieldAuthMethod].Reveal())
+		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && method == AuthAzureEntra {
+			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
+				Msg: "postgres: Azure Database refused the Entra token: enable Microsoft Entra authentication on the server, create the role for the agent's identity (pgaadauth_create_principal) and log in with that role's name"}
+		}
 		if errors.As(err, &se) && se.Kind == secrets.SourceAuthFailed && method == AuthGCPIAM {
 			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
 				Msg: "postgres: Cloud SQL refused the IAM login: the instance needs the flag cloudsql.iam_authentication on, the IAM user must be added to it (username without .gserviceaccount.com), and the agent's identity needs roles/cloudsql.instanceUser"}

@@ -817,3 +817,20 @@ func (s *Store) authFix() string {
 	}
 	return "Check that the Azure resource the agent runs on has a system-assigned managed identity enabled, or set clientId to a user-assigned identity assigned to it."
 }
+
+// NewTokenCredential returns the agent's Entra ID credential for the public cloud, built as a
+// store with cfg would build it (AuthMethod managed-identity by default, which uses the workload
+// identity when AZURE_FEDERATED_TOKEN_FILE is set; service-principal from AZURE_TENANT_ID,
+// AZURE_CLIENT_ID and the secret or certificate): for tokens of other Azure resources than Key
+// Vault, such as Azure Database for PostgreSQL's. It reads the environment and does no I/O.
+func NewTokenCredential(cfg Config) (azcore.TokenCredential, error) {
+	method := cfg.AuthMethod
+	if method == "" {
+		method = AuthManagedIdentity
+	}
+	creds, _, errs := newCredentials(cfg, method)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return creds[clouds[0].suffix], nil
+}
