@@ -151,6 +151,8 @@ var specs = map[string]Spec{
 			{Name: "tlsca", Doc: "PEM of the CA that signed the server's certificate (verify-ca, verify-full)"},
 			{Name: "tlscert", Doc: "PEM of a client certificate"},
 			{Name: "tlskey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
+			{Name: "authMethod", Default: "password", Doc: "password; aws-iam: an RDS IAM authentication token the agent mints for each connection from its own AWS identity (needs awsRegion); gcp-iam: a Cloud SQL IAM login with the agent's Google access token; azure-entra: a Microsoft Entra token of the agent's Azure identity for Azure Database. Each needs tls verify-full or verify-ca, and no password"},
+			{Name: "awsRegion", Doc: "the RDS or Aurora instance's region, such as eu-west-1 (authMethod aws-iam)"},
 		},
 	},
 	"sqlite": {

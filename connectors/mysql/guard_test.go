@@ -48,8 +48,10 @@ type authFake struct {
 	plugin   string // the greeting's plugin
 	script   string
 	password string // the password the fake accepts
-	key      *rsa.PrivateKey
-	logs     chan *fakeLog
+	// accepts, when set, decides instead of comparing with password (tokens).
+	accepts func(password, user string) bool
+	key     *rsa.PrivateKey
+	logs    chan *fakeLog
 }
 
 // fakeLog is what the fake saw on one connection.
@@ -59,6 +61,7 @@ type fakeLog struct {
 	tls      bool
 	response []byte // the HandshakeResponse payload
 	plugin   string // the plugin the HandshakeResponse names
+	user     string // the user it names
 	auth     []byte // its auth data
 	afterAsk int    // packets received after the fake's authentication request
 	password string // the password received in clear or decrypted, "" for none
@@ -229,6 +232,11 @@ func (f *authFake) serve(nc net.Conn, log *fakeLog) {
 	}
 	log.response = p
 	log.plugin, log.auth = parseResponse(p)
+	if len(p) > 32 {
+		if i := bytes.IndexByte(p[32:], 0); i >= 0 {
+			log.user = string(p[32 : 32+i])
+		}
+	}
 	if !f.authenticate(c, log) {
 		return
 	}
@@ -329,6 +337,9 @@ func (f *authFake) authenticate(c *fakeConn, log *fakeLog) bool {
 			return false
 		}
 		log.password = string(bytes.TrimSuffix(p, []byte{0}))
+		if f.accepts != nil {
+			return f.accepts(log.password, log.user) || deny()
+		}
 		return log.password == f.password || deny()
 	case "pubkey":
 		if c.ask(append([]byte{0x01}, f.publicPEM(false)...)) != nil {

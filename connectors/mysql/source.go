@@ -56,8 +56,11 @@
 // driver that the connection is TLS, so that it answers as servers expect there (the password
 // in clear inside the TLS, rather than a request for an RSA key that servers do not answer on
 // TLS); on plain text (legacyPasswordAuth only) the driver encrypts it to the server's key.
-// mysql_clear_password is refused on every channel (AllowCleartextPasswords is off), as are the
-// pre-4.1 scheme and plugins the driver does not know.
+// mysql_clear_password is refused on every channel (AllowCleartextPasswords is off) for password
+// logins, as are the pre-4.1 scheme and plugins the driver does not know; with a token method
+// (authMethod aws-iam, gcp-iam, azure-entra), whose token is meant to travel so, it is answered,
+// and only on verified TLS (parseSettings refuses the method otherwise, and the guard still
+// judges the channel).
 //
 // What the guard does not cover: once the server ends the login (OK or ERR), the guard passes
 // bytes through unread (the driver sends no password after the login). It judges the channel,
@@ -72,8 +75,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/secure-agent/secure-agent/connectors/iamauth"
 	"maps"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,13 +162,15 @@ type caps struct {
 
 // settings are the parsed connection fields.
 type settings struct {
-	host     string
-	port     int
-	database string
-	user     string
-	password string
-	mode     tlsMode
-	tls      *tlsSettings
+	// authMethod is AuthPassword or an iamauth method; awsRegion the RDS token's region.
+	authMethod, awsRegion string
+	host                  string
+	port                  int
+	database              string
+	user                  string
+	password              string
+	mode                  tlsMode
+	tls                   *tlsSettings
 }
 
 // Open connects to the server that creds describe, authenticates and returns the Source.
@@ -199,8 +206,11 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	cfg.Timeout = DialTimeout
 	// The driver logs connection errors, whose texts name the host: its logger prints nothing.
 	cfg.Logger = driverLog{}
-	// Never answer mysql_clear_password, whatever the channel and the policy.
-	cfg.AllowCleartextPasswords = false
+	// Never answer mysql_clear_password, whatever the channel and the policy, except with a
+	// token method, whose token is meant to be sent so (RDS's AWSAuthenticationPlugin, Cloud SQL
+	// and Azure's Entra logins): then the TLS is verified (parseSettings) and the guard still
+	// lets the request through only on verified TLS.
+	cfg.AllowCleartextPasswords = st.authMethod != AuthPassword
 	cfg.AllowOldPasswords = false
 	cfg.MultiStatements = false
 	cfg.InterpolateParams = false // names travel as bound parameters of prepared statements
@@ -226,7 +236,23 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	// Every connection goes through the options' Dialer, which judges exactly what is dialled,
 	// and then through the guard.
 	cfg.DialFunc = policy.dialer(opts.DialContext)
-	if err := cfg.Apply(mysql.BeforeConnect(beforeConnect)); err != nil {
+	before := beforeConnect
+	if st.authMethod != AuthPassword {
+		// A token for each new connection (an RDS token lives 15 minutes; the pool may reconnect).
+		before = func(ctx context.Context, c *mysql.Config) error {
+			token, err := iamauth.Token(ctx, st.authMethod, c.Addr, st.awsRegion, st.user)
+			if err != nil {
+				if ctx.Err() != nil {
+					return contextError(ctx.Err())
+				}
+				return &secrets.Error{Kind: secrets.AuthFailed, Field: FieldAuthMethod, Cause: errRedacted,
+					Msg: "mysql: the agent could not get a login token for authMethod " + st.authMethod + ": it needs " + iamauth.IdentityHint(st.authMethod) + "; fix the agent's identity"}
+			}
+			c.Passwd = token
+			return beforeConnect(ctx, c)
+		}
+	}
+	if err := cfg.Apply(mysql.BeforeConnect(before)); err != nil {
 		return nil, &secrets.Error{Kind: secrets.InvalidInput, Cause: errRedacted,
 			Msg: "mysql: the driver refused the connection settings"}
 	}
@@ -251,6 +277,11 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	if err := db.PingContext(pctx); err != nil {
 		cerr := classify(ctx, err, true)
 		_ = s.Close()
+		var se *secrets.Error
+		if st.authMethod != AuthPassword && errors.As(cerr, &se) && se.Kind == secrets.SourceAuthFailed {
+			return nil, &secrets.Error{Kind: secrets.SourceAuthFailed, Field: FieldAuthMethod, Detail: se.Detail,
+				Msg: "mysql: the server refused the " + st.authMethod + " token for this user: the user must be created for IAM logins (RDS: IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'; Cloud SQL: an IAM user; Azure: an Entra principal), and the agent's identity allowed to log in as it"}
+		}
 		return nil, cerr
 	}
 	return s, nil
@@ -327,6 +358,22 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 		return nil, invalidField(FieldUsername, "mysql: field \"username\" contains a NUL byte")
 	}
 	st.password = get(FieldPassword)
+	st.authMethod, st.awsRegion = strings.TrimSpace(get(FieldAuthMethod)), strings.TrimSpace(get(FieldAWSRegion))
+	switch {
+	case st.authMethod == "" || st.authMethod == AuthPassword:
+		st.authMethod = AuthPassword
+		if st.awsRegion != "" {
+			return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is only for authMethod aws-iam")
+		}
+	case !iamauth.IsMethod(st.authMethod):
+		return nil, invalidField(FieldAuthMethod, "mysql: field \"authMethod\" is not password, aws-iam, gcp-iam or azure-entra")
+	case st.password != "":
+		return nil, invalidField(FieldPassword, "mysql: field \"password\" must be left out with authMethod "+st.authMethod+": the agent mints a token for each connection")
+	case st.authMethod == iamauth.AWS && !awsRegionPattern.MatchString(st.awsRegion):
+		return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
+	case st.authMethod != iamauth.AWS && st.awsRegion != "":
+		return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is only for authMethod aws-iam")
+	}
 	st.database = get(FieldDatabase)
 	if strings.ContainsRune(st.database, 0) {
 		return nil, invalidField(FieldDatabase, "mysql: field \"database\" contains a NUL byte")
@@ -341,8 +388,21 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 		return nil, err
 	}
 	st.tls = tlsSt
+	if st.authMethod != AuthPassword && (st.mode == tlsDisable || !st.tls.verifies(st.mode)) {
+		return nil, invalidField(FieldTLS, "mysql: field \"tls\" must be verify-full (or verify-ca) with authMethod "+st.authMethod+": the token is sent in clear inside TLS (mysql_clear_password), so only to a server whose certificate is verified")
+	}
 	return st, nil
 }
+
+// Authentication methods (field authMethod): AuthPassword, or a token of the agent's own
+// identity (package iamauth), sent with mysql_clear_password inside verified TLS.
+const (
+	AuthPassword    = "password"
+	FieldAuthMethod = "authMethod"
+	FieldAWSRegion  = "awsRegion"
+)
+
+var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
 
 func invalidField(field, msg string) error {
 	return &secrets.Error{Kind: secrets.InvalidInput, Field: field, Msg: msg}

@@ -13,11 +13,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/secure-agent/secure-agent/connectors/iamauth"
+	"github.com/secure-agent/secure-agent/internal/rdstest"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -31,7 +32,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/secure-agent/secure-agent/connectors"
@@ -59,41 +59,7 @@ type rdsIAMServer struct {
 }
 
 func (s *rdsIAMServer) verdict(token, endpoint, user string) string {
-	u, err := url.Parse("https://" + token)
-	if err != nil || u.Host != endpoint {
-		return "not a token for this endpoint"
-	}
-	q := u.Query()
-	if q.Get("Action") != "connect" || q.Get("DBUser") != user || q.Get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" {
-		return "not a connect token for this user"
-	}
-	cred := strings.Split(q.Get("X-Amz-Credential"), "/")
-	if len(cred) != 5 || cred[0] != testAccessKey || cred[2] != s.region || cred[3] != "rds-db" {
-		return "not signed by the test key for rds-db in the region"
-	}
-	signedAt, err := time.Parse("20060102T150405Z", q.Get("X-Amz-Date"))
-	expires, _ := strconv.Atoi(q.Get("X-Amz-Expires"))
-	if err != nil || expires <= 0 || expires > 900 {
-		return "bad date or expiry"
-	}
-	if time.Now().Add(s.skew).After(signedAt.Add(time.Duration(expires) * time.Second)) {
-		return "expired"
-	}
-	// Sign the same request again with the test key at the token's time: the signatures must match.
-	req, _ := http.NewRequest(http.MethodGet, "https://"+endpoint+"/?Action=connect&DBUser="+url.QueryEscape(user), nil)
-	vals := req.URL.Query()
-	vals.Set("X-Amz-Expires", q.Get("X-Amz-Expires"))
-	req.URL.RawQuery = vals.Encode()
-	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey},
-		req, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "rds-db", s.region, signedAt)
-	if err != nil {
-		return "cannot sign"
-	}
-	su, _ := url.Parse(signed)
-	if su.Query().Get("X-Amz-Signature") != q.Get("X-Amz-Signature") {
-		return "bad signature"
-	}
-	return "accepted"
+	return rdstest.Verify(token, endpoint, user, s.region, aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey}, time.Now().Add(s.skew))
 }
 
 func (s *rdsIAMServer) serve(t *testing.T, cfg *tls.Config) *net.TCPAddr {
@@ -261,7 +227,7 @@ func TestGCPIAMAuth(t *testing.T) {
 		}
 		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
 		var c struct{ Aud, Scope, Iss string }
-		if json.Unmarshal(claims, &c) != nil || c.Aud != tokenURL || !strings.Contains(c.Scope, gcpLoginScope) || c.Iss != "agent@proj.iam.gserviceaccount.com" {
+		if json.Unmarshal(claims, &c) != nil || c.Aud != tokenURL || !strings.Contains(c.Scope, iamauth.GCPLoginScope) || c.Iss != "agent@proj.iam.gserviceaccount.com" {
 			http.Error(w, "bad claims", http.StatusUnauthorized)
 			return
 		}
@@ -331,7 +297,7 @@ func TestAzureEntraAuth(t *testing.T) {
 		}
 		// MSAL adds OpenID scopes to the resource's.
 		if r.Form.Get("client_id") != "client-1" || r.Form.Get("client_secret") != "entra-secret" ||
-			!slices.Contains(strings.Fields(r.Form.Get("scope")), azureDatabaseScope) || r.Form.Get("grant_type") != "client_credentials" {
+			!slices.Contains(strings.Fields(r.Form.Get("scope")), iamauth.AzureDatabaseScope) || r.Form.Get("grant_type") != "client_credentials" {
 			http.Error(w, `{"error": "invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
@@ -340,9 +306,9 @@ func TestAzureEntraAuth(t *testing.T) {
 		_, _ = w.Write([]byte(`{"token_type": "Bearer", "expires_in": 3600, "ext_expires_in": 3600, "access_token": "` + entraToken + `"}`))
 	}))
 	defer entra.Close()
-	old := azureCredential
-	t.Cleanup(func() { azureCredential = old })
-	azureCredential = func() (azcore.TokenCredential, error) {
+	old := iamauth.AzureCredential
+	t.Cleanup(func() { iamauth.AzureCredential = old })
+	iamauth.AzureCredential = func() (azcore.TokenCredential, error) {
 		return azidentity.NewClientSecretCredential("tenant-1", "client-1", "entra-secret", &azidentity.ClientSecretCredentialOptions{
 			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: entra.URL + "/"}, Transport: entra.Client()},
 			DisableInstanceDiscovery: true,
@@ -372,7 +338,7 @@ func TestAzureEntraAuth(t *testing.T) {
 		t.Errorf("%d tokens issued, endpoint verdicts %v", issued.Load(), srv.verdicts())
 	}
 	// A wrong secret: no token, AuthFailed, and the endpoint is not asked.
-	azureCredential = func() (azcore.TokenCredential, error) {
+	iamauth.AzureCredential = func() (azcore.TokenCredential, error) {
 		return azidentity.NewClientSecretCredential("tenant-1", "client-1", "wrong", &azidentity.ClientSecretCredentialOptions{
 			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: entra.URL + "/"}, Transport: entra.Client()},
 			DisableInstanceDiscovery: true,

@@ -1,0 +1,99 @@
+// Package iamauth mints the login tokens of database IAM authentication from the agent's own
+// cloud identity: an RDS IAM token (Amazon RDS and Aurora), a Google access token (Cloud SQL IAM
+// database authentication), a Microsoft Entra token (Azure Database flexible servers). The
+// connectors send them as the password, only over verified TLS. A token is a bearer credential:
+// nothing here logs it or puts it in an error.
+package iamauth
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"golang.org/x/oauth2/google"
+
+	"github.com/secure-agent/secure-agent/secrets/azure"
+)
+
+// Methods (a connection's authMethod field).
+const (
+	// AWS: a SigV4-presigned "connect" request for the endpoint's host:port, the user and the
+	// region, valid 15 minutes, from the SDK's default credential chain (IRSA, ECS task role,
+	// instance profile, AWS_* on the agent).
+	AWS = "aws-iam"
+	// GCP: an OAuth2 access token of Application Default Credentials (a service account key,
+	// workload identity federation, the metadata server), scope sqlservice.login.
+	GCP = "gcp-iam"
+	// Azure: an Entra access token for the OSS RDBMS resource, from the managed identity (the
+	// workload identity when AZURE_FEDERATED_TOKEN_FILE is set), or a service principal when
+	// AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH is set.
+	Azure = "azure-entra"
+)
+
+// Scopes of the OAuth2 tokens.
+const (
+	GCPLoginScope      = "https://www.googleapis.com/auth/sqlservice.login"
+	AzureDatabaseScope = "https://ossrdbms-aad.database.windows.net/.default"
+)
+
+// IsMethod reports whether m is one of the token methods.
+func IsMethod(m string) bool { return m == AWS || m == GCP || m == Azure }
+
+// AzureCredential builds the agent's Entra credential. Tests, and agents with a token source of
+// their own, replace it (before any connection is made).
+var AzureCredential = func() (azcore.TokenCredential, error) {
+	method := azure.AuthManagedIdentity
+	if os.Getenv("AZURE_CLIENT_SECRET") != "" || os.Getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "" {
+		method = azure.AuthServicePrincipal
+	}
+	return azure.NewTokenCredential(azure.Config{AuthMethod: method})
+}
+
+// Token mints a login token for method; endpoint (host:port), region and user are the RDS
+// token's (the OAuth2 tokens do not name them). Errors never hold a token.
+func Token(ctx context.Context, method, endpoint, region, user string) (string, error) {
+	switch method {
+	case AWS:
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		if err != nil {
+			return "", fmt.Errorf("loading the AWS configuration: %w", err)
+		}
+		return rdsauth.BuildAuthToken(ctx, endpoint, region, user, cfg.Credentials)
+	case GCP:
+		ts, err := google.DefaultTokenSource(ctx, GCPLoginScope)
+		if err != nil {
+			return "", err
+		}
+		tok, err := ts.Token()
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	case Azure:
+		cred, err := AzureCredential()
+		if err != nil {
+			return "", err
+		}
+		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{AzureDatabaseScope}})
+		if err != nil {
+			return "", err
+		}
+		return tok.Token, nil
+	}
+	return "", fmt.Errorf("iamauth: %q is not a token method", method)
+}
+
+// IdentityHint says, for an error message, which identity a method needs.
+func IdentityHint(method string) string {
+	switch method {
+	case AWS:
+		return "an AWS identity (IRSA, ECS task role, instance profile, AWS_* settings on the agent)"
+	case GCP:
+		return "a Google identity (GOOGLE_APPLICATION_CREDENTIALS, workload identity, the metadata server)"
+	}
+	return "an Azure identity (managed identity, workload identity, AZURE_* service principal)"
+}
