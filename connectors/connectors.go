@@ -133,6 +133,8 @@ var specs = map[string]Spec{
 			{Name: "sslkey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
 			{Name: "authMethod", Default: "password", Doc: "password; aws-iam: an RDS IAM authentication token the agent mints for each connection from its own AWS identity (needs awsRegion); gcp-iam: a Cloud SQL IAM login with the agent's Google access token; azure-entra: a Microsoft Entra token of the agent's Azure identity for Azure Database. Each needs sslmode verify-full or verify-ca, and no password"},
 			{Name: "awsRegion", Doc: "the RDS or Aurora instance's region, such as eu-west-1 (authMethod aws-iam)"},
+			{Name: "awsRoleArn", Doc: "an IAM role the agent assumes to mint the RDS token (authMethod aws-iam; optional)"},
+			{Name: "awsExternalId", Doc: "the external id the role's trust policy requires (with awsRoleArn)"},
 		},
 	},
 	"mysql": {
@@ -153,6 +155,8 @@ var specs = map[string]Spec{
 			{Name: "tlskey", Sensitive: true, Doc: "PEM of the client certificate's private key"},
 			{Name: "authMethod", Default: "password", Doc: "password; aws-iam: an RDS IAM authentication token the agent mints for each connection from its own AWS identity (needs awsRegion); gcp-iam: a Cloud SQL IAM login with the agent's Google access token; azure-entra: a Microsoft Entra token of the agent's Azure identity for Azure Database. Each needs tls verify-full or verify-ca, and no password"},
 			{Name: "awsRegion", Doc: "the RDS or Aurora instance's region, such as eu-west-1 (authMethod aws-iam)"},
+			{Name: "awsRoleArn", Doc: "an IAM role the agent assumes to mint the RDS token (authMethod aws-iam; optional)"},
+			{Name: "awsExternalId", Doc: "the external id the role's trust policy requires (with awsRoleArn)"},
 		},
 	},
 	"sqlite": {

@@ -62,8 +62,8 @@ const (
 	// rulesBeforeVault: the vault store type did not exist, so an input that named it was
 	// refused.
 	rulesBeforeVault = 6
-	// rulesBeforeIAM: the postgres connector had no authMethod or awsRegion field, so an input
-	// that set them was refused.
+	// rulesBeforeIAM: the connectors had no authMethod, awsRegion, awsRoleArn or awsExternalId
+	// field, so an input that set them was refused.
 	rulesBeforeIAM = 7
 )
 
@@ -262,7 +262,7 @@ func (in Input) Validate() []string {
 		if in.olderThan(rulesBeforeIAM) {
 			// Runs validated before the IAM fields existed refused them as unknown.
 			spec.Fields = slices.DeleteFunc(slices.Clone(spec.Fields), func(f connectors.FieldSpec) bool {
-				return f.Name == "authMethod" || f.Name == "awsRegion"
+				return f.Name == "authMethod" || f.Name == "awsRegion" || f.Name == "awsRoleArn" || f.Name == "awsExternalId"
 			})
 		}
 		for _, name := range sortedKeys(in.Connection) {

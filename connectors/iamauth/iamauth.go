@@ -12,8 +12,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	rdsauth "github.com/aws/aws-sdk-go-v2/feature/rds/auth"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/oauth2/google"
 
 	"github.com/secure-agent/secure-agent/secrets/azure"
@@ -53,16 +56,36 @@ var AzureCredential = func() (azcore.TokenCredential, error) {
 	return azure.NewTokenCredential(azure.Config{AuthMethod: method})
 }
 
-// Token mints a login token for method; endpoint (host:port), region and user are the RDS
-// token's (the OAuth2 tokens do not name them). Errors never hold a token.
-func Token(ctx context.Context, method, endpoint, region, user string) (string, error) {
-	switch method {
+// Request says what token to mint: the method, and for an RDS token the endpoint (host:port),
+// region and user it is for, and optionally a role to assume first (with an external id).
+type Request struct {
+	Method                 string
+	Endpoint, Region, User string
+	RoleARN, ExternalID    string
+}
+
+// SessionName names the agent's assume-role sessions for RDS tokens (in CloudTrail).
+const SessionName = "secure-agent-db"
+
+// Token mints a login token. Errors never hold a token.
+func Token(ctx context.Context, r Request) (string, error) {
+	switch r.Method {
 	case AWS:
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+		cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(r.Region))
 		if err != nil {
 			return "", fmt.Errorf("loading the AWS configuration: %w", err)
 		}
-		return rdsauth.BuildAuthToken(ctx, endpoint, region, user, cfg.Credentials)
+		creds := cfg.Credentials
+		if r.RoleARN != "" {
+			creds = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), r.RoleARN,
+				func(o *stscreds.AssumeRoleOptions) {
+					o.RoleSessionName = SessionName
+					if r.ExternalID != "" {
+						o.ExternalID = aws.String(r.ExternalID)
+					}
+				}))
+		}
+		return rdsauth.BuildAuthToken(ctx, r.Endpoint, r.Region, r.User, creds)
 	case GCP:
 		ts, err := google.DefaultTokenSource(ctx, GCPLoginScope)
 		if err != nil {
@@ -84,7 +107,7 @@ func Token(ctx context.Context, method, endpoint, region, user string) (string, 
 		}
 		return tok.Token, nil
 	}
-	return "", fmt.Errorf("iamauth: %q is not a token method", method)
+	return "", fmt.Errorf("iamauth: %q is not a token method", r.Method)
 }
 
 // IdentityHint says, for an error message, which identity a method needs.

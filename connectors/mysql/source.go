@@ -163,14 +163,14 @@ type caps struct {
 // settings are the parsed connection fields.
 type settings struct {
 	// authMethod is AuthPassword or an iamauth method; awsRegion the RDS token's region.
-	authMethod, awsRegion string
-	host                  string
-	port                  int
-	database              string
-	user                  string
-	password              string
-	mode                  tlsMode
-	tls                   *tlsSettings
+	authMethod, awsRegion, awsRoleARN, awsExternalID string
+	host                                             string
+	port                                             int
+	database                                         string
+	user                                             string
+	password                                         string
+	mode                                             tlsMode
+	tls                                              *tlsSettings
 }
 
 // Open connects to the server that creds describe, authenticates and returns the Source.
@@ -240,7 +240,8 @@ func Open(ctx context.Context, creds connectors.Credentials, opts connectors.Ope
 	if st.authMethod != AuthPassword {
 		// A token for each new connection (an RDS token lives 15 minutes; the pool may reconnect).
 		before = func(ctx context.Context, c *mysql.Config) error {
-			token, err := iamauth.Token(ctx, st.authMethod, c.Addr, st.awsRegion, st.user)
+			token, err := iamauth.Token(ctx, iamauth.Request{Method: st.authMethod, Endpoint: c.Addr, Region: st.awsRegion, User: st.user,
+				RoleARN: st.awsRoleARN, ExternalID: st.awsExternalID})
 			if err != nil {
 				if ctx.Err() != nil {
 					return contextError(ctx.Err())
@@ -359,20 +360,26 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 	}
 	st.password = get(FieldPassword)
 	st.authMethod, st.awsRegion = strings.TrimSpace(get(FieldAuthMethod)), strings.TrimSpace(get(FieldAWSRegion))
-	switch {
-	case st.authMethod == "" || st.authMethod == AuthPassword:
+	st.awsRoleARN, st.awsExternalID = strings.TrimSpace(get(FieldAWSRoleARN)), get(FieldAWSExternalID)
+	if st.authMethod == "" {
 		st.authMethod = AuthPassword
-		if st.awsRegion != "" {
-			return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is only for authMethod aws-iam")
-		}
+	}
+	switch {
+	case st.authMethod != iamauth.AWS && (st.awsRegion != "" || st.awsRoleARN != "" || st.awsExternalID != ""):
+		return nil, invalidField(FieldAWSRegion, "mysql: fields \"awsRegion\", \"awsRoleArn\" and \"awsExternalId\" are only for authMethod aws-iam")
+	case st.authMethod == AuthPassword:
 	case !iamauth.IsMethod(st.authMethod):
 		return nil, invalidField(FieldAuthMethod, "mysql: field \"authMethod\" is not password, aws-iam, gcp-iam or azure-entra")
 	case st.password != "":
 		return nil, invalidField(FieldPassword, "mysql: field \"password\" must be left out with authMethod "+st.authMethod+": the agent mints a token for each connection")
 	case st.authMethod == iamauth.AWS && !awsRegionPattern.MatchString(st.awsRegion):
 		return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
-	case st.authMethod != iamauth.AWS && st.awsRegion != "":
-		return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is only for authMethod aws-iam")
+	case st.awsRoleARN != "" && !awsRoleARNPattern.MatchString(st.awsRoleARN):
+		return nil, invalidField(FieldAWSRoleARN, "mysql: field \"awsRoleArn\" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+	case st.awsExternalID != "" && st.awsRoleARN == "":
+		return nil, invalidField(FieldAWSExternalID, "mysql: field \"awsExternalId\" is only for a role to assume: set awsRoleArn too")
+	case len(st.awsExternalID) > 1224:
+		return nil, invalidField(FieldAWSExternalID, "mysql: field \"awsExternalId\" is longer than 1224 characters")
 	}
 	st.database = get(FieldDatabase)
 	if strings.ContainsRune(st.database, 0) {
@@ -397,12 +404,17 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 // Authentication methods (field authMethod): AuthPassword, or a token of the agent's own
 // identity (package iamauth), sent with mysql_clear_password inside verified TLS.
 const (
-	AuthPassword    = "password"
-	FieldAuthMethod = "authMethod"
-	FieldAWSRegion  = "awsRegion"
+	AuthPassword       = "password"
+	FieldAuthMethod    = "authMethod"
+	FieldAWSRegion     = "awsRegion"
+	FieldAWSRoleARN    = "awsRoleArn"
+	FieldAWSExternalID = "awsExternalId"
 )
 
-var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
+var (
+	awsRegionPattern  = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
+	awsRoleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+)
 
 func invalidField(field, msg string) error {
 	return &secrets.Error{Kind: secrets.InvalidInput, Field: field, Msg: msg}

@@ -23,9 +23,13 @@ const (
 
 // Fields of the IAM methods.
 const (
-	FieldAuthMethod = "authMethod"
-	FieldAWSRegion  = "awsRegion"
+	FieldAuthMethod    = "authMethod"
+	FieldAWSRegion     = "awsRegion"
+	FieldAWSRoleARN    = "awsRoleArn"
+	FieldAWSExternalID = "awsExternalId"
 )
+
+var awsRoleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 
 var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
 
@@ -35,10 +39,9 @@ var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10
 // field. Errors never show the token.
 func iamPassword(ctx context.Context, method string, creds func(string) string, host string, port uint16, user string, attempts []attempt) (string, error) {
 	switch {
+	case method != AuthAWSIAM && (creds(FieldAWSRegion) != "" || creds(FieldAWSRoleARN) != "" || creds(FieldAWSExternalID) != ""):
+		return "", invalidField(FieldAWSRegion, "awsRegion, awsRoleArn and awsExternalId are only for authMethod aws-iam")
 	case method == "" || method == AuthPassword:
-		if creds(FieldAWSRegion) != "" {
-			return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
-		}
 		return creds(FieldPassword), nil
 	case !iamauth.IsMethod(method):
 		return "", invalidField(FieldAuthMethod, "is not password, aws-iam, gcp-iam or azure-entra")
@@ -46,8 +49,12 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 		return "", invalidField(FieldPassword, "must be left out with authMethod "+method+": the agent mints a token for each connection")
 	case method == AuthAWSIAM && !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
 		return "", invalidField(FieldAWSRegion, "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
-	case method != AuthAWSIAM && creds(FieldAWSRegion) != "":
-		return "", invalidField(FieldAWSRegion, "is only for authMethod aws-iam")
+	case creds(FieldAWSRoleARN) != "" && !awsRoleARNPattern.MatchString(creds(FieldAWSRoleARN)):
+		return "", invalidField(FieldAWSRoleARN, "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+	case creds(FieldAWSExternalID) != "" && creds(FieldAWSRoleARN) == "":
+		return "", invalidField(FieldAWSExternalID, "is only for a role to assume: set awsRoleArn too")
+	case len(creds(FieldAWSExternalID)) > 1224:
+		return "", invalidField(FieldAWSExternalID, "is longer than 1224 characters")
 	case strings.HasPrefix(host, "/"):
 		return "", invalidField(FieldHost, "must be the server's name with authMethod "+method+", not a socket directory")
 	}
@@ -56,7 +63,8 @@ func iamPassword(ctx context.Context, method string, creds func(string) string, 
 			return "", invalidField(FieldSSLMode, "must be verify-full (or verify-ca) with authMethod "+method+": the token is a bearer credential and goes only to a server whose certificate is verified")
 		}
 	}
-	token, err := iamauth.Token(ctx, method, net.JoinHostPort(host, strconv.Itoa(int(port))), creds(FieldAWSRegion), user)
+	token, err := iamauth.Token(ctx, iamauth.Request{Method: method, Endpoint: net.JoinHostPort(host, strconv.Itoa(int(port))),
+		Region: creds(FieldAWSRegion), User: user, RoleARN: creds(FieldAWSRoleARN), ExternalID: creds(FieldAWSExternalID)})
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", contextError(ctx.Err())

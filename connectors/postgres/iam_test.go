@@ -351,3 +351,66 @@ func TestAzureEntraAuth(t *testing.T) {
 		t.Errorf("the error repeats the client secret")
 	}
 }
+
+// TestAWSIAMAuthAssumesRole: with awsRoleArn (and awsExternalId) the agent first assumes the role
+// through STS (a local endpoint speaking STS's query protocol, reached through
+// AWS_ENDPOINT_URL_STS, which checks the role, the external id and that the call is signed with
+// the agent's own key), and mints the RDS token with the role's temporary credentials: the fake
+// RDS endpoint verifies the token against those, session token included.
+func TestAWSIAMAuthAssumesRole(t *testing.T) {
+	const roleARN, roleKey, roleSecret, roleToken = "arn:aws:iam::123456789012:role/catalog-db", "ASIAROLEKEY0000001", "role-secret-key", "role-session-token"
+	var assumed atomic.Int64
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ParseForm() != nil || r.Form.Get("Action") != "AssumeRole" || r.Form.Get("RoleArn") != roleARN ||
+			r.Form.Get("ExternalId") != "ext-42" || !strings.Contains(r.Header.Get("Authorization"), "Credential="+testAccessKey+"/") {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied</Message></Error></ErrorResponse>`))
+			return
+		}
+		assumed.Add(1)
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>`+
+			`<AccessKeyId>%s</AccessKeyId><SecretAccessKey>%s</SecretAccessKey><SessionToken>%s</SessionToken><Expiration>%s</Expiration>`+
+			`</Credentials><AssumedRoleUser><Arn>%s/agent</Arn><AssumedRoleId>AROA:agent</AssumedRoleId></AssumedRoleUser></AssumeRoleResult>`+
+			`<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+			roleKey, roleSecret, roleToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), roleARN)
+	}))
+	defer stsSrv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", testAccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+	ca := newCA(t)
+	cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, "127.0.0.1")
+	cert, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr *net.TCPAddr
+	srv := &rdsIAMServer{}
+	srv.check = func(token, user string) string {
+		return rdstest.Verify(token, "127.0.0.1:"+strconv.Itoa(addr.Port), user, "eu-west-1",
+			aws.Credentials{AccessKeyID: roleKey, SecretAccessKey: roleSecret, SessionToken: roleToken}, time.Now())
+	}
+	addr = srv.serve(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	creds := tlsCreds(addr, map[string]string{"authMethod": "aws-iam", "awsRegion": "eu-west-1", "awsRoleArn": roleARN, "awsExternalId": "ext-42",
+		"sslmode": "verify-full", "sslrootcert": string(ca.PEM)})
+	delete(creds, "password")
+	s, err := Open(context.Background(), creds, connectors.OpenOptions{})
+	if err != nil {
+		t.Fatalf("the login with the assumed role failed: %v (the endpoint said %v)", err, srv.verdicts())
+	}
+	_ = s.Close()
+	if assumed.Load() != 1 {
+		t.Errorf("STS AssumeRole was called %d times", assumed.Load())
+	}
+	// Another external id: STS refuses, no token, the endpoint is not asked.
+	creds["awsExternalId"] = secrets.Value("ext-wrong")
+	if _, err := Open(context.Background(), creds, connectors.OpenOptions{}); secrets.KindOf(err) != secrets.AuthFailed || len(srv.verdicts()) != 1 {
+		t.Errorf("a refused role: %v, endpoint verdicts %v", err, srv.verdicts())
+	}
+}
