@@ -186,15 +186,7 @@ func newTemporalServer(p *ports, serverConfig *config.Config, logger serverLogge
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithConfig(serverConfig),
 		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// A smaller mutable-state cache than the production default
-			// (128000 entries): this is one process on a workstation.
-			dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
-			// The UI lists and counts workflows often.
-			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-			// New search attributes are visible at once.
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		}),
+		temporal.WithDynamicConfigClient(StaticConfig()),
 		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
 			primitives.FrontendService: static.SingleLocalHost(p.frontendDial()),
 			primitives.HistoryService:  internalHost(p.history),
@@ -421,6 +413,8 @@ func prepareDatabase(cfg Config) (*config.SQL, error) {
 
 // buildServerConfig is the static configuration of a single-process cluster
 // on SQLite: no archival, no metrics, no pprof, one history shard.
+//
+// StaticConfig is its dynamic configuration, which the test servers use too.
 func buildServerConfig(p *ports, sqlConfig *config.SQL) *config.Config {
 	var c config.Config
 	c.Persistence = config.Persistence{
@@ -491,4 +485,27 @@ func waitForFrontend(ctx context.Context, addr string, id *internalIdentity, nam
 		}
 	}
 	return nil
+}
+
+// StaticConfig is the dynamic configuration of a single-node server on one machine (`dev`,
+// `demo` and the test servers of internal/e2e and internal/load).
+//
+// The one that matters for latency: the history shard's transfer queue, which hands every
+// scheduled workflow and activity task to matching, polls at most
+// history.transferProcessorMaxPollRPS times a second (20 by default, a per-shard figure sized for
+// clusters of hundreds of shards). A single-node server has one shard, so once more than 20 tasks
+// a second are scheduled (a few small runs back to back) each waits its turn: about 40 ms per
+// round trip, measured with the event timestamps of real histories. 1000 removes the wait.
+func StaticConfig() dynamicconfig.StaticClient {
+	return dynamicconfig.StaticClient{
+		// A smaller mutable-state cache than the production default (128000 entries): this is
+		// one process on a workstation.
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+		// The UI lists and counts workflows often.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// New search attributes are visible at once.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// Dispatch without the one-shard pacing (see above).
+		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 1000,
+	}
 }

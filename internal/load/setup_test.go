@@ -24,9 +24,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 	_ "modernc.org/sqlite"
 
+	"github.com/secure-agent/secure-agent/internal/devserver"
 	"github.com/secure-agent/secure-agent/internal/testenv"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets/stores"
@@ -39,7 +41,9 @@ import (
 var server *temporaltest.TestServer
 
 func TestMain(m *testing.M) {
-	server = temporaltest.NewServer()
+	// The dev server's dynamic configuration: without it, dispatch waits on the one history
+	// shard's transfer-queue pacing (see devserver.StaticConfig).
+	server = temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(devserver.StaticConfig())))
 	code := m.Run()
 	server.Stop()
 	os.Exit(code)

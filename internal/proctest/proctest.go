@@ -203,7 +203,9 @@ func (s *DevServer) Start() {
 	s.t.Helper()
 	cmd := exec.Command(s.CLI, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
 		"--port", strconv.Itoa(s.port), "--http-port", strconv.Itoa(s.httpPort),
-		"--metrics-port", strconv.Itoa(s.metricPort), "--db-filename", s.DB, "--log-level", "error")
+		"--metrics-port", strconv.Itoa(s.metricPort), "--db-filename", s.DB, "--log-level", "error",
+		// As devserver.StaticConfig: no pacing of dispatch by the one history shard.
+		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")
 	cmd.Args = append(cmd.Args, s.extra...)
 	cmd.Env = MinimalEnv(filepath.Dir(s.DB))
 	s.p = Start(s.t, "temporal dev server", cmd, s.log)
