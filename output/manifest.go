@@ -439,6 +439,10 @@ func checkFiles(runDir string, m *Manifest) error {
 	return nil
 }
 
+// Cleanup removes what a run directory holds besides its committed output: parts/ and the
+// temporary files of an interrupted write. Safe only for a run that is no longer running.
+func Cleanup(runDir string) error { return cleanup(runDir) }
+
 // cleanup removes parts/ and temp files a crashed Finalize may have left in the run directory.
 func cleanup(runDir string) error {
 	if err := os.RemoveAll(filepath.Join(runDir, PartsDir)); err != nil {

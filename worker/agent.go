@@ -379,15 +379,33 @@ func (a *Agent) janitor() {
 	defer close(a.done)
 	t := time.NewTicker(cmp.Or(a.settings.LeaseCheckInterval, defaultLeaseCheckInterval))
 	defer t.Stop()
+	clean := time.NewTicker(cleanupInterval)
+	defer clean.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-a.stop
+		cancel()
+	}()
+	a.cleanOutput(ctx)
 	for {
 		select {
 		case <-a.stop:
 			return
+		case <-clean.C:
+			a.cleanOutput(ctx)
 		case <-t.C:
 			a.checkRuns()
 			a.leases.Sweep()
 			a.resolver.Purge(true)
 		}
+	}
+}
+
+// cleanOutput runs CleanOutput and logs what it removed.
+func (a *Agent) cleanOutput(ctx context.Context) {
+	if r := a.CleanOutput(ctx); r.Finished+r.Orphaned > 0 {
+		a.logger.Info("output directory cleaned", "finishedRuns", r.Finished, "orphanedRuns", r.Orphaned)
 	}
 }
 
