@@ -335,6 +335,30 @@ func goroutines() int {
 	return runtime.NumGoroutine()
 }
 
+// agentGoroutines counts, after a GC, the goroutines that are not the in-process Temporal
+// server's (none of their frames is in go.temporal.io/server): the agent's, the SDK's and the
+// test's. The server's own goroutines come and go with its timers and shards and would hide a
+// small leak of the agent's in a process-wide count.
+func agentGoroutines() int {
+	runtime.GC()
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && !strings.Contains(g, "go.temporal.io/server/") {
+			count++
+		}
+	}
+	return count
+}
+
 // percentile returns the p-th percentile (0 < p <= 100, nearest rank) of ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
