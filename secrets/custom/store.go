@@ -486,7 +486,7 @@ func (s *Store) Fetch(ctx context.Context, ref secrets.Ref) (*secrets.Secret, er
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return nil, s.fail(ref, secrets.InvalidInput, "the store sent a compressed body the agent did not ask for; serve the secret uncompressed", "Content-Encoding")
 	}
-	body, err := readBody(resp.Body, s.maxBytes, resp.ContentLength)
+	body, err := secrets.ReadBody(resp.Body, s.maxBytes, resp.ContentLength)
 	if err == nil && reqCtx.Err() != nil {
 		// net/http may report a clean end of a chunked body that the server closed because the
 		// cancelled client went away: the body may be cut short, so it is never a secret.
@@ -658,45 +658,7 @@ func statusError(ref secrets.Ref, resp *http.Response) error {
 	return e
 }
 
-var errTooLarge = errors.New("response too large")
-
-// readBody reads at most limit bytes into a buffer it grows itself, zeroing every buffer it
-// discards, so no copy of the secret is left behind in memory it allocated.
-func readBody(r io.Reader, limit, contentLength int64) ([]byte, error) {
-	if contentLength > limit {
-		return nil, errTooLarge
-	}
-	size := int64(4096)
-	if contentLength >= 0 {
-		size = contentLength + 1
-	}
-	buf := make([]byte, 0, min(size, limit+1))
-	for {
-		if len(buf) == cap(buf) {
-			if int64(cap(buf)) > limit {
-				clear(buf)
-				return nil, errTooLarge
-			}
-			grown := make([]byte, len(buf), min(int64(cap(buf))*2, limit+1))
-			copy(grown, buf)
-			clear(buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			clear(buf)
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			clear(buf)
-			return nil, err
-		}
-	}
-}
+var errTooLarge = secrets.ErrTooLarge
 
 // extract applies the protocol to a 200 body: the secret and its version.
 func (s *Store) extract(ref secrets.Ref, body []byte, h http.Header) (*secrets.Secret, error) {

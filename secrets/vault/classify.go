@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -132,7 +131,7 @@ func (s *Store) send(ctx context.Context, o op, token, method, p string, query u
 	if err != nil {
 		return nil, s.transportError(ctx, reqCtx, o, err)
 	}
-	data, err := readBody(resp.Body, MaxResponseBytes)
+	data, err := secrets.ReadBody(resp.Body, MaxResponseBytes, -1)
 	if err == nil && reqCtx.Err() != nil {
 		// The body may have been cut short by the cancellation: never use it.
 		clear(data)
@@ -235,7 +234,7 @@ func revokeProblem(code int) (secrets.Kind, string) {
 	return secrets.InvalidInput, "Vault refused the revocation as invalid"
 }
 
-var errTooLarge = errors.New("vault answer too large")
+var errTooLarge = secrets.ErrTooLarge
 
 // transportError classifies a failure to get (or to finish reading) an answer.
 func (s *Store) transportError(ctx, reqCtx context.Context, o op, err error) error {
@@ -297,37 +296,6 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return hostport
-}
-
-// readBody reads at most limit bytes into a buffer it grows itself, zeroing every buffer it
-// discards, so no copy of a secret is left behind in memory it allocated.
-func readBody(r io.Reader, limit int64) ([]byte, error) {
-	buf := make([]byte, 0, 4096)
-	for {
-		if len(buf) == cap(buf) {
-			if int64(cap(buf)) > limit {
-				clear(buf)
-				return nil, errTooLarge
-			}
-			grown := make([]byte, len(buf), min(int64(cap(buf))*2, limit+1))
-			copy(grown, buf)
-			clear(buf)
-			buf = grown
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			clear(buf)
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			clear(buf)
-			return nil, err
-		}
-	}
 }
 
 // validHeaderValue reports whether v can be sent as a header value: printable ASCII without
