@@ -20,6 +20,7 @@ import (
 
 	"github.com/secure-agent/secure-agent/audit"
 	"github.com/secure-agent/secure-agent/connectors"
+	"github.com/secure-agent/secure-agent/connectors/iamauth"
 	"github.com/secure-agent/secure-agent/netguard"
 	"github.com/secure-agent/secure-agent/output"
 	"github.com/secure-agent/secure-agent/secrets"
@@ -245,8 +246,7 @@ func checkFilters(f connectors.Filters) error {
 // token minted from the agent's identity goes, like a secret's credentials, only where a rule
 // allows it (a Google access token is not bound to the host it is sent to).
 func identityOrigins(creds connectors.Credentials) []string {
-	switch m := strings.TrimSpace(creds["authMethod"].Reveal()); m {
-	case "aws-iam", "gcp-iam", "azure-entra":
+	if m := strings.TrimSpace(creds["authMethod"].Reveal()); iamauth.IsMethod(m) {
 		return []string{"iam:" + m}
 	}
 	return nil

@@ -43,7 +43,7 @@ func (a *Activities) catalogFormats(connector string, formats []string, guard *s
 		if err != nil {
 			return nil, err
 		}
-		g := formatGuard{guard: guard, label: c.Source}
+		g := newFormatGuard(guard, c.Source)
 		var out []output.File
 		for _, format := range formats {
 			var buf bytes.Buffer
@@ -86,23 +86,25 @@ func (a *Activities) catalogFormats(connector string, formats []string, guard *s
 type formatGuard struct {
 	guard *secrets.Guard
 	label string
+	// labelForms are the ways the label can be spelled in a record: as given, JSON-escaped, and
+	// percent-encoded (in a URI), one per line.
+	labelForms []byte
 }
 
-// labelForms are the ways the label can be spelled in a record: as given, JSON-escaped, and
-// percent-encoded (in a URI).
-func (g formatGuard) labelForms() []byte {
-	if g.label == "" {
-		return nil
+func newFormatGuard(guard *secrets.Guard, label string) formatGuard {
+	g := formatGuard{guard: guard, label: label}
+	if label != "" {
+		j, _ := json.Marshal(label) // a string always encodes
+		forms := []string{label, string(j[1 : len(j)-1]), url.PathEscape(label), url.QueryEscape(label)}
+		g.labelForms = []byte(strings.Join(forms, "\n"))
 	}
-	j, _ := json.Marshal(g.label) // a string always encodes
-	forms := []string{g.label, string(j[1 : len(j)-1]), url.PathEscape(g.label), url.QueryEscape(g.label)}
-	return []byte(strings.Join(forms, "\n"))
+	return g
 }
 
 // record returns one record as it may be written: itself, or with every string in it redacted
 // when it holds a sensitive value outside the label.
 func (g formatGuard) record(rec []byte) ([]byte, error) {
-	if _, found := g.guard.FindExcept(rec, g.labelForms()); !found {
+	if _, found := g.guard.FindExcept(rec, g.labelForms); !found {
 		return rec, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(rec))

@@ -34,7 +34,7 @@ func TestFormatGuard(t *testing.T) {
 	guardOf := func(value string) formatGuard {
 		g := &secrets.Guard{}
 		g.Add("password", []byte(value))
-		return formatGuard{guard: g, label: c.Source}
+		return newFormatGuard(g, c.Source)
 	}
 
 	var clean bytes.Buffer

@@ -19,11 +19,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"golang.org/x/oauth2/google"
 
+	awsstore "github.com/secure-agent/secure-agent/secrets/aws"
 	"github.com/secure-agent/secure-agent/secrets/azure"
 )
 
 // Methods (a connection's authMethod field).
 const (
+	// Password logs in with the password field (the default): no token.
+	Password = "password"
 	// AWS: a SigV4-presigned "connect" request for the endpoint's host:port, the user and the
 	// region, valid 15 minutes, from the SDK's default credential chain (IRSA, ECS task role,
 	// instance profile, AWS_* on the agent).
@@ -119,4 +122,39 @@ func IdentityHint(method string) string {
 		return "a Google identity (GOOGLE_APPLICATION_CREDENTIALS, workload identity, the metadata server)"
 	}
 	return "an Azure identity (managed identity, workload identity, AZURE_* service principal)"
+}
+
+// Fields are a connection's fields that the methods use.
+type Fields struct {
+	Method, Password            string
+	Region, RoleARN, ExternalID string
+}
+
+// Check says what is wrong with f for its method: the field (connection field name) and the
+// problem, or "" when nothing is. A token method needs no password; the AWS fields belong to
+// aws-iam alone, and are judged as the AWS secrets store judges its own. An empty Method is
+// password.
+func Check(f Fields) (field, problem string) {
+	aws := f.Region != "" || f.RoleARN != "" || f.ExternalID != ""
+	switch {
+	case f.Method != AWS && aws:
+		return "awsRegion", "awsRegion, awsRoleArn and awsExternalId are only for authMethod aws-iam"
+	case f.Method == "" || f.Method == Password:
+		return "", ""
+	case !IsMethod(f.Method):
+		return "authMethod", "is not password, aws-iam, gcp-iam or azure-entra"
+	case f.Password != "":
+		return "password", "must be left out with authMethod " + f.Method + ": the agent mints a token for each connection"
+	case f.Method != AWS:
+		return "", ""
+	case !awsstore.ValidRegion(f.Region):
+		return "awsRegion", "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1"
+	case f.RoleARN != "" && !awsstore.ValidRoleARN(f.RoleARN, f.Region):
+		return "awsRoleArn", "is not an IAM role ARN in awsRegion's partition (arn:aws:iam::<account>:role/<name>)"
+	case f.ExternalID != "" && f.RoleARN == "":
+		return "awsExternalId", "is only for a role to assume: set awsRoleArn too"
+	case f.ExternalID != "" && !awsstore.ValidExternalID(f.ExternalID):
+		return "awsExternalId", "must be 2 to 1224 characters of letters, digits and +=,.@:/-_"
+	}
+	return "", ""
 }

@@ -20,13 +20,7 @@ import (
 // nothing is sent; the clear-text plugin stays refused for password logins (the guard tests).
 func TestAWSIAMAuth(t *testing.T) {
 	const accessKey, secretKey = "AKIDMYSQLIAMTEST01", "mysql-iam-test-secret-key"
-	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	rdstest.UseKey(t, accessKey, secretKey)
 	k := newGuardKit(t)
 	f := startAuthFake(t, k.server, "mysql_native_password", "switch-clear", "", k.key)
 	var verdict string

@@ -78,7 +78,6 @@ import (
 	"github.com/secure-agent/secure-agent/connectors/iamauth"
 	"maps"
 	"net"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -364,22 +363,9 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 	if st.authMethod == "" {
 		st.authMethod = AuthPassword
 	}
-	switch {
-	case st.authMethod != iamauth.AWS && (st.awsRegion != "" || st.awsRoleARN != "" || st.awsExternalID != ""):
-		return nil, invalidField(FieldAWSRegion, "mysql: fields \"awsRegion\", \"awsRoleArn\" and \"awsExternalId\" are only for authMethod aws-iam")
-	case st.authMethod == AuthPassword:
-	case !iamauth.IsMethod(st.authMethod):
-		return nil, invalidField(FieldAuthMethod, "mysql: field \"authMethod\" is not password, aws-iam, gcp-iam or azure-entra")
-	case st.password != "":
-		return nil, invalidField(FieldPassword, "mysql: field \"password\" must be left out with authMethod "+st.authMethod+": the agent mints a token for each connection")
-	case st.authMethod == iamauth.AWS && !awsRegionPattern.MatchString(st.awsRegion):
-		return nil, invalidField(FieldAWSRegion, "mysql: field \"awsRegion\" is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
-	case st.awsRoleARN != "" && !awsRoleARNPattern.MatchString(st.awsRoleARN):
-		return nil, invalidField(FieldAWSRoleARN, "mysql: field \"awsRoleArn\" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-	case st.awsExternalID != "" && st.awsRoleARN == "":
-		return nil, invalidField(FieldAWSExternalID, "mysql: field \"awsExternalId\" is only for a role to assume: set awsRoleArn too")
-	case len(st.awsExternalID) > 1224:
-		return nil, invalidField(FieldAWSExternalID, "mysql: field \"awsExternalId\" is longer than 1224 characters")
+	if field, problem := iamauth.Check(iamauth.Fields{Method: st.authMethod, Password: st.password,
+		Region: st.awsRegion, RoleARN: st.awsRoleARN, ExternalID: st.awsExternalID}); problem != "" {
+		return nil, invalidField(field, "mysql: field \""+field+"\" "+problem)
 	}
 	st.database = get(FieldDatabase)
 	if strings.ContainsRune(st.database, 0) {
@@ -404,16 +390,11 @@ func parseSettings(creds connectors.Credentials) (*settings, error) {
 // Authentication methods (field authMethod): AuthPassword, or a token of the agent's own
 // identity (package iamauth), sent with mysql_clear_password inside verified TLS.
 const (
-	AuthPassword       = "password"
+	AuthPassword       = iamauth.Password
 	FieldAuthMethod    = "authMethod"
 	FieldAWSRegion     = "awsRegion"
 	FieldAWSRoleARN    = "awsRoleArn"
 	FieldAWSExternalID = "awsExternalId"
-)
-
-var (
-	awsRegionPattern  = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
-	awsRoleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 func invalidField(field, msg string) error {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"net"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,7 +14,7 @@ import (
 // identity (package iamauth).
 const (
 	// AuthPassword logs in with the password field (the default).
-	AuthPassword   = "password"
+	AuthPassword   = iamauth.Password
 	AuthAWSIAM     = iamauth.AWS
 	AuthGCPIAM     = iamauth.GCP
 	AuthAzureEntra = iamauth.Azure
@@ -29,32 +28,18 @@ const (
 	FieldAWSExternalID = "awsExternalId"
 )
 
-var awsRoleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
-
-var awsRegionPattern = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]{2,10})?-[a-z]{2,10}-[0-9]{1,2}$`)
-
 // iamPassword returns the password to log in with for authMethod: the password field for
 // password, a freshly minted token for an IAM method. An IAM method needs every connection
 // attempt to verify the server's certificate (the token is a bearer credential) and no password
 // field. Errors never show the token.
 func iamPassword(ctx context.Context, method string, creds func(string) string, host string, port uint16, user string, attempts []attempt) (string, error) {
+	if field, problem := iamauth.Check(iamauth.Fields{Method: method, Password: creds(FieldPassword),
+		Region: creds(FieldAWSRegion), RoleARN: creds(FieldAWSRoleARN), ExternalID: creds(FieldAWSExternalID)}); problem != "" {
+		return "", invalidField(field, problem)
+	}
 	switch {
-	case method != AuthAWSIAM && (creds(FieldAWSRegion) != "" || creds(FieldAWSRoleARN) != "" || creds(FieldAWSExternalID) != ""):
-		return "", invalidField(FieldAWSRegion, "awsRegion, awsRoleArn and awsExternalId are only for authMethod aws-iam")
 	case method == "" || method == AuthPassword:
 		return creds(FieldPassword), nil
-	case !iamauth.IsMethod(method):
-		return "", invalidField(FieldAuthMethod, "is not password, aws-iam, gcp-iam or azure-entra")
-	case creds(FieldPassword) != "":
-		return "", invalidField(FieldPassword, "must be left out with authMethod "+method+": the agent mints a token for each connection")
-	case method == AuthAWSIAM && !awsRegionPattern.MatchString(creds(FieldAWSRegion)):
-		return "", invalidField(FieldAWSRegion, "is required with authMethod aws-iam: the RDS instance's region, such as eu-west-1")
-	case creds(FieldAWSRoleARN) != "" && !awsRoleARNPattern.MatchString(creds(FieldAWSRoleARN)):
-		return "", invalidField(FieldAWSRoleARN, "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-	case creds(FieldAWSExternalID) != "" && creds(FieldAWSRoleARN) == "":
-		return "", invalidField(FieldAWSExternalID, "is only for a role to assume: set awsRoleArn too")
-	case len(creds(FieldAWSExternalID)) > 1224:
-		return "", invalidField(FieldAWSExternalID, "is longer than 1224 characters")
 	case strings.HasPrefix(host, "/"):
 		return "", invalidField(FieldHost, "must be the server's name with authMethod "+method+", not a socket directory")
 	}

@@ -9,13 +9,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"github.com/secure-agent/secure-agent/connectors/iamauth"
 	"github.com/secure-agent/secure-agent/internal/rdstest"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -65,16 +63,8 @@ func (s *rdsIAMServer) verdict(token, endpoint, user string) string {
 func (s *rdsIAMServer) serve(t *testing.T, cfg *tls.Config) *net.TCPAddr {
 	var addr *net.TCPAddr
 	addr = fakeServer(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		var req [8]byte
-		if _, err := io.ReadFull(c, req[:]); err != nil || binary.BigEndian.Uint32(req[4:]) != 80877103 {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := acceptTLS(c, cfg)
+		if !ok {
 			return
 		}
 		be := pgproto3.NewBackend(tc, tc)
@@ -130,13 +120,7 @@ func (s *rdsIAMServer) verdicts() []string {
 // the token's SigV4 signature with the test key and refuses an expired one (SourceAuthFailed).
 // Without verified TLS, with a password, or without a region, nothing is sent.
 func TestAWSIAMAuth(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", testAccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	rdstest.UseKey(t, testAccessKey, testSecretKey)
 	ca := newCA(t)
 	cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, "127.0.0.1")
 	cert, err := tls.X509KeyPair(cp, kp)
@@ -376,13 +360,7 @@ func TestAWSIAMAuthAssumesRole(t *testing.T) {
 			roleKey, roleSecret, roleToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), roleARN)
 	}))
 	defer stsSrv.Close()
-	t.Setenv("AWS_ACCESS_KEY_ID", testAccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	rdstest.UseKey(t, testAccessKey, testSecretKey)
 	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
 	ca := newCA(t)
 	cp, kp := ca.issue(t, x509.ExtKeyUsageServerAuth, "127.0.0.1")

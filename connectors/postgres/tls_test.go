@@ -46,16 +46,8 @@ func (ca *testCA) issue(t *testing.T, usage x509.ExtKeyUsage, names ...string) (
 // handshake succeeded. It reports on clientCert whether the client presented a certificate.
 func tlsPostgres(t *testing.T, cfg *tls.Config, clientCert chan<- bool) *net.TCPAddr {
 	return fakeServer(t, func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		var req [8]byte
-		if _, err := io.ReadFull(c, req[:]); err != nil || binary.BigEndian.Uint32(req[4:]) != 80877103 {
-			return
-		}
-		if _, err := c.Write([]byte{'S'}); err != nil {
-			return
-		}
-		tc := tls.Server(c, cfg)
-		if err := tc.Handshake(); err != nil {
+		tc, ok := acceptTLS(c, cfg)
+		if !ok {
 			return
 		}
 		be := pgproto3.NewBackend(tc, tc)
@@ -71,6 +63,24 @@ func tlsPostgres(t *testing.T, cfg *tls.Config, clientCert chan<- bool) *net.TCP
 		be.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed"})
 		_ = be.Flush()
 	})
+}
+
+// acceptTLS answers a PostgreSQL client's SSLRequest and completes the TLS handshake with cfg,
+// within 10 s.
+func acceptTLS(c net.Conn, cfg *tls.Config) (*tls.Conn, bool) {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var req [8]byte
+	if _, err := io.ReadFull(c, req[:]); err != nil || binary.BigEndian.Uint32(req[4:]) != 80877103 {
+		return nil, false
+	}
+	if _, err := c.Write([]byte{'S'}); err != nil {
+		return nil, false
+	}
+	tc := tls.Server(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, false
+	}
+	return tc, true
 }
 
 func tlsCreds(addr *net.TCPAddr, fields map[string]string) connectors.Credentials {

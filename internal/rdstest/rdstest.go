@@ -59,3 +59,16 @@ func Verify(token, endpoint, user, region string, key aws.Credentials, now time.
 	}
 	return "accepted"
 }
+
+// UseKey makes key the AWS identity of the test's process (the SDK's default chain reads it from
+// the environment), with nothing else it could pick up: no profile, no config files, no instance
+// metadata.
+func UseKey(t interface{ Setenv(key, value string) }, accessKey, secretKey string) {
+	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}

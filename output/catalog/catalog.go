@@ -35,15 +35,6 @@ type Catalog struct {
 	Lineage     []connectors.Lineage
 }
 
-// Read loads the catalog of the finished run in runDir (its manifest lists the files).
-func Read(runDir string) (*Catalog, error) {
-	m, err := output.ReadManifest(runDir)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
-	}
-	return FromFiles(m.Connector, runDir, m.Files)
-}
-
 // FromFiles loads a catalog from a run's data files (as the manifest lists them, relative to
 // runDir). Kinds the formats do not use (sequences, triggers, types, routines) are not read.
 func FromFiles(connector, runDir string, dataFiles []output.File) (*Catalog, error) {

@@ -713,3 +713,17 @@ func (s *Store) fetchEach(ctx context.Context, ids []string) (map[string]outcome
 	}
 	return got, nil
 }
+
+// ValidRegion reports whether s is written as an AWS region (what Config.Validate accepts).
+func ValidRegion(s string) bool { return regionRE.MatchString(s) }
+
+// ValidRoleARN reports whether arn is an IAM role ARN in region's partition (as Config.Validate
+// requires of roleArn).
+func ValidRoleARN(arn, region string) bool {
+	return roleARNRE.MatchString(arn) && regionRE.MatchString(region) && partitionOf(arn) == regionPartition(region)
+}
+
+// ValidExternalID reports whether s is an external id STS accepts (as Config.Validate requires).
+func ValidExternalID(s string) bool {
+	return len(s) >= 2 && len(s) <= 1224 && externalIDRE.MatchString(s)
+}
